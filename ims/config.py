@@ -1,0 +1,121 @@
+"""Settings, read once from the environment into frozen dataclasses and passed in.
+
+Nothing in ims reads ``os.environ`` except ``Settings.from_env``. Tests build
+``Settings`` directly (or via ``from_env`` with a dict).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+class SettingsError(ValueError):
+    """A setting has a value ims cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request resource limits (SPEC §2 "Limits")."""
+
+    source_bytes: int = 50 * 1024 * 1024
+    source_pixels: int = 100_000_000
+    frames: int = 200
+    output_side: int = 8192
+    fetch_seconds: float = 10.0
+    processing_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    workers: int = 1
+    fs_roots: tuple[Path, ...] = ()
+    bootstrap_api_key: str | None = None
+    secret_key: str | None = None
+    allow_private_networks: bool = False
+    webhook_retry_schedule: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE
+    job_lease_seconds: int = 30
+    cache_size_mb: int = 1024
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("IMS_DATA_DIR") or "var").absolute()
+        roots = env.get("IMS_FS_ROOTS")
+        fs_roots = tuple(Path(p).absolute() for p in roots.split(":") if p) if roots else (data_dir,)
+        return cls(
+            host=env.get("IMS_HOST") or "127.0.0.1",
+            port=_int(env, "IMS_PORT", 8080, low=0, high=65535),
+            data_dir=data_dir,
+            database_url=env.get("IMS_DATABASE_URL") or f"sqlite:///{data_dir / 'ims.db'}",
+            workers=_int(env, "IMS_WORKERS", os.cpu_count() or 1, low=0, high=1024),
+            fs_roots=fs_roots,
+            bootstrap_api_key=env.get("IMS_BOOTSTRAP_API_KEY") or None,
+            secret_key=env.get("IMS_SECRET_KEY") or None,
+            allow_private_networks=_bool(env, "IMS_ALLOW_PRIVATE_NETWORKS"),
+            webhook_retry_schedule=_schedule(env.get("IMS_WEBHOOK_RETRY_SCHEDULE")),
+            job_lease_seconds=_int(env, "IMS_JOB_LEASE_SECONDS", 30, low=1, high=86400),
+            cache_size_mb=_int(env, "IMS_CACHE_SIZE_MB", 1024, low=0, high=10**7),
+        )
+
+    def with_secret_key(self) -> Settings:
+        """Return settings whose ``secret_key`` is set, generating it into the data dir once."""
+        if self.secret_key:
+            return self
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+        return replace(self, secret_key=path.read_text().strip())
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "0").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name} must be 0 or 1, got {raw!r}")
+
+
+def _schedule(raw: str | None) -> tuple[int, ...]:
+    if not raw:
+        return DEFAULT_RETRY_SCHEDULE
+    try:
+        values = tuple(int(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise SettingsError(
+            f"IMS_WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds, got {raw!r}"
+        ) from None
+    if not values or any(v < 0 for v in values):
+        raise SettingsError("IMS_WEBHOOK_RETRY_SCHEDULE needs at least one non-negative number")
+    return values
