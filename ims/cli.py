@@ -1,0 +1,134 @@
+"""The `ims` command: serve | worker | migrate | project create | sign-url | webhooks listen."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from ims.config import Settings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"ims: {error}", file=sys.stderr)
+        return 2
+    return args.run(settings, args) or 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ims", description="Self-hosted image service (settings: IMS_* env)")
+    sub = parser.add_subparsers()
+
+    sub.add_parser("serve", help="HTTP API + console + in-process workers").set_defaults(run=serve)
+    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(run=migrate)
+
+    project = sub.add_parser("project", help="projects").add_subparsers()
+    create = project.add_parser("create", help="create a project; prints its id and API key as JSON")
+    create.add_argument("name")
+    create.set_defaults(run=project_create)
+
+    sign = sub.add_parser("sign-url", help="print a signed on-demand URL")
+    sign.add_argument("url", help="path and query, e.g. /default/a.jpg?w=300, or a full URL")
+    sign.add_argument("--key", required=True, help="the source's signing_key")
+    sign.add_argument("--scheme", default="hmac-sha256", choices=["hmac-sha256", "imgix-md5"])
+    sign.add_argument("--expires", type=int, help="unix time after which the URL answers 410")
+    sign.set_defaults(run=sign_url)
+
+    hooks = sub.add_parser("webhooks", help="webhook tools").add_subparsers()
+    listen = hooks.add_parser("listen", help="a local receiver that verifies and prints deliveries")
+    listen.add_argument("--host", default="127.0.0.1")
+    listen.add_argument("--port", type=int, default=9000)
+    listen.add_argument("--secret", help="the endpoint's whsec_ secret (without it nothing is verified)")
+    listen.set_defaults(run=webhooks_listen)
+    return parser
+
+
+def _open(settings: Settings):
+    from ims.services import Services
+
+    svc = Services.open(settings)
+    svc.db.migrate()
+    return svc
+
+
+def serve(settings: Settings, _args) -> int:
+    import uvicorn
+
+    from ims.bootstrap import bootstrap
+    from ims.web.app import create_app
+
+    svc = _open(settings)
+    created = bootstrap(svc.db, svc.settings, svc.sealer)
+    if created:
+        _announce(svc.settings, created)
+    app = create_app(svc)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    svc.close()
+    return 0
+
+
+def _announce(settings: Settings, created) -> None:
+    base = f"http://{settings.host}:{settings.port}"
+    lines = ["", "ims: first start — created the default project."]
+    if created.key_was_generated:
+        lines.append(f"  API key (shown once, keep it): {created.api_key}")
+    else:
+        lines.append("  API key: the one in IMS_BOOTSTRAP_API_KEY")
+    lines += [
+        f"  Originals go in {settings.data_dir / 'sources' / 'default'}, results land in "
+        f"{settings.data_dir / 'destinations' / 'default'}.",
+        f"  Try: curl -H 'x-api-key: {created.api_key if created.key_was_generated else '$IMS_BOOTSTRAP_API_KEY'}' "
+        f"{base}/api/v1/sources",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def migrate(settings: Settings, _args) -> int:
+    _open(settings).close()
+    print("ims: database is up to date")
+    return 0
+
+
+def project_create(settings: Settings, args) -> int:
+    from ims.manage.keys import create_project
+
+    svc = _open(settings)
+    with svc.db.write() as conn:
+        project_id, key = create_project(conn, args.name)
+    svc.close()
+    print(json.dumps({"project_id": project_id, "api_key": key}))
+    return 0
+
+
+def sign_url(_settings: Settings, args) -> int:
+    from urllib.parse import urlsplit
+
+    from ims.signing import sign_url as sign
+
+    parts = urlsplit(args.url)
+    signed = sign(parts.path, parts.query, args.key, scheme=args.scheme, expires=args.expires)
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme else ""
+    print(origin + signed)
+    return 0
+
+
+def webhooks_listen(_settings: Settings, args) -> int:
+    from ims.webhooks.listen import serve as listen
+
+    listen(args.host, args.port, args.secret)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Sources: where originals are read (fs, s3, http), and who may read them (access)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ims.config import Settings
+from ims.crypto import Sealer, new_signing_key
+from ims.db.tables import source_hostnames, sources
+from ims.db.types import utcnow
+from ims.errors import Conflict
+from ims.ids import is_id, new_id
+from ims.manage import storage_config
+from ims.manage.common import Page, check_name, fail, get_owned, iso, list_page
+from ims.manage.schemas import SourceCreate, SourceFields, SourcePatch
+
+RESERVED = frozenset({"api", "console", "healthz", "readyz", "metrics", "static", "docs", "openapi.json"})
+DEFAULT_CACHE_CONTROL = "public, max-age=31536000"
+HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+
+
+def create_source(conn: Connection, project_id: str, body: SourceCreate, settings: Settings, sealer: Sealer) -> dict:
+    _check_source_name(body.name)
+    config, credentials = _storage(body.kind, body, settings)
+    hostnames = _check_hostnames(body.hostnames or [])
+    now = utcnow()
+    row = {
+        "id": new_id(),
+        "project_id": project_id,
+        "name": body.name,
+        "kind": body.kind,
+        "config": config,
+        "credentials": sealer.seal_json(credentials),
+        "access": body.access or "public",
+        "signature": body.signature or "hmac-sha256",
+        "signing_key": sealer.seal(body.signing_key or new_signing_key()),
+        "cache_control": body.cache_control or DEFAULT_CACHE_CONTROL,
+        "created_at": now,
+        "updated_at": now,
+    }
+    _ensure_name_free(conn, body.name)
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(sources).values(**row))
+    except IntegrityError:  # a concurrent create took the name between the check and the insert
+        raise Conflict(f"the source name {body.name!r} is already used", field="name") from None
+    _set_hostnames(conn, row["id"], hostnames)
+    return source_view(conn, row, sealer)
+
+
+def update_source(
+    conn: Connection, project_id: str, source_id: str, body: SourcePatch, settings: Settings, sealer: Sealer
+) -> dict:
+    row = dict(get_owned(conn, sources, project_id, source_id, "source"))
+    given = body.model_dump(exclude_unset=True)
+    changes: dict = {}
+    if given.get("name") is not None and given["name"] != row["name"]:
+        _check_source_name(given["name"])
+        _ensure_name_free(conn, given["name"])
+        changes["name"] = given["name"]
+    storage_keys = storage_config.STORAGE_FIELDS & given.keys()
+    if storage_keys:
+        merged = {**row["config"], **(sealer.open_json(row["credentials"]) or {}), **given}
+        changes["config"], credentials = _storage(row["kind"], SourceFields(**_fields(merged)), settings)
+        changes["credentials"] = sealer.seal_json(credentials)
+    for key in ("access", "signature", "cache_control"):
+        if given.get(key) is not None:
+            changes[key] = given[key]
+    if given.get("signing_key") is not None:
+        changes["signing_key"] = sealer.seal(given["signing_key"])
+    if "hostnames" in given:
+        _set_hostnames(conn, source_id, _check_hostnames(given["hostnames"] or []))
+    changes["updated_at"] = utcnow()
+    conn.execute(update(sources).where(sources.c.id == source_id).values(**changes))
+    return get_source(conn, project_id, source_id, sealer)
+
+
+def get_source(conn: Connection, project_id: str, source_id: str, sealer: Sealer) -> dict:
+    return source_view(conn, get_owned(conn, sources, project_id, source_id, "source"), sealer)
+
+
+def list_sources(conn: Connection, project_id: str, page: Page, sealer: Sealer) -> dict:
+    return list_page(conn, sources, project_id, page, lambda r: source_view(conn, r, sealer))
+
+
+def delete_source(conn: Connection, project_id: str, source_id: str) -> dict:
+    row = get_owned(conn, sources, project_id, source_id, "source")
+    conn.execute(delete(source_hostnames).where(source_hostnames.c.source_id == source_id))
+    conn.execute(delete(sources).where(sources.c.id == source_id))
+    return {"id": row["id"], "deleted": True}
+
+
+def source_view(conn: Connection, row, sealer: Sealer) -> dict:
+    hostnames = conn.execute(
+        select(source_hostnames.c.hostname)
+        .where(source_hostnames.c.source_id == row["id"])
+        .order_by(source_hostnames.c.hostname)
+    ).scalars().all()
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "kind": row["kind"],
+        **row["config"],
+        "has_credentials": row["credentials"] is not None,
+        "access": row["access"],
+        "signature": row["signature"],
+        "signing_key": sealer.open(row["signing_key"]),
+        "hostnames": list(hostnames),
+        "cache_control": row["cache_control"],
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+    }
+
+
+def find_source(conn: Connection, name_or_id: str):
+    """The source a public URL names (by name or id), whatever its project; None if none."""
+    column = sources.c.id if is_id(name_or_id) else sources.c.name
+    return conn.execute(select(sources).where(column == name_or_id)).mappings().first()
+
+
+def find_source_by_host(conn: Connection, hostname: str):
+    query = select(sources).join(source_hostnames, source_hostnames.c.source_id == sources.c.id)
+    return conn.execute(query.where(source_hostnames.c.hostname == hostname.lower())).mappings().first()
+
+
+def _fields(merged: dict) -> dict:
+    return {k: v for k, v in merged.items() if k in storage_config.STORAGE_FIELDS}
+
+
+def _storage(kind: str, body, settings: Settings) -> tuple[dict, dict | None]:
+    values = {f: getattr(body, f, None) for f in storage_config.STORAGE_FIELDS}
+    return storage_config.build(
+        kind, values, fs_roots=settings.fs_roots, allow_private=settings.allow_private_networks
+    )
+
+
+def _check_source_name(name: str) -> None:
+    check_name(name)
+    if name in RESERVED:
+        raise fail(("name", f"{name!r} is reserved; reserved names: {', '.join(sorted(RESERVED))}"))
+    if is_id(name):
+        raise fail(("name", "a name cannot be 24 hex characters: it would read as a source id"))
+
+
+def _ensure_name_free(conn: Connection, name: str) -> None:
+    if conn.execute(select(sources.c.id).where(sources.c.name == name)).first():
+        raise Conflict(f"the source name {name!r} is already used; names are unique across the installation",
+                       field="name")
+
+
+def _check_hostnames(hostnames: list[str]) -> list[str]:
+    cleaned = []
+    for i, host in enumerate(hostnames):
+        host = host.strip().lower().rstrip(".")
+        if not HOSTNAME.fullmatch(host):
+            raise fail((f"hostnames[{i}]", f"{hostnames[i]!r} is not a valid host name"))
+        cleaned.append(host)
+    if len(set(cleaned)) != len(cleaned):
+        raise fail(("hostnames", "hostnames contains duplicates"))
+    return cleaned
+
+
+def _set_hostnames(conn: Connection, source_id: str, hostnames: list[str]) -> None:
+    conn.execute(delete(source_hostnames).where(source_hostnames.c.source_id == source_id))
+    for host in hostnames:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(source_hostnames).values(hostname=host, source_id=source_id))
+        except IntegrityError:
+            raise Conflict(f"the hostname {host!r} is already bound to another source", field="hostnames") from None

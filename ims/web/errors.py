@@ -1,0 +1,70 @@
+"""The one place error replies are made: ImsError, request validation, routing errors, crashes."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from ims.errors import FieldError, ImsError, ValidationFailed
+
+log = logging.getLogger("ims.web")
+
+_STATUS_MESSAGES = {404: "No such route", 405: "Method not allowed for this route"}
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ImsError, _ims_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _crash)
+
+
+def error_response(error: ImsError) -> JSONResponse:
+    if error.log:
+        log.error("%s: %s", error.code, error.message, exc_info=error)
+    return JSONResponse(error.envelope(), status_code=error.status, headers=error.headers)
+
+
+async def _ims_error(_request: Request, error: ImsError) -> JSONResponse:
+    return error_response(error)
+
+
+async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+    errors = [_field_error(e) for e in error.errors()]
+    message = errors[0].message if len(errors) == 1 else "invalid request: " + "; ".join(e.message for e in errors)
+    return error_response(ValidationFailed(message, errors=errors))
+
+
+def _field_error(e: dict) -> FieldError:
+    """Turn one pydantic error into (field, message) a person can act on."""
+    loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    field = ".".join(loc) or None
+    kind = e.get("type", "")
+    if kind == "json_invalid":
+        ctx = e.get("ctx", {}).get("error", "")
+        return FieldError(None, f"the body is not valid JSON ({ctx})" if ctx else "the body is not valid JSON")
+    if kind == "missing" and field is None:
+        return FieldError(None, "a JSON object body is required")
+    if kind in ("model_attributes_type", "dict_type") and field is None:
+        return FieldError(None, "the body must be a JSON object")
+    if kind == "missing":
+        return FieldError(field, f"{field} is required")
+    if kind == "extra_forbidden":
+        return FieldError(field, f"unknown field {field!r}")
+    return FieldError(field, f"{field}: {e.get('msg', 'invalid value')}" if field else e.get("msg", "invalid"))
+
+
+async def _http_error(_request: Request, error: HTTPException) -> JSONResponse:
+    message = _STATUS_MESSAGES.get(error.status_code) or str(error.detail)
+    body = {"status_code": error.status_code, "message": message, "errors": [{"field": None, "message": message}]}
+    return JSONResponse(body, status_code=error.status_code, headers=getattr(error, "headers", None))
+
+
+async def _crash(_request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=error)
+    body = {"status_code": 500, "message": "Internal error", "errors": [{"field": None, "message": "Internal error"}]}
+    return JSONResponse(body, status_code=500)

@@ -1,0 +1,39 @@
+import pytest
+
+from ims.db import Database
+from tests.support.app import start_app, app_settings
+from tests.support.databases import PostgresServer, empty_tables
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = PostgresServer()
+    yield server
+    server.drop_all()
+
+
+@pytest.fixture(scope="session")
+def pg_url(postgres):
+    """One migrated PostgreSQL database for the run; tests empty its tables before use."""
+    url = postgres.create_database()
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ims.db"
+    url = request.getfixturevalue("pg_url")
+    empty_tables(url)
+    return url
+
+
+@pytest.fixture
+def app(tmp_path, database_url):
+    running = start_app(app_settings(tmp_path, database_url))
+    yield running
+    running.client.close()
+    running.svc.close()
