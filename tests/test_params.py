@@ -1,0 +1,451 @@
+"""ims.params: the parameter table, its errors, and the canonical form."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ims.errors import InvalidParameter
+from ims.params import TABLE, Params, parse
+
+
+def q(query: str) -> Params:
+    return parse(parse_qsl(query, keep_blank_values=True))
+
+
+def error(items) -> InvalidParameter:
+    if isinstance(items, str):
+        items = parse_qsl(items, keep_blank_values=True)
+    with pytest.raises(InvalidParameter) as info:
+        parse(items)
+    return info.value
+
+
+# ---------------------------------------------------------------------------
+# Valid values
+
+
+def test_empty_query_gives_defaults():
+    assert q("") == Params()
+    assert parse({}) == Params()
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("w=300", {"w": 300}),
+        ("w=300.0", {"w": 300}),
+        ("w=0.5", {"w": 0.5}),
+        ("h=1", {"h": 1}),
+        ("h=8192", {"h": 8192}),
+        ("fit=crop&crop=left,top", {"fit": "crop", "crop": ("top", "left")}),
+        ("crop=bottom,right", {"crop": ("bottom", "right")}),
+        ("crop=top,top", {"crop": ("top",)}),
+        ("crop=edges", {"crop": ("edges",)}),
+        ("crop=FocalPoint&fp-x=0&fp-y=1", {"crop": ("focalpoint",), "fp_x": 0.0, "fp_y": 1.0}),
+        ("ar=16:9", {"ar": (16.0, 9.0)}),
+        ("ar=0.85:1", {"ar": (0.85, 1.0)}),
+        ("max-w=100&max-h=200&min-w=10&min-h=20", {"max_w": 100, "max_h": 200, "min_w": 10, "min_h": 20}),
+        ("rect=10,20,300,400", {"rect": (10, 20, 300, 400)}),
+        ("rect=0.1,0.2,0.5,0.75", {"rect": (0.1, 0.2, 0.5, 0.75)}),
+        ("rect=0,0.5,100,0.5", {"rect": (0, 0.5, 100, 0.5)}),
+        ("dpr=2", {"dpr": 2.0}),
+        ("dpr=0.75", {"dpr": 0.75}),
+        ("dpr=5", {"dpr": 5.0}),
+        ("fm=jpeg", {"fm": "jpg"}),
+        ("fm=tif", {"fm": "tiff"}),
+        ("fm=PNG", {"fm": "png"}),
+        ("fm=json", {"fm": "json"}),
+        ("auto=format,compress", {"auto": frozenset({"format", "compress"})}),
+        ("auto=compress&auto=format", {"auto": frozenset({"format", "compress"})}),
+        ("auto=format,", {"auto": frozenset({"format"})}),
+        ("q=1", {"q": 1}),
+        ("q=100", {"q": 100}),
+        ("lossless=1", {"lossless": True}),
+        ("lossless=true", {"lossless": True}),
+        ("lossless=0", {"lossless": False}),
+        ("bg=fff", {"bg": (255, 255, 255, 255)}),
+        ("bg=8f00", {"bg": (255, 0, 0, 0x88)}),
+        ("bg=FF8800", {"bg": (255, 0x88, 0, 255)}),
+        ("bg=80ff0000", {"bg": (255, 0, 0, 0x80)}),
+        ("bg=%23102030", {"bg": (0x10, 0x20, 0x30, 255)}),
+        ("pad=0", {"pad": 0}),
+        ("pad=20", {"pad": 20}),
+        ("rot=0&flip=hv", {"rot": 0, "flip": "hv"}),
+        ("rot=359&flip=vh", {"rot": 359, "flip": "hv"}),
+        ("orient=8", {"orient": 8}),
+        ("orient=270", {"orient": 270}),
+        ("blur=2000&sharp=100", {"blur": 2000.0, "sharp": 100.0}),
+        ("bri=-100&con=100&sat=-50.5&gam=3", {"bri": -100.0, "con": 100.0, "sat": -50.5, "gam": 3.0}),
+        ("trim=color&trim-color=000", {"trim": "color", "trim_color": (0, 0, 0, 255)}),
+        ("trim=auto", {"trim": "auto"}),
+        ("cs=strip", {"cs": "strip"}),
+        ("cs=origin", {"cs": "origin"}),
+        ("cs=tinysrgb", {"cs": "srgb"}),
+        ("dl=photo%20%C3%A9t%C3%A9.jpg", {"dl": "photo été.jpg"}),
+        ("fit=fillmax", {"fit": "fillmax"}),
+    ],
+)
+def test_valid_values(query, expected):
+    assert q(query) == Params(**expected)
+
+
+def test_aliases_fill_the_same_fields():
+    assert q("width=300&height=200&quality=60&format=webp") == Params(w=300, h=200, q=60, fm="webp")
+
+
+def test_json_values():
+    p = parse({"w": 1600, "h": 1600.0, "dpr": 2, "lossless": True, "q": 80, "fp-x": 0})
+    assert p == Params(w=1600, h=1600, dpr=2.0, lossless=True, q=80, fp_x=0.0)
+    assert parse({"lossless": False}) == Params()
+    assert parse({"lossless": 1}) == Params(lossless=True)
+
+
+def test_json_arrays_for_list_parameters():
+    p = parse({"auto": ["format", "compress"], "crop": ["top"], "rect": [0, 0, 10, 0.5], "ar": [4, 3]})
+    assert p == Params(auto=frozenset({"format", "compress"}), crop=("top",), rect=(0, 0, 10, 0.5), ar=(4.0, 3.0))
+
+
+def test_pixel_values_are_ints_and_fractions_floats():
+    assert type(q("w=300.0").w) is int
+    assert type(parse({"w": 300.0}).w) is int
+    assert type(q("w=0.25").w) is float
+
+
+# ---------------------------------------------------------------------------
+# Errors: every one names the parameter as written and says what is allowed
+
+
+@pytest.mark.parametrize(
+    "query, field, fragment",
+    [
+        ("w=abc", "w", "w must be an integer 1–8192 or a fraction between 0 and 1, got 'abc'"),
+        ("w=", "w", "w must be an integer 1–8192"),
+        ("w=0", "w", "got '0'"),
+        ("w=8193", "w", "1–8192"),
+        ("w=1.5", "w", "fraction between 0 and 1"),
+        ("w=-3", "w", "1–8192"),
+        ("w=nan", "w", "got 'nan'"),
+        ("w=inf", "w", "got 'inf'"),
+        ("w=1e999", "w", "1–8192"),
+        ("w= 300", "w", "1–8192"),
+        ("width=abc", "width", "width must be an integer 1–8192"),
+        ("h=0.0", "h", "h must be"),
+        ("fit=cover", "fit", "fit must be one of clip, crop, fill, fillmax, max, min, scale, got 'cover'"),
+        ("fit=facearea", "fit", "fit=facearea is not supported"),
+        ("fit=", "fit", "fit must be one of"),
+        ("crop=middle", "crop", "top, bottom, left, right"),
+        ("crop=top,bottom", "crop", "cannot combine top and bottom"),
+        ("crop=left,right", "crop", "cannot combine left and right"),
+        ("crop=entropy,top", "crop", "entropy cannot be combined"),
+        ("crop=edges,entropy", "crop", "cannot be combined"),
+        ("crop=faces", "crop", "crop=faces is not supported"),
+        ("crop=", "crop", "crop must be"),
+        ("fp-x=1.5", "fp-x", "fp-x must be a number 0–1, got '1.5'"),
+        ("fp-y=-0.1", "fp-y", "fp-y must be a number 0–1"),
+        ("ar=16", "ar", "ar must be W:H"),
+        ("ar=16:0", "ar", "W:H"),
+        ("ar=-1:2", "ar", "W:H"),
+        ("ar=a:b", "ar", "W:H"),
+        ("ar=1:2:3", "ar", "W:H"),
+        ("max-w=0", "max-w", "max-w must be an integer 1–8192"),
+        ("min-h=1.5", "min-h", "min-h must be an integer 1–8192"),
+        ("rect=1,2,3", "rect", "rect must be x,y,w,h"),
+        ("rect=0,0,0,10", "rect", "rect must be x,y,w,h"),
+        ("rect=0,0,1.5,10", "rect", "fraction between 0 and 1"),
+        ("rect=-1,0,10,10", "rect", "rect must be"),
+        ("dpr=0", "dpr", "dpr must be a number greater than 0 and at most 5, got '0'"),
+        ("dpr=5.01", "dpr", "at most 5"),
+        ("fm=bmp", "fm", "fm must be one of jpg, pjpg, png, webp, avif, gif, tiff, json, got 'bmp'"),
+        ("fm=mp4", "fm", "fm=mp4 is not supported"),
+        ("format=bmp", "format", "format must be one of jpg"),
+        ("auto=enhance", "auto", "auto=enhance is not supported"),
+        ("auto=format,redeye", "auto", "auto=redeye is not supported"),
+        ("auto=fast", "auto", "auto must be a comma list of format, compress, got 'fast'"),
+        ("auto=", "auto", "auto must be"),
+        ("q=0", "q", "q must be an integer 1–100, got '0'"),
+        ("q=101", "q", "1–100"),
+        ("q=75.5", "q", "1–100"),
+        ("quality=x", "quality", "quality must be an integer 1–100"),
+        ("lossless=yes", "lossless", "lossless must be 0, 1, true or false, got 'yes'"),
+        ("lossless=2", "lossless", "0, 1, true or false"),
+        ("bg=ff", "bg", "bg must be a hex colour RGB, ARGB, RRGGBB or AARRGGBB"),
+        ("bg=ggg", "bg", "hex colour"),
+        ("bg=12345", "bg", "hex colour"),
+        ("bg=red", "bg", "hex colour"),
+        ("trim-color=1234567", "trim-color", "trim-color must be a hex colour"),
+        ("pad=-1", "pad", "pad must be an integer 0–8192"),
+        ("pad=8193", "pad", "0–8192"),
+        ("rot=360", "rot", "rot must be an integer 0–359, got '360'"),
+        ("rot=45.5", "rot", "0–359"),
+        ("flip=x", "flip", "flip must be one of h, v, hv"),
+        ("orient=9", "orient", "orient must be one of 1–8, 90, 180, 270, got '9'"),
+        ("orient=0", "orient", "1–8, 90, 180, 270"),
+        ("blur=2001", "blur", "blur must be a number 0–2000"),
+        ("sharp=-1", "sharp", "sharp must be a number 0–100"),
+        ("bri=101", "bri", "bri must be a number from -100 to 100"),
+        ("con=-101", "con", "-100 to 100"),
+        ("sat=x", "sat", "-100 to 100"),
+        ("gam=200", "gam", "-100 to 100"),
+        ("trim=edges", "trim", "trim must be one of auto, color"),
+        ("cs=cmyk", "cs", "cs must be one of srgb, origin, strip"),
+        ("cs=adobergb1998", "cs", "cs=adobergb1998 is not supported"),
+        ("dl=a/b.jpg", "dl", "dl must be a file name of at most 255 bytes without /, \\ or control characters"),
+        ("dl=a%5Cb.jpg", "dl", "without /, \\"),
+        ("dl=a%0Ab.jpg", "dl", "control characters"),
+        ("dl=a%00b.jpg", "dl", "control characters"),
+        ("dl=..", "dl", "file name"),
+        ("dl=", "dl", "file name"),
+        ("dl=" + "é" * 128, "dl", "255 bytes"),
+        ("min-w=500&max-w=300", "min-w", "min-w must not be larger than max-w, got 500 > 300"),
+        ("max-h=10&min-h=11", "min-h", "min-h must not be larger than max-h"),
+    ],
+)
+def test_bad_values(query, field, fragment):
+    err = error(query)
+    assert err.field == field
+    assert fragment in err.message
+    assert err.status == 400 and err.code == "invalid_parameter"
+    assert err.envelope()["errors"] == [{"field": field, "message": err.message}]
+
+
+def test_file_name_limit_is_bytes_not_characters():
+    assert q("dl=" + "a" * 255).dl == "a" * 255
+    assert parse({"dl": "é" * 127}).dl == "é" * 127
+    error({"dl": "a" * 256})
+
+
+def test_unknown_parameter_suggests_the_closest_name():
+    err = error("wdth=300")
+    assert err.field == "wdth"
+    assert err.message.startswith("unknown parameter 'wdth' (did you mean 'width'?); allowed: ar, auto, bg, ")
+    assert "trim-color, w" in err.message
+
+
+def test_unknown_parameter_without_a_close_name():
+    err = error("zzzzzz=1")
+    assert err.message.startswith("unknown parameter 'zzzzzz'; allowed: ar, auto")
+
+
+def test_names_are_case_sensitive_but_suggested():
+    assert "did you mean 'w'" in error("W=3").message
+
+
+def test_unsupported_imgix_parameters_say_so():
+    err = error("txt=hello")
+    assert err.field == "txt"
+    assert "'txt' (imgix) is not supported" in err.message
+
+
+@pytest.mark.parametrize("name", ["s", "expires"])
+def test_signing_parameters_are_not_image_parameters(name):
+    err = error({name: "x"})
+    assert err.field == name
+    assert "URL-signing parameter" in err.message
+
+
+def test_repeated_names_are_errors():
+    err = error("w=300&w=400")
+    assert err.field == "w"
+    assert err.message == "w is given more than once; give it once"
+
+
+def test_alias_and_name_together_are_a_repeat():
+    err = error("w=300&width=300")
+    assert err.field == "width"
+    assert "as 'w' and 'width'" in err.message
+
+
+@pytest.mark.parametrize("name", [p.name for p in TABLE if p.name != "lossless"])
+def test_booleans_only_for_lossless(name):
+    err = error({name: True})
+    assert err.field == name
+    assert "got True" in err.message
+
+
+@pytest.mark.parametrize("value", [None, {"a": 1}, [1, 2]])
+def test_non_scalar_json_values_are_errors(value):
+    assert error({"w": value}).field == "w"
+
+
+def test_huge_values_are_shortened_in_messages():
+    err = error({"w": "9" * 10_000})
+    assert len(err.message) < 200
+
+
+def test_huge_json_integer():
+    assert error({"w": 10**400}).field == "w"
+
+
+# ---------------------------------------------------------------------------
+# canonical
+
+
+def test_canonical_examples():
+    assert Params().canonical() == ""
+    p = q("w=300.0&h=0.5&fit=crop&crop=left,top&auto=format&auto=compress&bg=F00&dl=a b.jpg&rect=0,0.25,100,0.5")
+    assert p.canonical() == (
+        "auto=compress,format&bg=ffff0000&crop=top,left&dl=a%20b.jpg&fit=crop&h=0.5"
+        "&rect=0,0.25,100,0.5&w=300"
+    )
+
+
+def test_canonical_drops_defaults():
+    assert q("fit=clip&dpr=1&pad=0&fp-x=0.5&cs=srgb&lossless=0&rot=0&blur=0").canonical() == ""
+
+
+def test_canonical_keeps_explicit_quality_and_orientation():
+    assert q("q=75&orient=1").canonical() == "orient=1&q=75"
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("w=300", "w=300.0"),
+        ("w=300", {"w": 300}),
+        ("w=300", {"width": 300.0}),
+        ("auto=format,compress", "auto=compress&auto=format"),
+        ("auto=format,compress", {"auto": ["compress", "format", "format"]}),
+        ("fm=jpg", "format=JPEG"),
+        ("bg=fff", "bg=FFFFFFFF"),
+        ("bg=fff", {"bg": "#ffffff"}),
+        ("dpr=2", {"dpr": 2}),
+        ("crop=top,left", "crop=left,top"),
+        ("lossless=1", {"lossless": True}),
+        ("ar=16:9", "ar=16.0:9"),
+        ("blur=1e3", "blur=1000"),
+    ],
+)
+def test_equivalent_inputs_share_a_canonical_form(a, b):
+    pa = q(a) if isinstance(a, str) else parse(a)
+    pb = q(b) if isinstance(b, str) else parse(b)
+    assert pa == pb
+    assert pa.canonical() == pb.canonical()
+
+
+def test_from_canonical():
+    p = q("w=0.3&dl=naïve file.png&bri=-12.5")
+    assert Params.from_canonical(p.canonical()) == p
+    with pytest.raises(InvalidParameter):
+        Params.from_canonical("w=")
+
+
+# A strategy for valid raw (name, value) pairs, each written in one of the ways a
+# user might: a query string, or a JSON number.
+
+_num = st.floats(allow_nan=False, allow_infinity=False)
+
+
+def _spelled(value: float | int) -> st.SearchStrategy:
+    """The same number as a JSON value or as text in a few spellings."""
+    options = [st.just(value), st.just(repr(value)), st.just(str(value))]
+    if float(value).is_integer():
+        options += [st.just(str(int(value))), st.just(f"{float(value)}")]
+    return st.one_of(options)
+
+
+def _number_param(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return strategy.flatmap(_spelled)
+
+
+_size = st.one_of(
+    st.integers(1, 8192), st.floats(0, 1, exclude_min=True, exclude_max=True)
+)
+_rect_part = st.one_of(st.integers(0, 5000), st.floats(0, 1, exclude_min=True, exclude_max=True))
+_rect_size = st.one_of(st.integers(1, 5000), st.floats(0, 1, exclude_min=True, exclude_max=True))
+_hex = st.sampled_from([3, 4, 6, 8]).flatmap(
+    lambda n: st.text("0123456789abcdefABCDEF", min_size=n, max_size=n)
+)
+_ratio_part = st.one_of(st.integers(1, 100), st.floats(0.5, 50))
+
+VALUES: dict[str, st.SearchStrategy] = {
+    "w": _number_param(_size),
+    "h": _number_param(_size),
+    "fit": st.sampled_from(["clip", "crop", "fill", "fillmax", "max", "min", "scale", "CROP"]),
+    "crop": st.one_of(
+        st.sampled_from(["entropy", "edges", "focalpoint"]),
+        st.tuples(st.sampled_from(["", "top", "bottom"]), st.sampled_from(["", "left", "right"]))
+        .filter(any)
+        .flatmap(lambda t: st.permutations([x for x in t if x]).map(",".join)),
+    ),
+    "fp-x": _number_param(st.floats(0, 1)),
+    "fp-y": _number_param(st.floats(0, 1)),
+    "ar": st.tuples(_ratio_part, _ratio_part).map(lambda t: f"{t[0]}:{t[1]}"),
+    "max-w": _number_param(st.integers(4096, 8192)),
+    "max-h": _number_param(st.integers(4096, 8192)),
+    "min-w": _number_param(st.integers(1, 4096)),
+    "min-h": _number_param(st.integers(1, 4096)),
+    "rect": st.tuples(_rect_part, _rect_part, _rect_size, _rect_size).map(
+        lambda t: ",".join(map(str, t))
+    ),
+    "dpr": _number_param(st.floats(0, 5, exclude_min=True).filter(lambda x: x > 0)),
+    "fm": st.sampled_from(["jpg", "jpeg", "pjpg", "png", "webp", "avif", "gif", "tiff", "tif", "json"]),
+    "q": _number_param(st.integers(1, 100)),
+    "lossless": st.sampled_from([True, False, "0", "1", "true", "false", 0, 1]),
+    "bg": _hex,
+    "pad": _number_param(st.integers(0, 8192)),
+    "rot": _number_param(st.integers(0, 359)),
+    "flip": st.sampled_from(["h", "v", "hv", "vh"]),
+    "orient": _number_param(st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 90, 180, 270])),
+    "blur": _number_param(st.floats(0, 2000)),
+    "sharp": _number_param(st.floats(0, 100)),
+    "bri": _number_param(st.floats(-100, 100)),
+    "con": _number_param(st.floats(-100, 100)),
+    "sat": _number_param(st.floats(-100, 100)),
+    "gam": _number_param(st.integers(-100, 100)),
+    "trim": st.sampled_from(["auto", "color"]),
+    "trim-color": _hex,
+    "cs": st.sampled_from(["srgb", "origin", "strip", "tinysrgb"]),
+    "dl": st.text(
+        st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="/\\"),
+        min_size=1, max_size=40,
+    ).filter(lambda s: s not in (".", "..")),
+}
+
+
+def test_the_strategy_covers_every_parameter():
+    assert set(VALUES) | {"auto"} == {p.name for p in TABLE}
+
+
+raw_items = st.dictionaries(st.sampled_from(sorted(VALUES)), st.none()).flatmap(
+    lambda chosen: st.fixed_dictionaries({name: VALUES[name] for name in chosen})
+).flatmap(
+    lambda d: st.lists(st.sampled_from(["format", "compress", "format,compress"]), max_size=3).map(
+        lambda autos: list(d.items()) + [("auto", a) for a in autos]
+    )
+)
+
+
+@settings(max_examples=400)
+@given(raw_items)
+def test_canonical_round_trips(items):
+    p = parse(items)
+    text = p.canonical()
+    assert parse(parse_qsl(text, keep_blank_values=True)) == p
+    assert Params.from_canonical(text).canonical() == text
+
+
+@settings(max_examples=200)
+@given(raw_items)
+def test_canonical_is_sorted_and_has_no_defaults(items):
+    names = [pair.split("=", 1)[0] for pair in parse(items).canonical().split("&") if pair]
+    assert names == sorted(names)
+    assert len(names) == len(set(names))
+
+
+@given(raw_items, st.randoms())
+def test_canonical_ignores_the_order_of_parameters(items, rnd):
+    shuffled = list(items)
+    rnd.shuffle(shuffled)
+    assert parse(shuffled).canonical() == parse(items).canonical()
+
+
+@given(st.text(max_size=20), st.text(max_size=20))
+def test_parse_never_fails_with_anything_but_invalid_parameter(name, value):
+    try:
+        parse([(name, value)])
+    except InvalidParameter as err:
+        assert err.field == name
