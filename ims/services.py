@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ims.cache import ResultCache
 from ims.config import Settings
 from ims.crypto import Sealer
 from ims.db import Database
+from ims.manage.lookup import SourceLookup
+from ims.pool import PixelPool
+from ims.render import Renderer
+from ims.storages import Storages
 
 
 @dataclass
@@ -14,11 +19,31 @@ class Services:
     settings: Settings
     db: Database
     sealer: Sealer
+    storages: Storages
+    pool: PixelPool
+    renderer: Renderer
+    lookup: SourceLookup
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
         settings = settings.with_secret_key()
-        return cls(settings=settings, db=Database(settings.database_url), sealer=Sealer(settings.secret_key))
+        sealer = Sealer(settings.secret_key)
+        pool = PixelPool()
+        cache = ResultCache(settings.data_dir / "cache", settings.cache_size_mb * 1024 * 1024)
+        db = Database(settings.database_url)
+        return cls(
+            settings=settings,
+            db=db,
+            sealer=sealer,
+            storages=Storages(settings, sealer),
+            pool=pool,
+            renderer=Renderer(settings, pool, cache),
+            lookup=SourceLookup(db),
+        )
+
+    async def aclose(self) -> None:
+        await self.storages.aclose()
 
     def close(self) -> None:
+        self.pool.shutdown()
         self.db.dispose()

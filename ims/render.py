@@ -1,0 +1,96 @@
+"""fetch → pipeline → (result cache): the one function both the on-demand and the background paths use.
+
+    Renderer.render(source, key, params, accept)
+      head          the object's version, for the cache key and the ETag (on-demand only)
+      cache         a hit answers without reading the source
+      get           with the byte limit and the fetch time limit
+      pool.run      pipeline.process in the pixel pool; identical renders coalesce
+      cache.put
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+
+from ims import pipeline
+from ims.cache import ResultCache
+from ims.config import Settings
+from ims.errors import FetchTimeout
+from ims.params import Params
+from ims.pipeline.encode import _accepted_images
+from ims.pool import PixelPool
+from ims.storage import ObjectInfo, Storage, StoredObject
+
+_NEGOTIATED = ("image/avif", "image/webp")
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    body: bytes
+    mime: str
+    format: str
+    width: int
+    height: int
+    vary_accept: bool
+    etag: str
+    cached: bool = False
+
+
+def variant_key(source_id: str, key: str, version: str, params: Params, accept: str) -> str:
+    """Everything the output bytes depend on: the object version, the parameters, and — only
+    when ``auto=format`` — which of AVIF/WebP the client accepts."""
+    negotiated = ""
+    if "format" in params.auto and not params.fm:
+        accepted = _accepted_images(accept)
+        negotiated = ",".join(t for t in _NEGOTIATED if t in accepted)
+    material = "\n".join((source_id, key, version, params.canonical(), negotiated))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def etag_of(variant: str) -> str:
+    return f'"{variant[:32]}"'
+
+
+class Renderer:
+    def __init__(self, settings: Settings, pool: PixelPool, cache: ResultCache) -> None:
+        self.limits = settings.limits
+        self.pool = pool
+        self.cache = cache
+
+    async def head(self, storage: Storage, key: str) -> ObjectInfo:
+        return await self._timed(storage.head(key))
+
+    async def fetch(self, storage: Storage, key: str) -> StoredObject:
+        return await self._timed(storage.get(key, max_bytes=self.limits.source_bytes))
+
+    async def render(
+        self, source_id: str, storage: Storage, key: str, params: Params, accept: str = "",
+        *, info: ObjectInfo | None = None,
+    ) -> RenderResult:
+        """Render ``key`` of a source. With ``info`` (from ``head``), the result cache is used."""
+        variant = variant_key(source_id, key, info.version, params, accept) if info else None
+        if variant:
+            hit = await asyncio.to_thread(self.cache.get, variant)
+            if hit is not None:
+                return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
+        stored = await self.fetch(storage, key)
+        if variant is None or stored.info.version != info.version:
+            variant = variant_key(source_id, key, stored.info.version, params, accept)
+        out = await self.pool.run(
+            variant, pipeline.process, stored.data, params, self.limits, accept=accept
+        )
+        meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
+                "vary_accept": out.vary_accept}
+        if self.cache.enabled:
+            await asyncio.to_thread(self.cache.put, variant, out.body, meta)
+        return RenderResult(body=out.body, etag=etag_of(variant), **meta)
+
+    async def _timed(self, awaitable):
+        try:
+            return await asyncio.wait_for(awaitable, self.limits.fetch_seconds)
+        except TimeoutError:
+            raise FetchTimeout(
+                f"the source did not answer within {self.limits.fetch_seconds:g} s"
+            ) from None

@@ -1,0 +1,114 @@
+"""On-demand images (SPEC §2): GET|HEAD /{source}/{object_key}?… and host-bound sources.
+
+The story of one request, top to bottom, is ``image``.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from ims.errors import NotFound, Unauthorized
+from ims.manage.keys import authenticate
+from ims.manage.sources import RESERVED
+from ims.params import parse
+from ims.render import RenderResult, etag_of, variant_key
+from ims.services import Services
+from ims.signing import check_url_signature
+from ims.storage import check_key
+from ims.storages import StorageRef
+from ims.web.deps import services
+
+router = APIRouter(tags=["images"])
+SIGNING_PARAMS = ("s", "expires")
+
+
+@router.api_route("/{path:path}", methods=["GET", "HEAD"], summary="Render an image",
+                  response_class=Response,
+                  responses={200: {"content": {"image/*": {}}, "description": "The processed image"}})
+async def image(path: str, request: Request, svc: Services = Depends(services)) -> Response:
+    """``/{source}/{object_key}?w=…`` — or ``/{object_key}`` on a hostname bound to a source."""
+    source, key = await _resolve(svc, request, path)
+    check_key(key, field="object_key")
+    await _authorize(svc, request, source)
+    params = parse((k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+                   if k not in SIGNING_PARAMS)
+    storage = svc.storages.get(StorageRef.of(source))
+    accept = request.headers.get("accept", "")
+    renderer = svc.renderer
+
+    info = None
+    conditional = request.headers.get("if-none-match")
+    if conditional or renderer.cache.enabled:
+        info = await renderer.head(storage, key)
+    if conditional and info:
+        etag = etag_of(variant_key(source["id"], key, info.version, params, accept))
+        if _matches(conditional, etag):
+            headers = {"ETag": etag, "Cache-Control": source["cache_control"]}
+            if "format" in params.auto and not params.fm:
+                headers["Vary"] = "Accept"
+            return Response(status_code=304, headers=headers)
+
+    result = await renderer.render(source["id"], storage, key, params, accept, info=info)
+    return _image_response(result, source, params, head=request.method == "HEAD")
+
+
+def _image_response(result: RenderResult, source, params, *, head: bool) -> Response:
+    headers = {
+        "Content-Type": result.mime,
+        "Content-Length": str(len(result.body)),
+        "ETag": result.etag,
+        "Cache-Control": source["cache_control"],
+        "X-Ims-Cache": "hit" if result.cached else "miss",
+    }
+    if result.vary_accept:
+        headers["Vary"] = "Accept"
+    if params.dl:
+        headers["Content-Disposition"] = f'attachment; filename="{params.dl}"'
+    return Response(content=b"" if head else result.body, headers=headers, media_type=None)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    candidates = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+async def _resolve(svc: Services, request: Request, path: str):
+    """(source row, object key): by the Host header if it is bound, else by the first segment."""
+    host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
+    source = await svc.lookup.by_host(host) if host else None
+    if source is not None:
+        return source, path
+    name, _, key = path.partition("/")
+    if name in RESERVED or not name:
+        raise NotFound("No such route")
+    source = await svc.lookup.by_name(name)
+    if source is None:
+        raise NotFound(f"no source named {name!r}", field="source")
+    return source, key
+
+
+async def _authorize(svc: Services, request: Request, source) -> None:
+    """public: anyone · signed: a valid ``s`` · private: an API key of the owning project.
+    A key of the owning project is always enough."""
+    api_key = request.headers.get("x-api-key")
+    if api_key:
+        who = await run_in_threadpool(authenticate, svc.db, api_key)
+        if who.project_id == source["project_id"]:
+            return
+    if source["access"] == "public":
+        return
+    if source["access"] == "signed":
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        check_url_signature(
+            raw_path.decode("latin-1"),
+            request.scope.get("query_string", b"").decode("latin-1"),
+            svc.sealer.open(source["signing_key"]),
+            source["signature"],
+            time.time(),
+        )
+        return
+    raise Unauthorized("this source is private: send an x-api-key of its project", field="x-api-key")
