@@ -1,0 +1,156 @@
+"""Pixels: bytes + Params → rendered bytes. The only package that imports pyvips.
+
+    process(data, params, limits, accept=…)
+      load.probe      header only: format allowed? pixels and frames within limits?
+      meta.describe   fm=json stops here
+      choose_format   fm, else Accept (auto=format), else the source's format
+      geometry.plan   on the upright source size
+      load.decode     with shrink-on-load when the target is much smaller
+      steps.run       the step list, once per frame for animations
+      encode.encode
+
+``process`` is pure CPU work (run it in a thread pool: libvips releases the GIL)
+and raises only ``ims.errors`` errors: ``NotAnImage`` (422) for anything that
+does not decode, ``PayloadTooLarge`` (413) for sources over the limits,
+``InvalidParameter`` (400) from planning, ``Unavailable`` (503) past the
+processing time limit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyvips
+
+from ims import geometry
+from ims.config import Limits
+from ims.errors import ImsError
+from ims.params import Params
+from ims.pipeline import encode as _encode
+from ims.pipeline import load, meta
+from ims.pipeline.encode import ANIMATED_FORMATS, MIME, choose_format
+from ims.pipeline.steps import Ctx, Deadline, run
+from ims.pipeline.steps_orient import resolve
+
+__all__ = ["Rendered", "process", "choose_format"]
+
+# Loaders libvips marks untrusted (and every loader we do not serve: see
+# load._LOADERS) stay off. SVG is untrusted upstream only because librsvg is a
+# large parser; it runs no scripts and, reading from memory, fetches nothing.
+pyvips.block_untrusted_set(True)
+pyvips.operation_block_set("VipsForeignLoadSvg", False)
+# Every request decodes different bytes: libvips' operation cache only holds memory.
+pyvips.cache_set_max(0)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    mime: str
+    format: str          # jpg pjpg png webp avif gif tiff json
+    width: int
+    height: int
+    vary_accept: bool
+
+
+def process(data: bytes, params: Params, limits: Limits, *, accept: str = "") -> Rendered:
+    """Render ``data`` as ``params`` ask. See the module docstring for the order."""
+    deadline = Deadline(limits.processing_seconds)
+    src = load.probe(data, limits)
+    if params.fm == "json":
+        body = meta.describe(src)
+        width, height = _upright_size(src, params)
+        return Rendered(body, MIME["json"], "json", width, height, False)
+
+    fmt, vary = choose_format(params, accept, src.format, src.has_alpha, src.animated)
+    animated = src.animated and fmt in ANIMATED_FORMATS
+    ctx = Ctx(params=params, fmt=fmt, orientation=resolve(src.orientation, params.orient, params.flip),
+              plan=None, base_w=src.width, base_h=src.height, max_side=limits.output_side,
+              deadline=deadline, planner=geometry.plan)
+    try:
+        if params.trim and not animated:
+            image = load.decode(src)       # trim plans after cutting the borders
+        else:
+            up_w, up_h = ctx.orientation.upright_size(src.width, src.height)
+            ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side)
+            shrink, scale = shrink_on_load(src, ctx, animated, limits.source_pixels)
+            image = load.decode(src, shrink=shrink, scale=scale, frames=-1 if animated else 1)
+        deadline.watch(image)
+        if animated:
+            image = _animate(image, ctx)
+        else:
+            image = run(image, ctx)
+        deadline.check()
+        body = _encode.encode(image, fmt, params)
+    except pyvips.Error as e:
+        raise _translate(e, deadline, src) from None
+    return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary)
+
+
+JPEG_SHRINKS = (8, 4, 2)
+
+
+def shrink_on_load(src: load.Source, ctx: Ctx, animated: bool,
+                   max_pixels: int) -> tuple[int, float | None]:
+    """How much smaller to decode: (integer shrink for JPEG/WebP, scale for SVG).
+
+    JPEG decodes at 1/2, 1/4, 1/8 almost for free (DCT scaling), WebP scales
+    while decoding. We take the largest shrink whose result still holds at
+    least the pixels the plan's resize needs in both directions (rect and the
+    crop's cover size included, since ``resize_w/h`` is the size *before*
+    cropping); lanczos3 does the rest. SVG renders at exactly the needed scale,
+    so enlargements stay sharp, within the pixel limit.
+    """
+    plan = ctx.plan
+    rect_w, rect_h = (plan.rect[2], plan.rect[3]) if plan.rect else \
+        ctx.orientation.upright_size(src.width, src.height)
+    need = max(plan.resize_w / rect_w, plan.resize_h / rect_h)   # scale from source to output
+    if src.format == "svg":
+        cap = (max_pixels / max(1, src.width * src.height)) ** 0.5
+        return 1, max(0.01, min(need, cap))
+    if animated or src.format not in ("jpeg", "webp") or need >= 0.5:
+        return 1, None
+    for shrink in JPEG_SHRINKS:
+        if need * shrink <= 1:
+            return shrink, None
+    return 1, None
+
+
+def _animate(strip: pyvips.Image, ctx: Ctx) -> pyvips.Image:
+    """Run the steps on every frame of an animation and join them again."""
+    page_h = strip.get("page-height") if strip.get_typeof("page-height") else strip.height
+    n = strip.height // page_h
+    strip = strip.copy_memory()
+    frames = [run(strip.crop(0, i * page_h, strip.width, page_h), ctx) for i in range(n)]
+    out = pyvips.Image.arrayjoin(frames, across=1).copy()
+    out.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
+    for name in ("delay", "loop", "gif-delay"):
+        if strip.get_typeof(name):
+            out.set_type(strip.get_typeof(name), name, strip.get(name))
+    return out
+
+
+def _frame_height(image: pyvips.Image) -> int:
+    if image.get_typeof("page-height"):
+        return image.get("page-height")
+    return image.height
+
+
+def _upright_size(src: load.Source, params: Params) -> tuple[int, int]:
+    return resolve(src.orientation, params.orient, None).upright_size(src.width, src.height)
+
+
+_DECODER = re.compile(
+    r"(VipsJpeg|vipspng|libpng|heif|gifload|webp|tiff|svgload|load error|Corrupt|"
+    r"premature|truncated|Unexpected end)", re.I)
+
+
+def _translate(error: pyvips.Error, deadline: Deadline, src: load.Source) -> ImsError:
+    """A libvips failure while computing pixels: too slow, or a source that does not decode."""
+    if deadline.killed or "killed" in (error.detail or ""):
+        return deadline.error()
+    line = load.first_line(error)
+    if line is None or _DECODER.search(error.detail or ""):
+        return load.decode_error(error, src.loader)
+    return ImsError(f"image processing failed: {load.reason(error, src.loader)}")

@@ -1,0 +1,210 @@
+"""Load a source: sniff the format, check the limits on the header, then decode.
+
+``probe`` reads only the header (libvips opens the file lazily: width, height,
+page count and metadata are known before a single pixel is decoded), refuses
+formats we do not serve and sources over the pixel or frame limits. Only then
+does ``decode`` open the image for real, with shrink-on-load when the target is
+much smaller than the source.
+
+Decoding is strict (``fail_on="error"``): a truncated or corrupt file fails with
+``NotAnImage`` instead of rendering half-grey. Recoverable warnings (e.g. a JPEG
+with a few junk bytes between markers) still render, as in browsers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyvips
+
+from ims.config import Limits
+from ims.errors import NotAnImage, PayloadTooLarge
+
+# libvips loader class (without Buffer/Source suffix) → our format name.
+# Anything else libvips could open (matrix, csv, ppm, fits, vips, …) is refused.
+_LOADERS = {
+    "VipsForeignLoadJpeg": "jpeg",
+    "VipsForeignLoadPng": "png",
+    "VipsForeignLoadWebp": "webp",
+    "VipsForeignLoadNsgif": "gif",
+    "VipsForeignLoadHeif": "heif",
+    "VipsForeignLoadTiff": "tiff",
+    "VipsForeignLoadSvg": "svg",
+}
+
+SUPPORTED = "JPEG, PNG, WebP, GIF, AVIF, TIFF and SVG"
+
+# Formats this libvips cannot read, recognised by their first bytes so the
+# error can name them instead of saying "unknown format".
+_MAGIC = (
+    (b"%PDF", "PDF"),
+    (b"\xff\x0a", "JPEG XL"),
+    (b"\x00\x00\x00\x0cJXL \x0d\x0a\x87\x0a", "JPEG XL"),
+    (b"BM", "BMP"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"8BPS", "PSD"),
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the header says about a source, before any pixel is decoded."""
+
+    data: bytes
+    loader: str              # libvips operation, e.g. "VipsForeignLoadJpegBuffer"
+    format: str              # jpeg png webp gif avif heic tiff svg
+    width: int               # stored size of one frame (before EXIF orientation)
+    height: int
+    pages: int               # frames / pages in the file
+    orientation: int         # EXIF orientation 1–8 (1 when absent)
+    has_alpha: bool
+    interpretation: str      # libvips interpretation: srgb, cmyk, b-w, rgb16, grey16, …
+    icc: bytes | None        # embedded ICC profile
+    bits: int                # bits per sample (8 or 16)
+
+    @property
+    def animated(self) -> bool:
+        return self.pages > 1 and self.format in ("gif", "webp")
+
+    @property
+    def frames(self) -> int:
+        """Frames we would decode: every page of an animation, else one."""
+        return self.pages if self.animated else 1
+
+
+def probe(data: bytes, limits: Limits) -> Source:
+    """Sniff and read the header; refuse what we will not decode. No pixels are decoded."""
+    if len(data) > limits.source_bytes:
+        raise PayloadTooLarge(
+            f"source image is {len(data):,} bytes; the limit is {limits.source_bytes:,} bytes"
+        )
+    loader = _find_loader(data)
+    try:
+        header = pyvips.Operation.call(loader, data, access="sequential", fail_on="error")
+    except pyvips.Error as e:
+        raise decode_error(e, loader) from None
+    fmt = _LOADERS[_loader_class(loader)]
+    if fmt == "heif":
+        fmt = "avif" if _get(header, "heif-compression", "av1") == "av1" else "heic"
+    pages = max(1, int(_get(header, "n-pages", 1)))
+    src = Source(
+        data=data,
+        loader=loader,
+        format=fmt,
+        width=header.width,
+        height=header.height,
+        pages=pages,
+        orientation=_orientation(header),
+        has_alpha=bool(header.hasalpha()),
+        interpretation=str(header.interpretation),
+        icc=_get(header, "icc-profile-data", None),
+        bits=16 if header.format in ("ushort", "short") else 8,
+    )
+    _check_limits(src, limits)
+    return src
+
+
+def decode(src: Source, *, shrink: int = 1, scale: float | None = None, frames: int = 1,
+           access: str = "sequential") -> pyvips.Image:
+    """Open the pixels. ``shrink`` (JPEG/WebP, 1/2/4/8) and ``scale`` (SVG) decode smaller.
+
+    ``frames=-1`` loads every frame of an animation as one tall strip (``page-height``).
+    """
+    options: dict = {"access": access, "fail_on": "error"}
+    if src.format == "jpeg" and shrink > 1:
+        options["shrink"] = shrink
+    elif src.format == "webp" and shrink > 1:
+        options["scale"] = 1 / shrink
+    elif src.format == "svg" and scale:
+        options["scale"] = scale
+    if src.format in ("gif", "webp") and frames != 1:
+        options["n"] = frames
+    try:
+        return pyvips.Operation.call(src.loader, src.data, **options)
+    except pyvips.Error as e:
+        raise decode_error(e, src.loader) from None
+
+
+def _find_loader(data: bytes) -> str:
+    name = None
+    if data:
+        pointer = pyvips.vips_lib.vips_foreign_find_load_buffer(data, len(data))
+        if pointer != pyvips.ffi.NULL:
+            name = pyvips.ffi.string(pointer).decode()
+        pyvips.vips_lib.vips_error_clear()
+    if name and _loader_class(name) in _LOADERS:
+        return name
+    if not data:
+        raise NotAnImage(_not_an_image("the file is empty"))
+    for magic, label in _MAGIC:
+        if data.startswith(magic):
+            raise NotAnImage(_not_an_image(f"{label} is not supported (supported: {SUPPORTED})"))
+    if name:  # a libvips format we deliberately do not serve
+        raise NotAnImage(_not_an_image(f"this format is not supported (supported: {SUPPORTED})"))
+    raise NotAnImage(_not_an_image(f"not a recognised image format (supported: {SUPPORTED})"))
+
+
+def _loader_class(name: str) -> str:
+    return re.sub(r"(Buffer|Source|File)$", "", name)
+
+
+def _check_limits(src: Source, limits: Limits) -> None:
+    if src.pages > limits.frames:
+        raise PayloadTooLarge(
+            f"source image has {src.pages} frames; the limit is {limits.frames}"
+        )
+    pixels = src.width * src.height * src.pages
+    if pixels > limits.source_pixels:
+        raise PayloadTooLarge(
+            f"source image is {src.width}×{src.height}×{src.pages} "
+            f"frame{'s' if src.pages != 1 else ''} = {pixels / 1e6:.1f} MP; "
+            f"the limit is {limits.source_pixels / 1e6:g} MP"
+        )
+
+
+def _orientation(image: pyvips.Image) -> int:
+    value = _get(image, "orientation", 1)
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _get(image: pyvips.Image, name: str, default):
+    return image.get(name) if image.get_typeof(name) else default
+
+
+_NOISE = re.compile(r"^(source: bad seek|unable to (call|write to target)|VipsForeignLoad: .*known)", re.I)
+_PREFIX = re.compile(r"^(Vips\w*|\w*load\w*|\w*save\w*|vips2\w+|vipspng|heif|tiff2vips|webp\w*)\s*:\s*",
+                     re.I)
+
+
+def reason(error: pyvips.Error, loader: str) -> str:
+    """The decoder's complaint in words: the first meaningful line of libvips' log."""
+    line = first_line(error)
+    if line:
+        return line
+    fmt = _LOADERS.get(_loader_class(loader), "image").upper()
+    return f"the {fmt} data is corrupt or truncated"
+
+
+def first_line(error: pyvips.Error) -> str | None:
+    """The first line of libvips' error log that says something, without its prefix."""
+    for line in (error.detail or "").splitlines():
+        line = _PREFIX.sub("", line.strip())
+        if not line or _NOISE.match(line):
+            continue
+        line = re.sub(r"\s*\(\d+\.\d+\)$", "", line)     # libheif error codes
+        if line:
+            return line.rstrip(".")
+    return None
+
+
+def decode_error(error: pyvips.Error, loader: str) -> NotAnImage:
+    return NotAnImage(_not_an_image(reason(error, loader)))
+
+
+def _not_an_image(why: str) -> str:
+    return f"The source object is not a decodable image: {why}"

@@ -1,0 +1,114 @@
+"""The pipeline: a list of same-shaped steps ``step(image, ctx) -> image``.
+
+Each step opens with a guard and returns the image untouched when its
+parameter is not set, so adding a step is one line in ``STEPS``. The order:
+
+1. trim            find flat borders (stored orientation), then plan the geometry
+2. rect            crop the source rectangle (mapped back to stored orientation)
+3. resize          to the plan's size (still in stored orientation: cheap, streams)
+4. orient          EXIF / ``orient`` / ``flip`` applied to the small image
+5. colour          ICC → sRGB, 16 → 8 bit (or keep the source profile, ``cs=origin``)
+6. crop            the plan's crop box, or libvips smartcrop
+7. blur, sharpen, brightness, contrast, gamma, saturation
+8. rotate          ``rot`` degrees clockwise, canvas grows, corners filled with bg
+9. canvas, pad     fill/fillmax canvas and padding on ``bg``
+10. flatten        alpha onto ``bg`` when the format has no alpha (or bg is opaque)
+
+Animations run the steps once per frame (see ``ims.pipeline.process``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pyvips
+
+from ims.errors import Unavailable
+from ims.geometry import Plan
+from ims.params import Params
+from ims.pipeline import steps_colour, steps_filter, steps_geometry
+from ims.pipeline.steps_orient import Orientation
+
+
+class Deadline:
+    """The processing time limit. libvips checks it while it computes pixels.
+
+    ``watch`` connects libvips' ``eval`` progress signal of an image; every image
+    built from it reports to the same signal, and the callback kills the
+    computation once the deadline has passed (libvips then fails the running
+    operation, which ``process`` turns into ``Unavailable``). ``check`` is the
+    same test between steps, for work done outside libvips' sinks.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.killed = False
+        self._watched: pyvips.Image | None = None
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() > self.at
+
+    def watch(self, image: pyvips.Image) -> None:
+        def on_eval(img: pyvips.Image, progress) -> None:
+            if time.monotonic() > self.at:
+                self.killed = True
+                img.set_kill(True)
+
+        image.set_progress(True)
+        image.signal_connect("eval", on_eval)
+        # pyvips keeps the callback alive on the Python wrapper only: hold it for
+        # as long as this deadline (the whole ``process`` call), or libvips would
+        # call into a collected handle.
+        self._watched = image
+
+    def check(self) -> None:
+        if self.passed:
+            raise self.error()
+
+    def error(self) -> Unavailable:
+        return Unavailable(f"processing took longer than {self.seconds:g} s")
+
+
+@dataclass
+class Ctx:
+    """What every step may read. ``plan`` is set before the steps run, or by ``trim``."""
+
+    params: Params
+    fmt: str                       # output format
+    orientation: Orientation       # stored → upright
+    plan: Plan | None
+    base_w: int                    # stored size the plan's source refers to
+    base_h: int
+    max_side: int = 8192
+    deadline: Deadline = field(default_factory=lambda: Deadline(30.0))
+    planner: object = None         # geometry.plan, called by trim
+
+
+STEPS = (
+    steps_geometry.trim,
+    steps_geometry.rect,
+    steps_geometry.resize,
+    steps_geometry.orient,
+    steps_colour.to_output_space,
+    steps_geometry.crop,
+    steps_filter.blur,
+    steps_filter.sharpen,
+    steps_colour.brightness,
+    steps_colour.contrast,
+    steps_colour.gamma,
+    steps_colour.saturation,
+    steps_geometry.rotate,
+    steps_geometry.canvas,
+    steps_geometry.pad,
+    steps_colour.flatten,
+)
+
+
+def run(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
+    for step in STEPS:
+        ctx.deadline.check()
+        image = step(image, ctx)
+    return image
