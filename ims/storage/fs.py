@@ -1,0 +1,182 @@
+"""A directory as a storage: objects are files under a root that keys can never leave.
+
+A key is joined to the root, symlinks are resolved, and the result must still be
+inside the root; ``..``, absolute keys and NUL are refused earlier by
+``check_key``. Writes go to a temp file in the target directory and are moved
+into place with ``os.replace``, so readers see the old or the new file, never half.
+Blocking IO runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from ims.errors import ObjectNotFound, PayloadTooLarge, StorageError, ValidationFailed
+from ims.storage.base import ObjectInfo, StoredObject, not_found, too_large
+from ims.storage.keys import check_key
+
+_MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+class FsStorage:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    async def get(self, key: str, *, max_bytes: int) -> StoredObject:
+        return await asyncio.to_thread(self._get, key, max_bytes)
+
+    async def head(self, key: str) -> ObjectInfo:
+        return await asyncio.to_thread(self._head, key)
+
+    async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+        return await asyncio.to_thread(self._put, key, data)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._delete, key)
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self._check)
+
+    async def aclose(self) -> None:
+        return None
+
+    def _get(self, key: str, max_bytes: int) -> StoredObject:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                if st.st_size > max_bytes:
+                    raise PayloadTooLarge(too_large(max_bytes))
+                data = f.read(max_bytes + 1)  # the file may have grown since fstat
+        except _MISSING:
+            raise ObjectNotFound(not_found(key)) from None
+        except PermissionError:
+            raise StorageError(f"Permission denied reading {key!r}") from None
+        except OSError as e:
+            raise StorageError(f"Could not read {key!r}: {e.strerror}") from None
+        if len(data) > max_bytes:
+            raise PayloadTooLarge(too_large(max_bytes))
+        return StoredObject(_info(key, path, st), data)
+
+    def _head(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except _MISSING:
+            raise ObjectNotFound(not_found(key)) from None
+        except OSError as e:
+            raise StorageError(f"Could not stat {key!r}: {e.strerror}") from None
+        if not path.is_file():
+            raise ObjectNotFound(not_found(key))
+        return _info(key, path, st)
+
+    def _put(self, key: str, data: bytes) -> ObjectInfo:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            st = path.stat()
+        except (NotADirectoryError, FileExistsError, IsADirectoryError):
+            raise StorageError(f"Cannot write {key!r}: a file and a directory share that name") from None
+        except OSError as e:
+            raise StorageError(f"Could not write {key!r}: {e.strerror}") from None
+        return _info(key, path, st)
+
+    def _delete(self, key: str) -> None:
+        path = self._path(key)
+        try:
+            path.unlink()
+        except _MISSING:
+            return
+        except OSError as e:
+            raise StorageError(f"Could not delete {key!r}: {e.strerror}") from None
+
+    def _check(self) -> None:
+        if not self.root.exists():
+            raise StorageError(f"directory '{self.root}' does not exist")
+        if not self.root.is_dir():
+            raise StorageError(f"'{self.root}' is not a directory")
+        try:
+            with os.scandir(self.root) as entries:
+                next(entries, None)
+        except PermissionError:
+            raise StorageError(f"permission denied listing directory '{self.root}'") from None
+        except OSError as e:
+            raise StorageError(f"cannot list directory '{self.root}': {e.strerror}") from None
+
+    def _path(self, key: str) -> Path:
+        """The file for ``key``, with symlinks resolved, guaranteed to be inside the root."""
+        check_key(key)
+        root = self.root.resolve()
+        path = (root / key).resolve()
+        if path == root or not path.is_relative_to(root):
+            raise ValidationFailed(
+                f"object_key {key!r} resolves outside the storage directory", field="object_key"
+            )
+        return path
+
+
+def _info(key: str, path: Path, st: os.stat_result) -> ObjectInfo:
+    # The inode is part of the version because os.replace gives every write a new
+    # inode: two same-size writes within one mtime tick still get different versions.
+    version = f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+    content_type = _content_type(path.name)
+    return ObjectInfo(key, st.st_size, version, content_type)
+
+
+# Image types older Pythons' mimetypes tables do not know.
+_IMAGE_TYPES = {
+    ".avif": "image/avif",
+    ".heic": "image/heic",
+    ".heif": "image/heif",
+    ".jxl": "image/jxl",
+    ".webp": "image/webp",
+}
+
+
+def _content_type(name: str) -> str | None:
+    suffix = os.path.splitext(name)[1].lower()
+    return _IMAGE_TYPES.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
+
+
+def resolve_fs_root(path: str, roots: Sequence[Path], field: str = "path") -> Path:
+    """Accept ``path`` as an fs source/destination only inside one of ``roots``.
+
+    The path must be absolute and an existing directory; containment is checked after
+    resolving symlinks on both sides, so a symlink cannot smuggle in another directory.
+    Returns the resolved path.
+    """
+    allowed = ", ".join(f"'{r}'" for r in roots) or "(none configured)"
+    if not isinstance(path, str) or not path or "\x00" in path:
+        raise ValidationFailed(f"{field} must be an absolute directory path", field=field)
+    if not os.path.isabs(path):
+        raise ValidationFailed(f"{field} must be an absolute path, got {path!r}", field=field)
+    resolved = Path(path).resolve()
+    # Containment first: answering "does not exist" for paths outside the roots
+    # would let an API key probe the server's file system.
+    if not any(resolved.is_relative_to(Path(r).resolve()) for r in roots):
+        raise ValidationFailed(
+            f"{field} {path!r} is outside the allowed roots ({allowed}); "
+            "set IMS_FS_ROOTS to allow more directories",
+            field=field,
+        )
+    if not resolved.exists():
+        raise ValidationFailed(f"{field} {path!r} does not exist", field=field)
+    if not resolved.is_dir():
+        raise ValidationFailed(f"{field} {path!r} is not a directory", field=field)
+    return resolved
