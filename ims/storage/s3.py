@@ -1,0 +1,199 @@
+"""An S3 bucket (AWS or any S3-compatible endpoint) through obstore.
+
+obstore reports most failures as text; ``_translate`` turns them into the error
+tree: a missing object is ``ObjectNotFound``, a slow endpoint ``FetchTimeout``,
+everything else ``StorageError`` with a short reason (the S3 error code when
+there is one). Every call is bounded by ``limits.fetch_seconds`` including
+obstore's own retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import obstore
+from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
+from obstore.store import S3Store
+
+from ims.config import Limits
+from ims.errors import FetchTimeout, ObjectNotFound, PayloadTooLarge, StorageError, ValidationFailed
+from ims.storage.base import ObjectInfo, StoredObject, not_found, too_large
+from ims.storage.keys import check_key
+
+DEFAULT_REGION = "us-east-1"
+_CHUNK = 1024 * 1024
+_S3_CODE = re.compile(r"<Code>([A-Za-z]+)</Code>")
+_STATUS = re.compile(r"status code: (\d{3})")
+_DENIED = {"AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken"}
+
+
+def check_endpoint_url(url: str, field: str = "endpoint_url") -> str:
+    """Return ``url`` if it is a usable S3 endpoint (``http(s)://host[:port][/]``)."""
+    try:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        port_ok = parts is not None and (parts.port or 1) > 0
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ValidationFailed(
+            f"{field} must be an http:// or https:// URL with a host, e.g. https://s3.example.com",
+            field=field,
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValidationFailed(
+            f"{field} must be only scheme, host and port (no path, query or credentials)",
+            field=field,
+        )
+    return url
+
+
+class S3Storage:
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        credentials: Mapping[str, str] | None = None,
+        limits: Limits,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        if self.prefix:
+            check_key(self.prefix, field="prefix")
+        self.limits = limits
+        seconds = timedelta(seconds=limits.fetch_seconds)
+        options: dict = {"region": region or DEFAULT_REGION}
+        if endpoint_url:
+            options["endpoint"] = check_endpoint_url(endpoint_url).rstrip("/")
+            options["virtual_hosted_style_request"] = False
+        if credentials:
+            options["access_key_id"] = credentials["access_key_id"]
+            options["secret_access_key"] = credentials["secret_access_key"]
+        else:
+            # Anonymous: never lend the server's own (env / instance-role) credentials
+            # to a bucket a tenant named.
+            options["skip_signature"] = True
+        self.store = S3Store(
+            bucket,
+            client_options={
+                "allow_http": bool(endpoint_url and endpoint_url.startswith("http://")),
+                "timeout": seconds,
+                "connect_timeout": seconds,
+            },
+            retry_config={"max_retries": 2, "retry_timeout": seconds},
+            **options,
+        )
+
+    async def get(self, key: str, *, max_bytes: int) -> StoredObject:
+        path = self._path(key)
+        async with self._errors(key):
+            result = await obstore.get_async(self.store, path)
+            meta = result.meta
+            if meta["size"] > max_bytes:
+                raise PayloadTooLarge(too_large(max_bytes))
+            data = bytearray()
+            async for chunk in result.stream(min_chunk_size=min(_CHUNK, max_bytes + 1)):
+                data += chunk
+                if len(data) > max_bytes:
+                    raise PayloadTooLarge(too_large(max_bytes))
+        info = ObjectInfo(key, len(data), _etag(meta), result.attributes.get("Content-Type"))
+        return StoredObject(info, bytes(data))
+
+    async def head(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        async with self._errors(key):
+            # A HEAD through get_async, because head_async does not return Content-Type.
+            result = await obstore.get_async(self.store, path, options={"head": True})
+        meta = result.meta
+        return ObjectInfo(key, meta["size"], _etag(meta), result.attributes.get("Content-Type"))
+
+    async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+        path = self._path(key)
+        async with self._errors(key):
+            result = await obstore.put_async(
+                self.store, path, data, attributes={"Content-Type": content_type}
+            )
+        etag = result.get("e_tag")
+        if not etag:
+            return await self.head(key)
+        return ObjectInfo(key, len(data), etag, content_type)
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+        async with self._errors(key):
+            try:
+                await obstore.delete_async(self.store, path)
+            except FileNotFoundError:
+                return
+
+    async def check(self) -> None:
+        """List one key: proves the endpoint answers, the bucket exists and we may read it."""
+        try:
+            async with self._errors(None):
+                stream = obstore.list(self.store, prefix=self.prefix or None, chunk_size=1)
+                async for _ in stream:
+                    break
+        except FetchTimeout:
+            raise StorageError(
+                f"bucket {self.bucket!r} did not answer within {self.limits.fetch_seconds:g} s"
+            ) from None
+
+    async def aclose(self) -> None:
+        return None
+
+    def _path(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    @asynccontextmanager
+    async def _errors(self, key: str | None) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self.limits.fetch_seconds):
+                yield
+        except TimeoutError:
+            raise FetchTimeout(
+                f"S3 took longer than {self.limits.fetch_seconds:g} s"
+                + (f" for {key!r}" if key else "")
+            ) from None
+        except FileNotFoundError:
+            if key is None:
+                raise StorageError(f"bucket {self.bucket!r} does not exist") from None
+            raise ObjectNotFound(not_found(key)) from None
+        except ValueError as e:
+            # obstore refuses some keys S3 would accept; check_key refuses most of them first.
+            raise ValidationFailed(f"object_key {key!r} cannot be used with S3: {e}", field="object_key") from None
+        except (PermissionDeniedError, UnauthenticatedError) as e:
+            raise StorageError(self._describe(e, key, denied=True)) from None
+        except obstore.exceptions.BaseError as e:
+            if "timed out" in str(e).lower() or "operation timed out" in str(e).lower():
+                raise FetchTimeout("S3 timed out" + (f" for {key!r}" if key else "")) from None
+            raise StorageError(self._describe(e, key)) from None
+
+    def _describe(self, e: Exception, key: str | None, *, denied: bool = False) -> str:
+        text = str(e)
+        code = _S3_CODE.search(text)
+        status = _STATUS.search(text)
+        code_name = code.group(1) if code else None
+        where = f"bucket {self.bucket!r}"
+        if code_name == "NoSuchBucket":
+            return f"{where} does not exist"
+        if denied or code_name in _DENIED or (status and status.group(1) in ("401", "403")):
+            action = f"reading {key!r} in" if key else "listing"
+            detail = f" ({code_name})" if code_name else ""
+            return f"access denied {action} {where}{detail}"
+        if code_name or status:
+            return f"S3 error on {where}: {code_name or 'HTTP ' + status.group(1)}"
+        if "connection refused" in text.lower() or "error sending request" in text.lower():
+            return f"cannot connect to the S3 endpoint of {where}"
+        return f"S3 error on {where}: {text.splitlines()[0][:200]}"
+
+
+def _etag(meta: Mapping) -> str:
+    return meta.get("e_tag") or f"{meta['last_modified'].isoformat()}|{meta['size']}"
