@@ -1,0 +1,1 @@
+"""Real collaborators for tests: a SeaweedFS S3 server and a local HTTP origin."""
