@@ -1,0 +1,224 @@
+"""fs adapter: keys can never leave the root; resolve_fs_root guards the management API."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ims.errors import ObjectNotFound, StorageError, ValidationFailed
+from ims.storage import FsStorage, resolve_fs_root
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def layout(tmp_path):
+    """root/ (the storage) beside outside/secret.txt (must stay unreachable)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    return root, outside
+
+
+@pytest.mark.parametrize("key", ["../outside/secret.txt", "a/../../outside/secret.txt", "/etc/passwd", "x\x00y"])
+async def test_escaping_keys_are_refused(layout, key):
+    root, outside = layout
+    storage = FsStorage(root)
+
+    with pytest.raises(ValidationFailed):
+        await storage.get(key, max_bytes=100)
+    with pytest.raises(ValidationFailed):
+        await storage.put(key, b"owned", "text/plain")
+    with pytest.raises(ValidationFailed):
+        await storage.delete(key)
+
+    assert (outside / "secret.txt").read_text() == "secret"
+    assert list(root.iterdir()) == []
+
+
+async def test_symlinked_file_pointing_outside_is_refused(layout):
+    root, outside = layout
+    (root / "link.txt").symlink_to(outside / "secret.txt")
+    storage = FsStorage(root)
+
+    with pytest.raises(ValidationFailed, match="outside the storage directory"):
+        await storage.get("link.txt", max_bytes=100)
+    with pytest.raises(ValidationFailed):
+        await storage.put("link.txt", b"owned", "text/plain")
+
+    assert (outside / "secret.txt").read_text() == "secret"
+
+
+async def test_symlinked_directory_pointing_outside_is_refused(layout):
+    root, outside = layout
+    (root / "dir").symlink_to(outside, target_is_directory=True)
+    storage = FsStorage(root)
+
+    with pytest.raises(ValidationFailed):
+        await storage.get("dir/secret.txt", max_bytes=100)
+    with pytest.raises(ValidationFailed):
+        await storage.put("dir/new.txt", b"owned", "text/plain")
+    with pytest.raises(ValidationFailed):
+        await storage.delete("dir/secret.txt")
+
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+
+
+async def test_symlink_inside_the_root_is_followed(layout):
+    root, _ = layout
+    (root / "real").mkdir()
+    (root / "real" / "a.png").write_bytes(b"png")
+    (root / "alias").symlink_to(root / "real", target_is_directory=True)
+
+    got = await FsStorage(root).get("alias/a.png", max_bytes=10)
+
+    assert got.data == b"png"
+    assert got.info.content_type == "image/png"
+
+
+async def test_root_itself_reached_through_a_symlink(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "via").symlink_to(real, target_is_directory=True)
+    storage = FsStorage(tmp_path / "via")
+
+    await storage.put("k/a.jpg", b"jpg", "image/jpeg")
+
+    assert (real / "k" / "a.jpg").read_bytes() == b"jpg"
+
+
+async def test_put_is_atomic_and_leaves_no_temp_files(layout):
+    root, _ = layout
+    storage = FsStorage(root)
+
+    await storage.put("a/b/c.webp", b"one", "image/webp")
+    await storage.put("a/b/c.webp", b"two", "image/webp")
+
+    assert sorted(p.name for p in (root / "a" / "b").iterdir()) == ["c.webp"]
+    assert (root / "a" / "b" / "c.webp").read_bytes() == b"two"
+    assert oct((root / "a" / "b" / "c.webp").stat().st_mode & 0o777) == oct(0o644)
+
+
+async def test_content_type_guessed_from_extension(layout):
+    root, _ = layout
+    storage = FsStorage(root)
+    for name in ("a.jpg", "a.jpeg", "a.webp", "a.avif", "a.gif", "a.PNG", "a.unknownext"):
+        (root / name).write_bytes(b"x")
+
+    types = {name: (await storage.head(name)).content_type for name in sorted(os.listdir(root))}
+
+    assert types == {
+        "a.PNG": "image/png",
+        "a.avif": "image/avif",
+        "a.gif": "image/gif",
+        "a.jpeg": "image/jpeg",
+        "a.jpg": "image/jpeg",
+        "a.unknownext": None,
+        "a.webp": "image/webp",
+    }
+
+
+async def test_a_directory_is_not_an_object(layout):
+    root, _ = layout
+    (root / "folder").mkdir()
+    storage = FsStorage(root)
+
+    with pytest.raises(ObjectNotFound):
+        await storage.get("folder", max_bytes=10)
+    with pytest.raises(ObjectNotFound):
+        await storage.head("folder")
+
+
+async def test_put_over_an_existing_directory_fails_cleanly(layout):
+    root, _ = layout
+    (root / "taken").mkdir()
+    (root / "file").write_bytes(b"")
+    storage = FsStorage(root)
+
+    with pytest.raises(StorageError):
+        await storage.put("taken", b"x", "image/png")
+    with pytest.raises(StorageError, match="a file and a directory share that name"):
+        await storage.put("file/child.png", b"x", "image/png")
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(alphabet=st.sampled_from(list("ab./\\\x00 é")), max_size=12))
+def test_no_key_resolves_outside_the_root(tmp_path_factory, key):
+    root = tmp_path_factory.mktemp("prop")
+    storage = FsStorage(root)
+    try:
+        path = storage._path(key)
+    except ValidationFailed:
+        return
+    assert path.is_relative_to(root.resolve())
+    assert path != root.resolve()
+
+
+# --- resolve_fs_root ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def roots(tmp_path):
+    allowed = tmp_path / "allowed"
+    (allowed / "photos").mkdir(parents=True)
+    (allowed / "file.txt").write_text("x")
+    (tmp_path / "elsewhere").mkdir()
+    return allowed
+
+
+def test_accepts_an_existing_directory_inside_a_root(roots):
+    assert resolve_fs_root(str(roots / "photos"), [roots]) == (roots / "photos").resolve()
+    assert resolve_fs_root(str(roots), [roots]) == roots.resolve()
+
+
+def test_refuses_a_missing_directory(roots):
+    with pytest.raises(ValidationFailed, match="does not exist") as e:
+        resolve_fs_root(str(roots / "nope"), [roots], field="path")
+    assert e.value.field == "path"
+
+
+def test_refuses_a_file(roots):
+    with pytest.raises(ValidationFailed, match="is not a directory"):
+        resolve_fs_root(str(roots / "file.txt"), [roots])
+
+
+def test_refuses_paths_outside_the_roots_and_lists_them(roots, tmp_path):
+    for path in (tmp_path / "elsewhere", roots / ".." / "elsewhere", Path("/etc")):
+        with pytest.raises(ValidationFailed, match="outside the allowed roots") as e:
+            resolve_fs_root(str(path), [roots], field="destination_path")
+        assert str(roots) in e.value.message
+        assert e.value.field == "destination_path"
+
+
+def test_outside_paths_do_not_reveal_whether_they_exist(roots, tmp_path):
+    with pytest.raises(ValidationFailed, match="outside the allowed roots"):
+        resolve_fs_root(str(tmp_path / "no-such-dir"), [roots])
+
+
+def test_refuses_a_symlink_inside_a_root_pointing_outside(roots, tmp_path):
+    (roots / "sneaky").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+
+    with pytest.raises(ValidationFailed, match="outside the allowed roots"):
+        resolve_fs_root(str(roots / "sneaky"), [roots])
+
+
+def test_accepts_a_root_given_through_a_symlink(roots, tmp_path):
+    (tmp_path / "link-to-allowed").symlink_to(roots, target_is_directory=True)
+
+    assert resolve_fs_root(str(roots / "photos"), [tmp_path / "link-to-allowed"]) == (roots / "photos").resolve()
+
+
+def test_refuses_relative_paths(roots, monkeypatch):
+    monkeypatch.chdir(roots)
+    with pytest.raises(ValidationFailed, match="absolute"):
+        resolve_fs_root("photos", [roots])
+
+
+def test_any_of_several_roots(roots, tmp_path):
+    assert resolve_fs_root(str(tmp_path / "elsewhere"), [roots, tmp_path / "elsewhere"])
