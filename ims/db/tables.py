@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -95,4 +96,85 @@ webhook_endpoints = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_webhook_endpoints_project", "project_id"),
+)
+
+# -- background processes (SPEC §3) ---------------------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id(), primary_key=True),
+    Column("project_id", Id(), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("source_id", Id(), nullable=False),  # no FK: a job outlives a deleted source (and fails)
+    Column("object_key", Text, nullable=False),
+    Column("params", Text, nullable=False),  # Params.canonical()
+    Column("destination_key", Text, nullable=False),
+    Column("destination_ids", JSON, nullable=False),
+    Column("metadata", JSON, nullable=True),
+    Column("webhook_url", Text, nullable=True),
+    Column("status", String(12), nullable=False),  # queued processing succeeded failed canceled
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("run_at", UTCDateTime(), nullable=False),  # queued jobs become claimable at this time
+    Column("lease_token", String(32), nullable=True),  # fences completion to the current attempt
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("error", JSON, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_jobs_claim", "status", "run_at"),
+    Index("ix_jobs_project", "project_id", "id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("project_id", Id(), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("state", String(12), nullable=False),  # in_flight | done
+    Column("response_status", Integer, nullable=True),
+    Column("response", JSON, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# -- webhook outbox (SPEC §4) ----------------------------------------------------------------------
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id(), primary_key=True),  # also the webhook-id header: stable across retries
+    Column("project_id", Id(), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", Id(), nullable=False),
+    Column("endpoint_id", Id(), nullable=True),  # whose secret signs; NULL once the endpoint is deleted
+    Column("url", Text, nullable=False),
+    Column("event", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # serialised once; the same bytes on every attempt
+    Column("status", String(12), nullable=False),  # pending delivering delivered exhausted
+    Column("attempt_count", Integer, nullable=False),  # all attempts ever
+    Column("cycle_attempts", Integer, nullable=False),  # attempts since creation or the last redeliver
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("lease_token", String(32), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_job", "job_id"),
+    Index("ix_deliveries_project", "project_id", "id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", Id(), ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("response_excerpt", Text, nullable=True),
+    Index("ix_attempts_delivery", "delivery_id", "id"),
 )

@@ -1,7 +1,12 @@
+"""Fixtures every test package can use (loaded with ``-p tests.support.fixtures``).
+
+``database_url`` runs a test on SQLite and on PostgreSQL; ``app`` is an ims app on it.
+"""
+
 import pytest
 
 from ims.db import Database
-from tests.support.app import start_app, app_settings
+from tests.support.app import app_settings, start_app
 from tests.support.databases import PostgresServer, empty_tables
 
 

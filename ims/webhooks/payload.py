@@ -1,0 +1,42 @@
+"""Webhook bodies, in the seed's shape exactly (SPEC §4). ``size`` is a string of bytes."""
+
+from __future__ import annotations
+
+import json
+
+SUCCEEDED = "background_process.succeeded"
+FAILED = "background_process.failed"
+
+
+def success_payload(job, result: dict) -> dict:
+    response = {
+        "source_id": job["source_id"],
+        "job_id": job["id"],
+        "object_puts": result["object_puts"],
+        "mime": result["mime"],
+        "size": str(result["size"]),
+        "width": result["width"],
+        "height": result["height"],
+        "object_key": job["object_key"],
+    }
+    if job["metadata"] is not None:
+        response["metadata"] = job["metadata"]
+    return {"status_code": 200, "message": "Success", "response": response}
+
+
+def failure_payload(job, error: dict, object_puts: list[dict]) -> dict:
+    response = {
+        "source_id": job["source_id"],
+        "job_id": job["id"],
+        "object_puts": object_puts,
+        "object_key": job["object_key"],
+        "error": {"code": error["code"], "detail": error["detail"]},
+    }
+    if job["metadata"] is not None:
+        response["metadata"] = job["metadata"]
+    return {"status_code": error["status"], "message": error["message"], "response": response}
+
+
+def serialise(payload: dict) -> str:
+    """Done once per message; every attempt sends (and signs) exactly these bytes."""
+    return json.dumps(payload, ensure_ascii=False)
