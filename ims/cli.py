@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers()
 
     sub.add_parser("serve", help="HTTP API + console + in-process workers").set_defaults(run=serve)
+    sub.add_parser("worker", help="background workers only (IMS_WORKERS at a time)").set_defaults(run=worker)
     sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(run=migrate)
 
     project = sub.add_parser("project", help="projects").add_subparsers()
@@ -73,7 +74,7 @@ def serve(settings: Settings, _args) -> int:
     created = bootstrap(svc.db, svc.settings, svc.sealer)
     if created:
         _announce(svc.settings, created)
-    app = create_app(svc)
+    app = create_app(svc, run_workers=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
     svc.close()
     return 0
@@ -94,6 +95,30 @@ def _announce(settings: Settings, created) -> None:
         "",
     ]
     print("\n".join(lines), flush=True)
+
+
+def worker(settings: Settings, _args) -> int:
+    import asyncio
+    import os
+    import signal
+
+    from ims.jobs.worker import Background
+
+    svc = _open(settings)
+    concurrency = settings.workers or os.cpu_count() or 1
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        print(f"ims: worker running {concurrency} jobs at a time; SIGTERM stops it gracefully", flush=True)
+        await Background(svc, concurrency=concurrency).run(stop)
+        await svc.aclose()
+
+    asyncio.run(run())
+    svc.close()
+    return 0
 
 
 def migrate(settings: Settings, _args) -> int:

@@ -8,6 +8,7 @@ from ims.cache import ResultCache
 from ims.config import Settings
 from ims.crypto import Sealer
 from ims.db import Database
+from ims.jobs.notify import Wakeups
 from ims.manage.lookup import SourceLookup
 from ims.pool import PixelPool
 from ims.render import Renderer
@@ -23,6 +24,7 @@ class Services:
     pool: PixelPool
     renderer: Renderer
     lookup: SourceLookup
+    wakeups: Wakeups
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -39,7 +41,12 @@ class Services:
             pool=pool,
             renderer=Renderer(settings, pool, cache),
             lookup=SourceLookup(db),
+            wakeups=Wakeups(),
         )
+
+    def wake(self, channel: str) -> None:
+        """Tell this process's workers there is new work (other processes learn by NOTIFY or polling)."""
+        self.wakeups.wake(channel)
 
     async def aclose(self) -> None:
         await self.storages.aclose()

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 import ims
+from ims.jobs.worker import Background
 from ims.services import Services
-from ims.web import errors, health, images, management
+from ims.web import errors, health, images, management, processes
 
 
-def create_app(svc: Services) -> FastAPI:
+def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
+    """The HTTP app; with ``run_workers`` it also runs IMS_WORKERS background workers (``ims serve``)."""
     @asynccontextmanager
     async def lifespan(_app):
+        stop, task = asyncio.Event(), None
+        if run_workers and svc.settings.workers > 0:
+            task = asyncio.create_task(Background(svc, concurrency=svc.settings.workers).run(stop))
         yield
+        stop.set()
+        if task is not None:
+            await task
         await svc.aclose()
 
     app = FastAPI(
@@ -27,5 +36,6 @@ def create_app(svc: Services) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(management.router)
+    app.include_router(processes.router)
     app.include_router(images.router)  # last: its /{path} catches everything else
     return app

@@ -1,0 +1,1 @@
+"""Background processes: submit (validate + enqueue), queue (claim/lease/retry SQL), worker."""

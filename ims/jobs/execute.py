@@ -1,0 +1,71 @@
+"""One job's work: read the source object → render → put to every chosen destination.
+
+The same ``Renderer.render`` as the on-demand route does the pixels, so the two
+paths cannot drift apart. Returns an ``Outcome``; it never writes job state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from ims.db.tables import destinations, sources
+from ims.errors import ImsError, NotFound
+from ims.params import Params
+from ims.services import Services
+from ims.storages import StorageRef
+
+
+@dataclass
+class Outcome:
+    result: dict | None = None
+    error: ImsError | None = None
+    object_puts: list[dict] = field(default_factory=list)
+
+
+async def execute(svc: Services, job: dict) -> Outcome:
+    source, targets = await asyncio.to_thread(_rows, svc, job)
+    if source is None:
+        return Outcome(error=NotFound("the job's source was deleted", field="source_id"))
+    if not targets:
+        return Outcome(error=NotFound("every destination of the job was deleted", field="destination_ids"))
+    try:
+        params = Params.from_canonical(job["params"])
+        storage = svc.storages.get(StorageRef.of(source))
+        rendered = await svc.renderer.render(source["id"], storage, job["object_key"], params)
+    except ImsError as error:
+        return Outcome(error=error)
+
+    key = job["destination_key"]
+
+    async def put(target) -> dict:
+        await svc.storages.get(StorageRef.of(target)).put(key, rendered.body, rendered.mime)
+        return {"bucket": target["bucket"], "key": key}
+
+    results = await asyncio.gather(*(put(t) for t in targets), return_exceptions=True)
+    landed = [r for r in results if isinstance(r, dict)]
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        failure = failures[0]
+        if not isinstance(failure, ImsError):
+            raise failure
+        return Outcome(error=failure, object_puts=landed)
+    result = {"object_puts": landed, "mime": rendered.mime, "size": len(rendered.body),
+              "width": rendered.width, "height": rendered.height}
+    return Outcome(result=result, object_puts=landed)
+
+
+def _rows(svc: Services, job: dict):
+    with svc.db.read() as conn:
+        source = conn.execute(
+            select(sources).where(sources.c.id == job["source_id"], sources.c.project_id == job["project_id"])
+        ).mappings().first()
+        rows = conn.execute(
+            select(destinations).where(
+                destinations.c.id.in_(job["destination_ids"]), destinations.c.project_id == job["project_id"]
+            )
+        ).mappings().all()
+    order = {d: i for i, d in enumerate(job["destination_ids"])}
+    return source, sorted(rows, key=lambda r: order[r["id"]])

@@ -1,0 +1,194 @@
+"""A background process request → a validated Submission → a queued job row (SPEC §3).
+
+Every check that can fail without touching the source object happens here, before
+the 202: fields, parameters (the same parser as on-demand), keys, the source and
+destinations belonging to the project, webhook_url.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, insert, select
+
+from ims.config import Settings
+from ims.db.tables import destinations, jobs, sources
+from ims.db.types import utcnow
+from ims.errors import FieldError, ImsError, InvalidParameter, NotFound, ValidationFailed
+from ims.ids import is_id, new_id
+from ims.netguard import check_public_url
+from ims.params import Params, parse
+from ims.storage import check_key
+from ims.webhooks.outbox import targets
+
+FIELDS = ("source_id", "object_key", "parameters", "destination_object_key", "destination_ids",
+          "metadata", "webhook_url")
+MAX_METADATA_BYTES = 4096
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Submission:
+    source_id: str
+    object_key: str
+    params: Params
+    destination_key: str
+    destination_ids: tuple[str, ...] | None
+    metadata: dict | None
+    webhook_url: str | None
+
+
+def parse_submission(body: object, settings: Settings) -> Submission:
+    """Check the shape of a request body; all field problems are reported together."""
+    if not isinstance(body, dict):
+        raise ValidationFailed("the body must be a JSON object", field=None)
+    problems: list[FieldError] = [
+        FieldError(name, f"unknown field {name!r}; allowed: {', '.join(FIELDS)}") for name in body if name not in FIELDS
+    ]
+
+    def check(fn):
+        try:
+            return fn()
+        except ImsError as error:
+            problems.extend(error.errors)
+            return None
+
+    source_id = check(lambda: _source_id(body.get("source_id")))
+    object_key = check(lambda: _key(body, "object_key"))
+    params = check(lambda: _params(body.get("parameters")))
+    destination_key = check(lambda: _key(body, "destination_object_key")) if "destination_object_key" in body \
+        else object_key
+    destination_ids = check(lambda: _destination_ids(body.get("destination_ids")))
+    metadata = check(lambda: _metadata(body.get("metadata")))
+    webhook_url = body.get("webhook_url")
+    if webhook_url is not None:
+        if not isinstance(webhook_url, str):
+            problems.append(FieldError("webhook_url", "webhook_url must be an http(s) URL string"))
+        else:
+            check(lambda: check_public_url(webhook_url, allow_private=settings.allow_private_networks,
+                                           field="webhook_url"))
+    if problems:
+        message = problems[0].message if len(problems) == 1 else "; ".join(p.message for p in problems)
+        raise ValidationFailed(message, errors=problems)
+    return Submission(source_id, object_key, params, destination_key, destination_ids, metadata, webhook_url)
+
+
+def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
+    """Insert the job, queued, in the caller's transaction (nothing is lost between 202 and work)."""
+    _check_source(conn, project_id, sub.source_id)
+    chosen = _check_destinations(conn, project_id, sub.destination_ids)
+    now = utcnow()
+    row = {
+        "id": new_id(),
+        "project_id": project_id,
+        "source_id": sub.source_id,
+        "object_key": sub.object_key,
+        "params": sub.params.canonical(),
+        "destination_key": sub.destination_key,
+        "destination_ids": chosen,
+        "metadata": sub.metadata,
+        "webhook_url": sub.webhook_url,
+        "status": "queued",
+        "attempts": 0,
+        "max_attempts": MAX_ATTEMPTS,
+        "run_at": now,
+        "lease_token": None,
+        "lease_until": None,
+        "result": None,
+        "error": None,
+        "created_at": now,
+        "started_at": None,
+        "finished_at": None,
+        "updated_at": now,
+    }
+    if sub.webhook_url and not targets(conn, row):
+        raise ValidationFailed(
+            "webhook_url needs a webhook endpoint in the project (its secret signs the message): "
+            "create one with POST /api/v1/webhook_endpoints",
+            field="webhook_url",
+        )
+    conn.execute(insert(jobs).values(**row))
+    return row
+
+
+def accepted_reply(job: dict) -> dict:
+    return {"job_id": job["id"], "status": job["status"], "source_id": job["source_id"],
+            "object_key": job["object_key"]}
+
+
+def _source_id(value) -> str:
+    if value is None:
+        raise ValidationFailed("source_id is required", field="source_id")
+    if not is_id(value):
+        raise ValidationFailed("source_id must be a source id: 24 lowercase hex characters", field="source_id")
+    return value
+
+
+def _key(body: dict, field: str) -> str:
+    value = body.get(field)
+    if value is None:
+        raise ValidationFailed(f"{field} is required", field=field)
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{field} must be a string", field=field)
+    return check_key(value, field=field)
+
+
+def _params(value) -> Params:
+    if value is None:
+        return Params()
+    if not isinstance(value, dict):
+        raise ValidationFailed("parameters must be an object such as {\"w\": 1600, \"h\": 1600}", field="parameters")
+    items = []
+    for name, item in value.items():
+        if isinstance(item, (dict, list)) or item is None:
+            raise InvalidParameter(f"parameters.{name} must be a string or a number", field=f"parameters.{name}")
+        items.append((name, item))
+    try:
+        return parse(items)
+    except InvalidParameter as error:
+        raise InvalidParameter(error.message, field=f"parameters.{error.field}") from None
+
+
+def _destination_ids(value) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(is_id(v) for v in value):
+        raise ValidationFailed("destination_ids must be a non-empty list of destination ids", field="destination_ids")
+    return tuple(dict.fromkeys(value))
+
+
+def _metadata(value) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationFailed("metadata must be a JSON object", field="metadata")
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    if size > MAX_METADATA_BYTES:
+        raise ValidationFailed(f"metadata is {size} bytes as JSON; the limit is {MAX_METADATA_BYTES}", field="metadata")
+    return value
+
+
+def _check_source(conn: Connection, project_id: str, source_id: str) -> None:
+    found = conn.execute(
+        select(sources.c.id).where(sources.c.id == source_id, sources.c.project_id == project_id)
+    ).first()
+    if not found:
+        raise NotFound(f"no source with id {source_id!r} in this project", field="source_id")
+
+
+def _check_destinations(conn: Connection, project_id: str, wanted: tuple[str, ...] | None) -> list[str]:
+    owned = conn.execute(
+        select(destinations.c.id).where(destinations.c.project_id == project_id).order_by(destinations.c.id)
+    ).scalars().all()
+    if wanted is None:
+        if not owned:
+            raise ValidationFailed(
+                "this project has no destinations: create one with POST /api/v1/destinations",
+                field="destination_ids",
+            )
+        return list(owned)
+    unknown = [d for d in wanted if d not in owned]
+    if unknown:
+        raise ValidationFailed(f"no destination with id {unknown[0]!r} in this project", field="destination_ids")
+    return list(wanted)

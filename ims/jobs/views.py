@@ -1,0 +1,79 @@
+"""Reading jobs back: one job with its deliveries, and filtered, paginated lists."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from sqlalchemy import Connection, select
+
+from ims.db.tables import jobs, webhook_deliveries
+from ims.errors import NotFound, ValidationFailed
+from ims.ids import is_id
+from ims.manage.common import Page, iso
+
+STATUSES = ("queued", "processing", "succeeded", "failed", "canceled")
+
+
+def get_job(conn: Connection, project_id: str, job_id: str) -> dict:
+    row = owned_job(conn, project_id, job_id)
+    deliveries = conn.execute(
+        select(webhook_deliveries).where(webhook_deliveries.c.job_id == job_id).order_by(webhook_deliveries.c.id)
+    ).mappings().all()
+    return {**job_view(row), "deliveries": [_delivery_summary(d) for d in deliveries]}
+
+
+def owned_job(conn: Connection, project_id: str, job_id: str):
+    row = None
+    if is_id(job_id):
+        row = conn.execute(
+            select(jobs).where(jobs.c.id == job_id, jobs.c.project_id == project_id)
+        ).mappings().first()
+    if row is None:
+        raise NotFound(f"no job with id {job_id!r} in this project", field="job_id")
+    return row
+
+
+def list_jobs(conn: Connection, project_id: str, status: str | None, page: Page) -> dict:
+    """Newest first; ``next_cursor`` continues with older jobs."""
+    if status not in (None, "") and status not in STATUSES:
+        raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}", field="status")
+    query = select(jobs).where(jobs.c.project_id == project_id).order_by(jobs.c.id.desc()).limit(page.limit + 1)
+    if status:
+        query = query.where(jobs.c.status == status)
+    if page.cursor:
+        query = query.where(jobs.c.id < page.cursor)
+    rows = conn.execute(query).mappings().all()
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return {"items": [job_view(r) for r in rows], "next_cursor": rows[-1]["id"] if more and rows else None}
+
+
+def job_view(row) -> dict:
+    return {
+        "job_id": row["id"],
+        "status": row["status"],
+        "source_id": row["source_id"],
+        "object_key": row["object_key"],
+        "destination_object_key": row["destination_key"],
+        "parameters": dict(parse_qsl(row["params"])),
+        "destination_ids": row["destination_ids"],
+        "metadata": row["metadata"],
+        "webhook_url": row["webhook_url"],
+        "attempts": row["attempts"],
+        "created_at": iso(row["created_at"]),
+        "started_at": iso(row["started_at"]),
+        "finished_at": iso(row["finished_at"]),
+        "result": row["result"],
+        "error": row["error"],
+    }
+
+
+def _delivery_summary(row) -> dict:
+    return {
+        "id": row["id"],
+        "url": row["url"],
+        "event": row["event"],
+        "status": row["status"],
+        "attempt_count": row["attempt_count"],
+        "delivered_at": iso(row["delivered_at"]),
+    }

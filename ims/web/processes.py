@@ -1,0 +1,158 @@
+"""Background processes API (SPEC §3): submit, batch, get, list, cancel."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from ims.errors import Conflict, ImsError, ValidationFailed
+from ims.jobs import idempotency, queue, submit, views
+from ims.jobs.notify import JOBS, notify
+from ims.manage.common import page_from_query
+from ims.manage.keys import Principal
+from ims.services import Services
+from ims.web.deps import principal, services
+from ims.web.envelope import reply
+from ims.web.submission_body import read_body
+
+router = APIRouter(prefix="/api/processes/v1/background_processes", tags=["background processes"])
+MAX_BATCH = 1000
+
+_SUBMIT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {
+                "type": "object",
+                "required": ["source_id", "object_key"],
+                "properties": {
+                    "source_id": {"type": "string", "pattern": "^[0-9a-f]{24}$"},
+                    "object_key": {"type": "string"},
+                    "parameters": {"type": "object", "description": "on-demand parameters, e.g. {\"w\": 1600}"},
+                    "destination_object_key": {"type": "string"},
+                    "destination_ids": {"type": "array", "items": {"type": "string"}},
+                    "metadata": {"type": "object", "description": "≤ 4 KB, echoed in the webhook"},
+                    "webhook_url": {"type": "string"},
+                },
+            }},
+            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+            "multipart/form-data": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
+@router.post("", status_code=202, openapi_extra=_SUBMIT_BODY)
+async def create(
+    request: Request,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+    who: Principal = Depends(principal),
+    svc: Services = Depends(services),
+):
+    """Enqueue one job. Every check that does not need the source object happens before the 202."""
+    body = await read_body(request)
+    if idempotency_key is not None:
+        digest = idempotency.request_hash(body)
+        earlier = await run_in_threadpool(idempotency.begin, svc.db, who.project_id, idempotency_key, digest)
+        if earlier is not None:
+            status, stored = earlier
+            return reply(stored, status, headers={"Idempotent-Replayed": "true"})
+    try:
+        sub = submit.parse_submission(body, svc.settings)
+        job = await run_in_threadpool(_enqueue, svc, who.project_id, [sub], idempotency_key)
+    except ImsError:
+        if idempotency_key is not None:
+            await run_in_threadpool(idempotency.abandon, svc.db, who.project_id, idempotency_key)
+        raise
+    return reply(submit.accepted_reply(job[0]), 202)
+
+
+@router.post("/batch", status_code=200)
+async def batch(request: Request, who: Principal = Depends(principal), svc: Services = Depends(services)):
+    """Up to 1000 items; each is validated whole and either queued (202) or refused (its errors)."""
+    body = await read_body(request)
+    items = body.get("items") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ValidationFailed("the body must be {\"items\": [ … ]} with 1–1000 items", field="items")
+    if len(items) > MAX_BATCH:
+        raise ValidationFailed(f"a batch holds at most {MAX_BATCH} items, got {len(items)}", field="items")
+    results: list[dict] = []
+    valid: list[tuple[int, submit.Submission]] = []
+    for index, item in enumerate(items):
+        try:
+            valid.append((index, submit.parse_submission(item, svc.settings)))
+            results.append({})
+        except ImsError as error:
+            results.append(_item_error(index, error))
+    accepted = await run_in_threadpool(_enqueue_each, svc, who.project_id, valid)
+    for index, outcome in accepted:
+        results[index] = outcome
+    count = sum(1 for r in results if r["status_code"] == 202)
+    return reply({"items": results, "accepted": count, "rejected": len(results) - count})
+
+
+@router.get("/{job_id}")
+async def get(job_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)):
+    """Status, attempts, timestamps, result or error, and the job's webhook deliveries."""
+    return reply(await run_in_threadpool(_read, svc, views.get_job, who.project_id, job_id))
+
+
+@router.get("")
+async def list_(
+    status: str | None = Query(None, description="queued, processing, succeeded, failed or canceled"),
+    limit: str | None = Query(None), cursor: str | None = Query(None),
+    who: Principal = Depends(principal), svc: Services = Depends(services),
+):
+    """The project's jobs, newest first."""
+    page = page_from_query(limit, cursor)
+    return reply(await run_in_threadpool(_read, svc, views.list_jobs, who.project_id, status, page))
+
+
+@router.post("/{job_id}/cancel")
+async def cancel(job_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)):
+    """Cancel a job that is still queued."""
+    return reply(await run_in_threadpool(_cancel, svc, who.project_id, job_id))
+
+
+def _enqueue(svc: Services, project_id: str, subs: list, idempotency_key: str | None) -> list[dict]:
+    with svc.db.write() as conn:
+        rows = [submit.enqueue(conn, project_id, sub) for sub in subs]
+        if idempotency_key is not None:
+            idempotency.complete(conn, project_id, idempotency_key, 202, submit.accepted_reply(rows[0]))
+        notify(conn, JOBS)
+    svc.wake(JOBS)
+    return rows
+
+
+def _enqueue_each(svc: Services, project_id: str, valid: list) -> list[tuple[int, dict]]:
+    """One transaction for the batch; an item whose checks fail is refused alone (savepoint)."""
+    out = []
+    with svc.db.write() as conn:
+        for index, sub in valid:
+            try:
+                with conn.begin_nested():
+                    job = submit.enqueue(conn, project_id, sub)
+                out.append((index, {"index": index, "status_code": 202, **submit.accepted_reply(job)}))
+            except ImsError as error:
+                out.append((index, _item_error(index, error)))
+        notify(conn, JOBS)
+    svc.wake(JOBS)
+    return out
+
+
+def _item_error(index: int, error: ImsError) -> dict:
+    return {"index": index, "status_code": error.status, "message": error.message,
+            "errors": [e.as_dict() for e in error.errors]}
+
+
+def _read(svc: Services, fn, *args):
+    with svc.db.read() as conn:
+        return fn(conn, *args)
+
+
+def _cancel(svc: Services, project_id: str, job_id: str) -> dict:
+    with svc.db.write() as conn:
+        job = views.owned_job(conn, project_id, job_id)
+        if not queue.cancel(conn, project_id, job_id):
+            raise Conflict(f"only queued jobs can be canceled; this one is {job['status']}", field="job_id")
+        return views.job_view(views.owned_job(conn, project_id, job_id))
