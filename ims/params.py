@@ -395,7 +395,7 @@ _ADJUST = "a number from -100 to 100"
 _HEX_COLOR = "a hex colour RGB, ARGB, RRGGBB or AARRGGBB (alpha first, as in imgix)"
 
 TABLE: tuple[Param, ...] = (
-    Param("ar", "ar", _ratio, "W:H with two positive numbers, e.g. 16:9", _fmt_numbers(":")),
+    Param("ar", "ar", _ratio, "W:H with two positive numbers, at most 10000:1 either way, e.g. 16:9", _fmt_numbers(":")),
     Param("auto", "auto", _auto, "a comma list of format, compress", _fmt_sorted),
     Param("bg", "bg", _color, _HEX_COLOR, _fmt_color),
     Param("blur", "blur", _float_in(0, 2000), "a number 0–2000"),

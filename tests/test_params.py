@@ -419,7 +419,7 @@ raw_items = st.dictionaries(st.sampled_from(sorted(VALUES)), st.none()).flatmap(
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=200)
 @given(raw_items)
 def test_canonical_round_trips(items):
     p = parse(items)
