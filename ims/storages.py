@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ class Storages:
         self._settings = settings
         self._sealer = sealer
         self._open: OrderedDict[tuple, Storage] = OrderedDict()
+        self._closing: set[asyncio.Future] = set()
 
     def get(self, ref: StorageRef) -> Storage:
         key = (ref.id, str(ref.updated_at))
@@ -48,7 +50,9 @@ class Storages:
             )
             self._open[key] = storage
             while len(self._open) > _MAX_OPEN:
-                self._open.popitem(last=False)
+                _, old = self._open.popitem(last=False)
+                self._closing.add(asyncio.ensure_future(old.aclose()))
+                self._closing = {t for t in self._closing if not t.done()}
         self._open.move_to_end(key)
         return storage
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from ims.config import Settings
 from ims.errors import ImsError, ValidationFailed
 from ims.manage import storage_config
@@ -13,9 +15,9 @@ MAIN_FIELD = {"fs": "path", "s3": "bucket", "http": "base_url"}
 async def verify_storage(settings: Settings, kind: str, body) -> None:
     values = {f: getattr(body, f, None) for f in storage_config.STORAGE_FIELDS}
     extra = frozenset({"bucket"}) if kind == "fs" and values.get("bucket") else frozenset()
-    config, credentials = storage_config.build(
-        kind, values, fs_roots=settings.fs_roots, allow_private=settings.allow_private_networks,
-        extra_allowed=extra,
+    config, credentials = await asyncio.to_thread(  # resolves DNS for http base URLs
+        storage_config.build, kind, values, fs_roots=settings.fs_roots,
+        allow_private=settings.allow_private_networks, extra_allowed=extra,
     )
     storage = open_storage(
         kind, config, credentials, limits=settings.limits, allow_private_networks=settings.allow_private_networks
@@ -24,3 +26,5 @@ async def verify_storage(settings: Settings, kind: str, body) -> None:
         await storage.check()
     except ImsError as error:
         raise ValidationFailed(f"verify failed: {error.message}", field=MAIN_FIELD[kind]) from None
+    finally:
+        await storage.aclose()

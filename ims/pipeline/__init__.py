@@ -59,9 +59,9 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "") ->
     deadline = Deadline(limits.processing_seconds)
     src = load.probe(data, limits)
     if params.fm == "json":
-        body = meta.describe(src)
-        width, height = _upright_size(src, params)
-        return Rendered(body, MIME["json"], "json", width, height, False)
+        orientation = resolve(src.orientation, params.orient, None)
+        width, height = orientation.upright_size(src.width, src.height)
+        return Rendered(meta.describe(src, orientation), MIME["json"], "json", width, height, False)
 
     fmt, vary = choose_format(params, accept, src.format, src.has_alpha, src.animated)
     animated = src.animated and fmt in ANIMATED_FORMATS
@@ -70,7 +70,7 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "") ->
               deadline=deadline, planner=geometry.plan)
     try:
         if params.trim and not animated:
-            image = load.decode(src)       # trim plans after cutting the borders
+            image = load.decode(src, access="random")   # trim plans after cutting the borders
         else:
             up_w, up_h = ctx.orientation.upright_size(src.width, src.height)
             ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side)
@@ -109,7 +109,7 @@ def shrink_on_load(src: load.Source, ctx: Ctx, animated: bool,
     if src.format == "svg":
         cap = (max_pixels / max(1, src.width * src.height)) ** 0.5
         return 1, max(0.01, min(need, cap))
-    if animated or src.format not in ("jpeg", "webp") or need >= 0.5:
+    if animated or src.format not in ("jpeg", "webp") or need > 0.5:
         return 1, None
     for shrink in JPEG_SHRINKS:
         if need * shrink <= 1:
@@ -135,10 +135,6 @@ def _frame_height(image: pyvips.Image) -> int:
     if image.get_typeof("page-height"):
         return image.get("page-height")
     return image.height
-
-
-def _upright_size(src: load.Source, params: Params) -> tuple[int, int]:
-    return resolve(src.orientation, params.orient, None).upright_size(src.width, src.height)
 
 
 _DECODER = re.compile(

@@ -30,8 +30,10 @@ _COLOUR_MODEL = {"srgb": "RGB", "rgb16": "RGB", "scrgb": "RGB", "cmyk": "CMYK",
                  "b-w": "Gray", "grey16": "Gray", "lab": "Lab", "labs": "Lab"}
 
 
-def describe(src: Source) -> bytes:
-    width, height = Orientation.from_exif(src.orientation).upright_size(src.width, src.height)
+def describe(src: Source, orientation: Orientation | None = None) -> bytes:
+    """``orientation``: how the picture is turned upright (default: its EXIF value)."""
+    orientation = orientation or Orientation.from_exif(src.orientation)
+    width, height = orientation.upright_size(src.width, src.height)
     profile = icc_description(src.icc) if src.icc else None
     mime = SOURCE_MIME.get(src.format, "application/octet-stream")
     body = {

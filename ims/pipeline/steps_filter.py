@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import math
+
 import pyvips
 
 from ims.pipeline.steps_geometry import resize_exact
@@ -50,6 +52,13 @@ def sharpen(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
 
 
 def _gauss(image: pyvips.Image, sigma: float) -> pyvips.Image:
-    if image.hasalpha():
-        return image.premultiply().gaussblur(sigma).unpremultiply()
-    return image.gaussblur(sigma)
+    """Gaussian blur with mirrored edges (libvips repeats the edge pixel, which drags
+    the colour of a strongly blurred picture towards its border)."""
+    premultiplied = image.hasalpha()
+    if premultiplied:
+        image = image.premultiply()
+    pad = math.ceil(3 * sigma)
+    w, h = image.width, image.height
+    out = image.embed(pad, pad, w + 2 * pad, h + 2 * pad, extend="mirror")
+    out = out.gaussblur(sigma, min_ampl=0.05).crop(pad, pad, w, h)
+    return out.unpremultiply() if premultiplied else out

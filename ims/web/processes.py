@@ -58,7 +58,7 @@ async def create(
             status, stored = earlier
             return reply(stored, status, headers={"Idempotent-Replayed": "true"})
     try:
-        sub = submit.parse_submission(body, svc.settings)
+        sub = await run_in_threadpool(submit.parse_submission, body, svc.settings)  # may resolve DNS
         job = await run_in_threadpool(_enqueue, svc, who.project_id, [sub], idempotency_key)
     except ImsError:
         if idempotency_key is not None:
@@ -80,7 +80,7 @@ async def batch(request: Request, who: Principal = Depends(principal), svc: Serv
     valid: list[tuple[int, submit.Submission]] = []
     for index, item in enumerate(items):
         try:
-            valid.append((index, submit.parse_submission(item, svc.settings)))
+            valid.append((index, await run_in_threadpool(submit.parse_submission, item, svc.settings)))
             results.append({})
         except ImsError as error:
             results.append(_item_error(index, error))

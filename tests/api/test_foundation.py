@@ -26,8 +26,7 @@ def test_generated_key_when_no_bootstrap_key(tmp_path, database_url):
         assert running.key.startswith("ims_") and len(running.key) >= 4 + 43
         assert running.api("GET", "/api/v1/sources").status_code == 200
     finally:
-        running.client.close()
-        running.svc.close()
+        running.close()
 
 
 def test_missing_wrong_and_revoked_keys_are_401(app):

@@ -20,6 +20,10 @@ class RunningApp:
     project_id: str
     svc: Services
 
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)
+        self.svc.close()
+
     def api(self, method: str, url: str, key: str | None = "default", **kw):
         headers = kw.pop("headers", {})
         if key is not None:
@@ -45,4 +49,5 @@ def start_app(settings: Settings) -> RunningApp:
     created = bootstrap(svc.db, svc.settings, svc.sealer)
     assert created is not None
     client = TestClient(create_app(svc), raise_server_exceptions=False)
+    client.__enter__()  # one event loop for the app's life, and its lifespan runs
     return RunningApp(client=client, key=created.api_key, project_id=created.project_id, svc=svc)

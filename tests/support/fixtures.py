@@ -40,5 +40,4 @@ def database_url(request, tmp_path):
 def app(tmp_path, database_url):
     running = start_app(app_settings(tmp_path, database_url))
     yield running
-    running.client.close()
-    running.svc.close()
+    running.close()

@@ -1,0 +1,363 @@
+"""Webhook delivery: outbox rows sent as their own durable, retried, logged work (SPEC §4).
+
+    pending ──claim──▶ delivering ──2xx──────────────────────────▶ delivered
+       ▲                  │  └──failure, schedule used up──────────▶ exhausted
+       └──failure: wait schedule[n-1]──┘
+       └──reclaim (lease expired: the sending process died)──┘
+    delivered | exhausted | pending ──redeliver (ims.manage.deliveries)──▶ pending
+
+A claim leases a row to one sender with a random ``lease_token`` and a
+``lease_until`` longer than the send timeout. Recording the outcome is fenced —
+``WHERE id = :id AND lease_token = :token`` — so a sender presumed dead, whose row
+was claimed again, cannot overwrite the newer attempt: its UPDATE matches nothing
+and its attempt is not logged.
+
+Nothing is lost: a row leaves ``pending`` only for ``delivering`` with a lease, and
+leaves ``delivering`` only when an outcome is recorded or the lease expires and
+another claim takes it. A crash between the POST and the record therefore means
+the message is sent again (at least once, never zero times); receivers
+de-duplicate on ``webhook-id``, which is the same on every attempt.
+
+Retry arithmetic: ``cycle_attempts`` counts attempts since the message was written
+or last redelivered. After failed attempt ``n`` of a cycle the next one is due
+``schedule[n-1]`` seconds later while ``n <= len(schedule)``; otherwise the
+delivery is exhausted — ``1 + len(schedule)`` attempts in all (8 by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy import Connection, and_, insert, or_, select, update
+
+from ims.db.tables import delivery_attempts, webhook_deliveries, webhook_endpoints
+from ims.db.types import utcnow
+from ims.manage.endpoints import active_secrets
+from ims.netguard import ForbiddenAddress, guarded_async_client
+from ims.services import Services
+from ims.signing import webhook_headers
+
+log = logging.getLogger("ims.webhooks.delivery")
+
+EXCERPT_BYTES = 4096  # "first 4 KB of the response" (SPEC §4)
+SEND_TIMEOUT = 15.0  # "success = any 2xx within 15 s"
+
+D, A, E = webhook_deliveries, delivery_attempts, webhook_endpoints
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One leased delivery: what to send, where, signed with which secrets."""
+
+    id: str
+    url: str
+    event: str
+    body: bytes
+    cycle_attempts: int
+    lease_token: str
+    secrets: tuple[str, ...] | None  # None: the signing endpoint was deleted
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt got back; ``status_code`` is None when no response arrived."""
+
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    excerpt: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+# -- the statements that move a delivery between states ---------------------------------------
+
+
+def claim_due(conn: Connection, *, is_sqlite: bool, limit: int, lease_seconds: float) -> list[dict]:
+    """Lease up to ``limit`` due deliveries (oldest due first) to the caller.
+
+    Due means pending with ``next_attempt_at`` passed, or delivering with an expired
+    lease (its sender died mid-send; sending again is what at-least-once requires).
+
+    Safe against other claimers: on PostgreSQL the inner SELECT locks the rows it
+    picks ``FOR UPDATE SKIP LOCKED``, so concurrent claimers take disjoint rows without
+    waiting, and a row another claimer changed meanwhile is re-checked against the
+    WHERE before it is locked. On SQLite the caller's ``BEGIN IMMEDIATE`` makes this
+    the only writer, so select-then-update cannot interleave with another claim.
+    Every claim gets a fresh token, so a reclaimed row's old sender is fenced out.
+    """
+    now = utcnow()
+    token = secrets.token_hex(16)
+    due = (
+        select(D.c.id)
+        .where(or_(
+            and_(D.c.status == "pending", D.c.next_attempt_at <= now),
+            and_(D.c.status == "delivering", D.c.lease_until < now),
+        ))
+        .order_by(D.c.next_attempt_at, D.c.id)
+        .limit(limit)
+    )
+    if not is_sqlite:
+        due = due.with_for_update(skip_locked=True)  # rows another claimer holds are skipped, not waited on
+    rows = conn.execute(
+        update(D)
+        .where(D.c.id.in_(due.scalar_subquery()))
+        .values(status="delivering", lease_token=token,
+                lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+        .returning(D.c.id, D.c.endpoint_id, D.c.url, D.c.event, D.c.body, D.c.cycle_attempts,
+                   D.c.next_attempt_at, D.c.lease_token)
+    ).mappings().all()
+    return sorted((dict(r) for r in rows), key=lambda r: (r["next_attempt_at"], r["id"]))
+
+
+def record_outcome(conn: Connection, claim: Claim, outcome: Outcome, schedule: tuple[float, ...],
+                   *, at: datetime, give_up: bool = False) -> bool:
+    """Log one attempt and move the delivery on; False (nothing written) if the lease was lost.
+
+    Fenced on ``lease_token``: if the lease expired and another sender claimed the
+    row, this UPDATE matches no row and the stale attempt is not logged. The new
+    ``cycle_attempts`` is computed from the claimed value, which no one else can
+    have changed while the token still matches.
+    """
+    now = utcnow()
+    cycle = claim.cycle_attempts + 1
+    if outcome.ok:
+        move = {"status": "delivered", "delivered_at": now}
+    elif not give_up and cycle <= len(schedule):
+        move = {"status": "pending", "next_attempt_at": now + timedelta(seconds=schedule[cycle - 1])}
+    else:
+        move = {"status": "exhausted"}
+    done = conn.execute(
+        update(D)
+        .where(D.c.id == claim.id)
+        .values(**move, cycle_attempts=cycle, attempt_count=D.c.attempt_count + 1,
+                lease_token=None, lease_until=None, updated_at=now)
+    )
+    if done.rowcount != 1:
+        return False
+    conn.execute(insert(A).values(
+        delivery_id=claim.id, at=at, status_code=outcome.status_code, latency_ms=outcome.latency_ms,
+        error=outcome.error, response_excerpt=outcome.excerpt,
+    ))
+    return True
+
+
+def next_due_at(conn: Connection) -> datetime | None:
+    """When the next delivery becomes claimable: a pending one falls due or a lease runs out."""
+    pending = conn.execute(select(D.c.next_attempt_at).where(D.c.status == "pending")
+                           .order_by(D.c.next_attempt_at).limit(1)).scalar()
+    leased = conn.execute(select(D.c.lease_until).where(D.c.status == "delivering")
+                          .order_by(D.c.lease_until).limit(1)).scalar()
+    times = [t for t in (pending, leased) if t is not None]
+    return min(times) if times else None
+
+
+# -- the sender -------------------------------------------------------------------------------
+
+
+class Deliverer:
+    """Sends due webhook deliveries from the outbox, ``concurrency`` at a time.
+
+    Any number of Deliverers, in any number of processes, may run against one
+    database: claims never overlap and outcomes are fenced. A Deliverer belongs to
+    the event loop it is first used in (its HTTP client is made there).
+    """
+
+    def __init__(self, svc: Services, *, concurrency: int = 16, lease_seconds: float = 60,
+                 timeout: float = SEND_TIMEOUT, poll_seconds: float = 1.0) -> None:
+        if lease_seconds <= timeout:
+            # A lease shorter than a send would let a second sender start while the first still may succeed.
+            raise ValueError("lease_seconds must be longer than the send timeout")
+        self.svc = svc
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.timeout = timeout
+        self.poll_seconds = poll_seconds
+        self.schedule = tuple(svc.settings.webhook_retry_schedule)
+        self._client: httpx.AsyncClient | None = None
+
+    # -- driving ------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set.
+
+        Sends run as independent tasks, so one slow receiver holds one slot, not the
+        whole batch; free slots are refilled whenever a send finishes, ``wake`` is
+        set (a message was written in this process), or the next delivery falls due
+        — at most ``poll_seconds`` apart, which is how messages written by other
+        processes are found on SQLite. On stop, sends in flight are given their
+        timeout to finish; whatever is cut off is sent again after its lease expires.
+        """
+        inflight: set[asyncio.Task] = set()
+        try:
+            while not stop.is_set():
+                free = self.concurrency - len(inflight)
+                claimed = await self._claim_safely(free) if free > 0 else []
+                for claim in claimed:
+                    inflight.add(asyncio.create_task(self.send(claim)))
+                delay = 0.0 if claimed and len(claimed) == free else await self._idle_seconds()
+                await _first_of(stop, wake, *inflight, timeout=delay)
+                wake.clear()
+                inflight = {t for t in inflight if not t.done()}
+        finally:
+            if inflight:
+                _, late = await asyncio.wait(inflight, timeout=self.timeout + 5)
+                for task in late:
+                    task.cancel()
+
+    async def deliver_due(self) -> int:
+        """One pass: claim up to ``concurrency`` due deliveries, send them concurrently, wait.
+
+        Returns how many were attempted.
+        """
+        claimed = await self._claim_safely(self.concurrency)
+        await asyncio.gather(*(self.send(c) for c in claimed))
+        return len(claimed)
+
+    async def claim(self, limit: int) -> list[Claim]:
+        """Lease up to ``limit`` due deliveries to this Deliverer (see ``claim_due``)."""
+        return await asyncio.to_thread(self._claim_blocking, limit)
+
+    async def send(self, claim: Claim) -> bool:
+        """Attempt one claimed delivery and record it; True if the outcome was recorded.
+
+        Never raises: a failure of the send is the attempt's outcome, and a failure to
+        record it is logged — the lease then expires and the message is sent again.
+        """
+        try:
+            at = utcnow()
+            if claim.secrets is None:
+                outcome, give_up = Outcome(None, 0, "endpoint deleted", None), True
+            else:
+                outcome, give_up = await self._post(claim), False
+            recorded = await asyncio.to_thread(self._record_blocking, claim, outcome, at, give_up)
+            if not recorded:
+                log.warning("delivery %s: lease lost before the outcome was recorded; not recorded", claim.id)
+            return recorded
+        except Exception:
+            log.exception("delivery %s: could not record the attempt; it will be retried after the lease",
+                          claim.id)
+            return False
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- one attempt --------------------------------------------------------------------------
+
+    async def _post(self, claim: Claim) -> Outcome:
+        """POST the stored body bytes; the whole exchange must answer within ``timeout``."""
+        headers = webhook_headers(claim.secrets, claim.id, int(time.time()), claim.body, claim.event)
+        started = time.monotonic()
+        status: int | None = None
+        excerpt = bytearray()
+        error: str | None = None
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.client().stream("POST", claim.url, content=claim.body, headers=headers) as resp:
+                    status = resp.status_code
+                    async for chunk in resp.aiter_bytes():
+                        excerpt += chunk[: EXCERPT_BYTES - len(excerpt)]
+                        if len(excerpt) >= EXCERPT_BYTES:
+                            break
+        except (TimeoutError, httpx.TimeoutException):
+            # An answer whose status arrived in time counts; only its excerpt is cut short.
+            if status is None:
+                error = f"timeout after {self.timeout:g} s"
+        except ForbiddenAddress as e:
+            error = f"refused at connect: {e}"
+        except httpx.ConnectError as e:
+            error = "connection refused" if "refused" in str(e).lower() else f"connection failed: {e}"
+        except httpx.RemoteProtocolError as e:
+            error = f"connection closed without a complete response: {e}"
+        except httpx.HTTPError as e:
+            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        latency_ms = int((time.monotonic() - started) * 1000)
+        if error is None:
+            error = _status_error(status)
+        text = bytes(excerpt).decode("utf-8", "replace") if status is not None else None
+        return Outcome(status, latency_ms, error, text)
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = guarded_async_client(
+                allow_private=self.svc.settings.allow_private_networks,
+                timeout=self.timeout,
+                follow_redirects=True,  # a 3xx is an answer, and a failed attempt
+            )
+        return self._client
+
+    # -- database, in worker threads ----------------------------------------------------------
+
+    async def _claim_safely(self, limit: int) -> list[Claim]:
+        try:
+            return await self.claim(limit)
+        except Exception:
+            log.exception("could not claim webhook deliveries; trying again on the next pass")
+            return []
+
+    def _claim_blocking(self, limit: int) -> list[Claim]:
+        db, sealer = self.svc.db, self.svc.sealer
+        with db.write() as conn:
+            rows = claim_due(conn, is_sqlite=db.is_sqlite, limit=limit, lease_seconds=self.lease_seconds)
+            ids = {r["endpoint_id"] for r in rows if r["endpoint_id"]}
+            endpoints = {
+                e["id"]: e for e in conn.execute(select(E).where(E.c.id.in_(ids))).mappings()
+            } if ids else {}
+        now = utcnow()
+        claims = []
+        for r in rows:
+            endpoint = endpoints.get(r["endpoint_id"])
+            claims.append(Claim(
+                id=r["id"], url=r["url"], event=r["event"], body=r["body"].encode("utf-8"),
+                cycle_attempts=r["cycle_attempts"], lease_token=r["lease_token"],
+                secrets=tuple(active_secrets(endpoint, sealer, now)) if endpoint else None,
+            ))
+        return claims
+
+    def _record_blocking(self, claim: Claim, outcome: Outcome, at: datetime, give_up: bool) -> bool:
+        with self.svc.db.write() as conn:
+            return record_outcome(conn, claim, outcome, self.schedule, at=at, give_up=give_up)
+
+    async def _idle_seconds(self) -> float:
+        """How long to wait before looking again: until the next due time, at most ``poll_seconds``."""
+        try:
+            due = await asyncio.to_thread(self._next_due_blocking)
+        except Exception:
+            log.exception("could not read the next delivery time")
+            return self.poll_seconds
+        if due is None:
+            return self.poll_seconds
+        return min(self.poll_seconds, max(0.0, (due - utcnow()).total_seconds()))
+
+    def _next_due_blocking(self) -> datetime | None:
+        with self.svc.db.read() as conn:
+            return next_due_at(conn)
+
+
+def _status_error(status: int | None) -> str | None:
+    if status is None or 200 <= status < 300:
+        return None
+    if 300 <= status < 400:
+        return f"redirect not followed ({status})"
+    return f"HTTP {status}"
+
+
+async def _first_of(*waitables, timeout: float) -> None:
+    """Wait until an event is set or a task finishes, or ``timeout`` passes."""
+    waiters = [asyncio.ensure_future(w.wait()) if isinstance(w, asyncio.Event) else w for w in waitables]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w, original in zip(waiters, waitables):
+            if w is not original:
+                w.cancel()
