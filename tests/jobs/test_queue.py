@@ -1,0 +1,118 @@
+"""The queue's state machine: claim, fencing, retry, reap, release — on SQLite and PostgreSQL."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from ims.db.tables import jobs, webhook_deliveries
+from ims.db.types import utcnow
+from ims.errors import ObjectNotFound
+from ims.jobs import queue
+from ims.jobs.execute import Outcome
+from ims.jobs.worker import Reaper, end_job
+
+URL = "/api/processes/v1/background_processes"
+
+
+def _submit(app, n=1, **extra):
+    source_id = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]["id"]
+    body = {"source_id": source_id, "object_key": "a.jpg", **extra}
+    return [app.api("POST", URL, json=body).json()["response"]["job_id"] for _ in range(n)]
+
+
+def _job(app, job_id):
+    with app.svc.db.read() as conn:
+        return dict(conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one())
+
+
+def _expire(app, job_id):
+    with app.svc.db.write() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(lease_until=utcnow() - timedelta(seconds=1)))
+
+
+def test_claim_takes_each_job_once_even_when_racing(app):
+    ids = _submit(app, 20)
+    with ThreadPoolExecutor(6) as pool:
+        batches = list(pool.map(lambda _: queue.claim(app.svc.db, 5, 30), range(6)))
+    claimed = [j["id"] for batch in batches for j in batch]
+    assert sorted(claimed) == sorted(ids)  # all 20, none twice
+    assert all(_job(app, i)["status"] == "processing" and _job(app, i)["attempts"] == 1 for i in ids)
+
+
+def test_a_stale_worker_cannot_finish_a_newer_attempt(app):
+    (job_id,) = _submit(app)
+    (first,) = queue.claim(app.svc.db, 1, 30)
+    _expire(app, job_id)
+    assert Reaper(app.svc, app.svc.wakeups).reap_once() == 1
+    with app.svc.db.write() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(run_at=utcnow()))
+    (second,) = queue.claim(app.svc.db, 1, 30)
+    assert second["attempts"] == 2 and second["lease_token"] != first["lease_token"]
+
+    stale = Outcome(result={"object_puts": [], "mime": "image/jpeg", "size": 1, "width": 1, "height": 1})
+    assert end_job(app.svc, first, first["lease_token"], stale) is False
+    assert not queue.heartbeat(app.svc.db, job_id, first["lease_token"], 30)
+    assert _job(app, job_id)["status"] == "processing"
+    assert end_job(app.svc, second, second["lease_token"], stale) is True
+    assert _job(app, job_id)["status"] == "succeeded"
+
+
+def test_finishing_writes_the_outbox_in_the_same_transaction(app):
+    app.api("POST", "/api/v1/webhook_endpoints", json={"url": "https://1.1.1.1/a"})
+    app.api("POST", "/api/v1/webhook_endpoints", json={"url": "https://1.1.1.1/b"})
+    (job_id,) = _submit(app)
+    (job,) = queue.claim(app.svc.db, 1, 30)
+    assert end_job(app.svc, job, job["lease_token"], Outcome(error=ObjectNotFound("gone")))
+    with app.svc.db.read() as conn:
+        messages = conn.execute(select(webhook_deliveries).where(webhook_deliveries.c.job_id == job_id)).all()
+    assert len(messages) == 2 and {m.event for m in messages} == {"background_process.failed"}
+    # ending it again (a duplicate finish) writes nothing more
+    assert end_job(app.svc, job, job["lease_token"], Outcome(error=ObjectNotFound("gone"))) is False
+    with app.svc.db.read() as conn:
+        assert len(conn.execute(select(webhook_deliveries)).all()) == 2
+    failed = _job(app, job_id)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "source_not_found"
+
+
+def test_retry_backs_off_and_release_gives_the_attempt_back(app):
+    (job_id,) = _submit(app)
+    (job,) = queue.claim(app.svc.db, 1, 30)
+    assert queue.retry(app.svc.db, job_id, job["lease_token"], job["attempts"], {"code": "storage_error"})
+    retried = _job(app, job_id)
+    assert retried["status"] == "queued" and retried["run_at"] > utcnow()
+    assert queue.claim(app.svc.db, 1, 30) == []  # not due yet
+
+    (other,) = _submit(app)
+    (claimed,) = queue.claim(app.svc.db, 1, 30)
+    assert claimed["id"] == other
+    assert queue.release(app.svc.db, other, claimed["lease_token"])
+    assert _job(app, other)["status"] == "queued" and _job(app, other)["attempts"] == 0
+
+
+def test_reaper_fails_a_job_out_of_attempts_with_one_message(app):
+    app.api("POST", "/api/v1/webhook_endpoints", json={"url": "https://1.1.1.1/a"})
+    (job_id,) = _submit(app)
+    with app.svc.db.write() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(attempts=4))
+    queue.claim(app.svc.db, 1, 30)
+    _expire(app, job_id)
+    reaper = Reaper(app.svc, app.svc.wakeups)
+    assert reaper.reap_once() == 1
+    assert reaper.reap_once() == 0
+    job = _job(app, job_id)
+    assert job["status"] == "failed" and job["attempts"] == 5 and job["error"]["code"] == "worker_lost"
+    with app.svc.db.read() as conn:
+        assert len(conn.execute(select(webhook_deliveries)).all()) == 1
+
+
+def test_reaper_leaves_live_leases_alone(app):
+    _submit(app)
+    queue.claim(app.svc.db, 1, 30)
+    assert Reaper(app.svc, app.svc.wakeups).reap_once() == 0
+
+
+def test_cancel_only_from_queued(app):
+    (job_id,) = _submit(app)
+    queue.claim(app.svc.db, 1, 30)
+    assert app.api("POST", f"{URL}/{job_id}/cancel").status_code == 409
