@@ -80,7 +80,7 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "") ->
         if animated:
             image = _animate(image, ctx)
         else:
-            image = run(image, ctx)
+            image = _still(run(image, ctx))
         deadline.check()
         body = _encode.encode(image, fmt, params)
     except pyvips.Error as e:
@@ -129,6 +129,18 @@ def _animate(strip: pyvips.Image, ctx: Ctx) -> pyvips.Image:
         if strip.get_typeof(name):
             out.set_type(strip.get_typeof(name), name, strip.get(name))
     return out
+
+
+def _still(image: pyvips.Image) -> pyvips.Image:
+    """Drop the loader's frame metadata so no encoder mistakes a still for an animation."""
+    names = [n for n in ("page-height", "n-pages", "delay", "loop", "gif-delay")
+             if image.get_typeof(n)]
+    if not names:
+        return image
+    image = image.copy()
+    for name in names:
+        image.remove(name)
+    return image
 
 
 def _frame_height(image: pyvips.Image) -> int:

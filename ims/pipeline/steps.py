@@ -20,6 +20,7 @@ Animations run the steps once per frame (see ``ims.pipeline.process``).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pyvips
@@ -84,7 +85,7 @@ class Ctx:
     base_h: int
     max_side: int = 8192
     deadline: Deadline = field(default_factory=lambda: Deadline(30.0))
-    planner: object = None         # geometry.plan, called by trim
+    planner: Callable[..., Plan] | None = None   # geometry.plan, called by trim
 
 
 STEPS = (

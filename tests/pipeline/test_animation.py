@@ -79,3 +79,15 @@ def test_crop_and_fill_apply_to_every_frame():
 def test_dispose_previous_gif():
     result, image = render("formats/animated-dispose-previous.gif", fm="gif")
     assert frames(image) == 3 and image.get("page-height") == 100
+
+
+@pytest.mark.parametrize("fm", ["gif", "webp"])
+def test_multipage_tiff_is_a_still_of_its_first_page(fm):
+    first = pyvips.Image.new_from_buffer(data("formats/multipage-3.tiff"), "")
+    result, image = render("formats/multipage-3.tiff", fm=fm)
+    assert frames(image) == 1 and (image.width, image.height) == (first.width, first.height)
+
+
+def test_single_frame_gif_stays_a_still_when_resized():
+    result, image = render("hostile/gif-huge-screen-65535x65535.gif", w=30, h=30, fit="scale")
+    assert frames(image) == 1 and (image.width, image.height) == (30, 30)

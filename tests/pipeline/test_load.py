@@ -151,6 +151,17 @@ def test_svg_renders_and_scripts_do_not_matter():
     assert (image.width, image.height) == (1472, 1104)
 
 
+def test_svg_does_not_read_local_files():
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+           b'width="100" height="100"><rect width="100" height="100" fill="white"/>'
+           b'<image width="100" height="100" xlink:href="file://' + str(IMAGES).encode()
+           + b'/photos/pool-2.4mp.jpg"/><image width="100" height="100" href="'
+           + str(IMAGES).encode() + b'/photos/pool-2.4mp.jpg"/></svg>')
+    result, image = render(svg, fm="png")
+    assert (image.width, image.height) == (100, 100)
+    assert image.min() == 255   # still the white rectangle: the photo was not read
+
+
 def test_svg_scale_is_bounded_by_the_pixel_limit():
     result, image = render("formats/logo.svg", w=1472, limits=Limits(source_pixels=500_000))
     assert image.width == 1472
