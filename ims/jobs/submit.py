@@ -179,7 +179,9 @@ def _check_source(conn: Connection, project_id: str, source_id: str) -> None:
 
 def _check_destinations(conn: Connection, project_id: str, wanted: tuple[str, ...] | None) -> list[str]:
     owned = conn.execute(
-        select(destinations.c.id).where(destinations.c.project_id == project_id).order_by(destinations.c.id)
+        select(destinations.c.id)
+        .where(destinations.c.project_id == project_id)
+        .order_by(destinations.c.created_at, destinations.c.id)
     ).scalars().all()
     if wanted is None:
         if not owned:
