@@ -1,6 +1,7 @@
 """Webhook deliveries as the project sees them: list, inspect, redeliver (SPEC §4, §5).
 
-Lists are newest first (ids grow with time; the cursor is the last id seen).
+Lists are newest first by id (an id starts with its creation second, so this is creation
+order to the second, and index-backed); the cursor is the last id seen.
 Another project's delivery or job is a 404, never an empty list.
 """
 

@@ -137,7 +137,7 @@ def record_outcome(conn: Connection, claim: Claim, outcome: Outcome, schedule: t
         move = {"status": "exhausted"}
     done = conn.execute(
         update(D)
-        .where(D.c.id == claim.id)
+        .where(D.c.id == claim.id, D.c.lease_token == claim.lease_token, D.c.status == "delivering")
         .values(**move, cycle_attempts=cycle, attempt_count=D.c.attempt_count + 1,
                 lease_token=None, lease_until=None, updated_at=now)
     )
@@ -292,7 +292,7 @@ class Deliverer:
             self._client = guarded_async_client(
                 allow_private=self.svc.settings.allow_private_networks,
                 timeout=self.timeout,
-                follow_redirects=True,  # a 3xx is an answer, and a failed attempt
+                follow_redirects=False,  # a 3xx is an answer, and a failed attempt
             )
         return self._client
 
