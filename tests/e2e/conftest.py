@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.databases import empty_tables
 from tests.support.procs import ImsProcess, Server, ims_env
 from tests.support.receiver import Receiver
 
@@ -54,8 +55,7 @@ class Stack:
         return "\n".join(f"--- {p.log_path.name}\n{p.output()[-4000:]}" for p in self.procs)
 
 
-@pytest.fixture
-def stack(tmp_path, database_url, seaweed):
+def _stack(tmp_path, database_url, seaweed):
     receiver = Receiver().start()
     (tmp_path / "var").mkdir()
     s = Stack(data_dir=tmp_path / "var", database_url=database_url, seaweed=seaweed, receiver=receiver)
@@ -63,3 +63,16 @@ def stack(tmp_path, database_url, seaweed):
     for proc in s.procs:
         proc.kill()
     receiver.stop()
+
+
+@pytest.fixture
+def stack(tmp_path, database_url, seaweed):
+    """On SQLite and on PostgreSQL."""
+    yield from _stack(tmp_path, database_url, seaweed)
+
+
+@pytest.fixture
+def pg_stack(tmp_path, pg_url, seaweed):
+    """PostgreSQL only: the scale-out deployment (many processes on one database)."""
+    empty_tables(pg_url)
+    yield from _stack(tmp_path, pg_url, seaweed)
