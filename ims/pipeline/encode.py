@@ -59,7 +59,7 @@ def choose_format(params: Params, accept: str, source_format: str, has_alpha: bo
     if params.fm:
         return params.fm, False
     if "format" in params.auto:
-        accepted = _accepted_images(accept)
+        accepted = accepted_images(accept)
         if animated:
             return ("webp" if "image/webp" in accepted else "gif"), True
         if "image/avif" in accepted:
@@ -78,8 +78,9 @@ def source_appropriate(source_format: str, has_alpha: bool, animated: bool) -> s
     return "png" if has_alpha else "jpg"
 
 
-def _accepted_images(accept: str) -> set[str]:
-    """Media types named explicitly in an Accept header with a non-zero q."""
+def accepted_images(accept: str) -> set[str]:
+    """Image media types named explicitly in an Accept header with a non-zero q
+    (``image/*`` and ``*/*`` are not counted). What ``auto=format`` decides on."""
     found = set()
     for item in accept.split(","):
         parts = [p.strip() for p in item.split(";")]
@@ -97,6 +98,9 @@ def _accepted_images(accept: str) -> set[str]:
         if q > 0:
             found.add(media)
     return found
+
+
+_accepted_images = accepted_images   # the name ims.render imported first
 
 
 def quality(params: Params) -> int:
