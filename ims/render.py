@@ -19,7 +19,7 @@ from ims.cache import ResultCache
 from ims.config import Settings
 from ims.errors import FetchTimeout
 from ims.params import Params
-from ims.pipeline.encode import _accepted_images
+from ims.pipeline.encode import accepted_images
 from ims.pool import PixelPool
 from ims.storage import ObjectInfo, Storage, StoredObject
 
@@ -43,7 +43,7 @@ def variant_key(source_id: str, key: str, version: str, params: Params, accept: 
     when ``auto=format`` — which of AVIF/WebP the client accepts."""
     negotiated = ""
     if "format" in params.auto and not params.fm:
-        accepted = _accepted_images(accept)
+        accepted = accepted_images(accept)
         negotiated = ",".join(t for t in _NEGOTIATED if t in accepted)
     material = "\n".join((source_id, key, version, params.canonical(), negotiated))
     return hashlib.sha256(material.encode()).hexdigest()

@@ -100,7 +100,6 @@ def accepted_images(accept: str) -> set[str]:
     return found
 
 
-_accepted_images = accepted_images   # the name ims.render imported first
 
 
 def quality(params: Params) -> int:

@@ -134,7 +134,8 @@ class FsStorage:
 def _info(key: str, path: Path, st: os.stat_result) -> ObjectInfo:
     # The inode is part of the version because os.replace gives every write a new
     # inode: two same-size writes within one mtime tick still get different versions.
-    version = f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+    # ctime too: an in-place copy that restores the old mtime (cp -p) still changes it.
+    version = f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_ctime_ns:x}-{st.st_size:x}"
     content_type = _content_type(path.name)
     return ObjectInfo(key, st.st_size, version, content_type)
 

@@ -6,7 +6,7 @@ The story of one request, top to bottom, is ``image``.
 from __future__ import annotations
 
 import time
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -67,8 +67,14 @@ def _image_response(result: RenderResult, source, params, *, head: bool) -> Resp
     if result.vary_accept:
         headers["Vary"] = "Accept"
     if params.dl:
-        headers["Content-Disposition"] = f'attachment; filename="{params.dl}"'
+        headers["Content-Disposition"] = content_disposition(params.dl)
     return Response(content=b"" if head else result.body, headers=headers, media_type=None)
+
+
+def content_disposition(name: str) -> str:
+    """``attachment`` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / 5987)."""
+    fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
