@@ -10,6 +10,7 @@ from ims.crypto import Sealer
 from ims.db import Database
 from ims.jobs.notify import Wakeups
 from ims.manage.lookup import SourceLookup
+from ims.metrics import Metrics
 from ims.pool import PixelPool
 from ims.render import Renderer
 from ims.storages import Storages
@@ -25,6 +26,7 @@ class Services:
     renderer: Renderer
     lookup: SourceLookup
     wakeups: Wakeups
+    metrics: Metrics
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -42,6 +44,7 @@ class Services:
             renderer=Renderer(settings, pool, cache),
             lookup=SourceLookup(db),
             wakeups=Wakeups(),
+            metrics=Metrics(),
         )
 
     def wake(self, channel: str) -> None:

@@ -110,8 +110,11 @@ class JobWorker:
                 if error is not None and error.transient and job["attempts"] < job["max_attempts"]:
                     await asyncio.to_thread(queue.retry, self.svc.db, job["id"], token, job["attempts"],
                                             error_record(error))
+                    self.svc.metrics.inc("ims_job_retries_total")
                 else:
-                    await asyncio.to_thread(end_job, self.svc, job, token, outcome)
+                    if await asyncio.to_thread(end_job, self.svc, job, token, outcome):
+                        status = "succeeded" if error is None else "failed"
+                        self.svc.metrics.inc("ims_jobs_finished_total", (("status", status),))
                     self.wakeups.events[DELIVERIES].set()
                 return
             except SQLAlchemyError as db_error:

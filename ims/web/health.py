@@ -1,10 +1,13 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and Prometheus metrics."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import func, select
+
+from ims.db.tables import jobs, webhook_deliveries
 
 from ims.services import Services
 from ims.web.deps import services
@@ -26,3 +29,19 @@ async def readyz(svc: Services = Depends(services)):
     except Exception as error:  # any failure to reach the database means "not ready"
         return JSONResponse({"status": "unavailable", "database": type(error).__name__}, status_code=503)
     return {"status": "ok", "database": "ok"}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(svc: Services = Depends(services)):
+    """Prometheus text format: request and job counters of this process, queue depths of the database."""
+    gauges = await run_in_threadpool(_depths, svc)
+    return PlainTextResponse(svc.metrics.render(gauges), media_type="text/plain; version=0.0.4")
+
+
+def _depths(svc: Services) -> dict:
+    gauges = {}
+    with svc.db.read() as conn:
+        for table, name in ((jobs, "ims_jobs"), (webhook_deliveries, "ims_webhook_deliveries")):
+            for status, count in conn.execute(select(table.c.status, func.count()).group_by(table.c.status)):
+                gauges[(name, (("status", status),))] = count
+    return gauges

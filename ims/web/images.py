@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, quote
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from ims.errors import NotFound, Unauthorized
+from ims.errors import ImsError, NotFound, Unauthorized
 from ims.manage.keys import authenticate
 from ims.manage.sources import RESERVED
 from ims.params import parse
@@ -31,6 +31,19 @@ SIGNING_PARAMS = ("s", "expires")
                   responses={200: {"content": {"image/*": {}}, "description": "The processed image"}})
 async def image(path: str, request: Request, svc: Services = Depends(services)) -> Response:
     """``/{source}/{object_key}?w=…`` — or ``/{object_key}`` on a hostname bound to a source."""
+    started = time.perf_counter()
+    try:
+        response = await _image(path, request, svc)
+    except ImsError as error:
+        svc.metrics.inc("ims_image_requests_total", (("status", str(error.status)), ("cache", "none")))
+        raise
+    cache = response.headers.get("x-ims-cache", "none")
+    svc.metrics.inc("ims_image_requests_total", (("status", str(response.status_code)), ("cache", cache)))
+    svc.metrics.observe("ims_image_seconds", time.perf_counter() - started)
+    return response
+
+
+async def _image(path: str, request: Request, svc: Services) -> Response:
     source, key = await _resolve(svc, request, path)
     check_key(key, field="object_key")
     await _authorize(svc, request, source)

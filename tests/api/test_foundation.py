@@ -102,3 +102,18 @@ def test_openapi_describes_every_route(app):
             for method in methods - {"HEAD"}:
                 assert (route.path, method) in documented
     assert ("/api/v1/sources", "POST") in documented
+
+
+def test_metrics(app, tmp_path):
+    import pyvips
+
+    pyvips.Image.black(8, 8).jpegsave(str(tmp_path / "sources" / "default" / "m.jpg"))
+    assert app.client.get("/default/m.jpg?w=4").status_code == 200
+    assert app.client.get("/default/missing.jpg").status_code == 404
+    source_id = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]["id"]
+    app.api("POST", "/api/processes/v1/background_processes", json={"source_id": source_id, "object_key": "m.jpg"})
+    text = app.client.get("/metrics").text
+    assert 'ims_image_requests_total{status="200",cache="miss"} 1' in text
+    assert 'ims_image_requests_total{status="404",cache="none"} 1' in text
+    assert 'ims_jobs{status="queued"} 1' in text
+    assert "ims_image_seconds_count 1" in text
