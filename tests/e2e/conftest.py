@@ -13,7 +13,7 @@ from tests.support.databases import empty_tables
 from tests.support.procs import ImsProcess, Server, ims_env
 from tests.support.receiver import Receiver
 
-IMAGES = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "images"
+from tests.support.testdata import IMAGES
 PHOTO = IMAGES / "photos" / "cardinal-2mp.jpg"
 
 

@@ -11,7 +11,7 @@ from ims.config import Limits
 from ims.params import parse
 from ims.pipeline import Rendered, process
 
-IMAGES = Path("/work/shared/testdata/images")
+from tests.support.testdata import IMAGES
 
 
 def data(name: str) -> bytes:
