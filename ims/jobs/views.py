@@ -7,9 +7,8 @@ from urllib.parse import parse_qsl
 from sqlalchemy import Connection, select
 
 from ims.db.tables import jobs, webhook_deliveries
-from ims.errors import NotFound, ValidationFailed
-from ims.ids import is_id
-from ims.manage.common import Page, iso
+from ims.errors import ValidationFailed
+from ims.manage.common import Page, fetch_page, get_owned, iso
 
 STATUSES = ("queued", "processing", "succeeded", "failed", "canceled")
 
@@ -23,29 +22,16 @@ def get_job(conn: Connection, project_id: str, job_id: str) -> dict:
 
 
 def owned_job(conn: Connection, project_id: str, job_id: str):
-    row = None
-    if is_id(job_id):
-        row = conn.execute(
-            select(jobs).where(jobs.c.id == job_id, jobs.c.project_id == project_id)
-        ).mappings().first()
-    if row is None:
-        raise NotFound(f"no job with id {job_id!r} in this project", field="job_id")
-    return row
+    return get_owned(conn, jobs, project_id, job_id, "job", field="job_id")
 
 
 def list_jobs(conn: Connection, project_id: str, status: str | None, page: Page) -> dict:
     """Newest first; ``next_cursor`` continues with older jobs."""
     if status not in (None, "") and status not in STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}", field="status")
-    query = select(jobs).where(jobs.c.project_id == project_id).order_by(jobs.c.id.desc()).limit(page.limit + 1)
-    if status:
-        query = query.where(jobs.c.status == status)
-    if page.cursor:
-        query = query.where(jobs.c.id < page.cursor)
-    rows = conn.execute(query).mappings().all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return {"items": [job_view(r) for r in rows], "next_cursor": rows[-1]["id"] if more and rows else None}
+    conditions = [jobs.c.project_id == project_id] + ([jobs.c.status == status] if status else [])
+    rows, next_cursor = fetch_page(conn, jobs, page, *conditions, newest_first=True)
+    return {"items": [job_view(r) for r in rows], "next_cursor": next_cursor}
 
 
 def job_view(row) -> dict:

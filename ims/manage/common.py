@@ -37,17 +37,24 @@ def page_from_query(limit: str | None, cursor: str | None) -> Page:
     return Page(value, cursor or None)
 
 
-def list_page(conn: Connection, table: Table, project_id: str, page: Page, view: Callable) -> dict:
-    query = select(table).where(table.c.project_id == project_id).order_by(table.c.id).limit(page.limit + 1)
+def fetch_page(conn: Connection, table: Table, page: Page, *conditions, newest_first: bool = False):
+    """One page of rows matching ``conditions``, by id; returns (rows, next_cursor)."""
+    order = table.c.id.desc() if newest_first else table.c.id
+    query = select(table).where(*conditions).order_by(order).limit(page.limit + 1)
     if page.cursor:
-        query = query.where(table.c.id > page.cursor)
+        query = query.where(table.c.id < page.cursor if newest_first else table.c.id > page.cursor)
     rows = conn.execute(query).mappings().all()
     more = len(rows) > page.limit
     rows = rows[: page.limit]
-    return {"items": [view(r) for r in rows], "next_cursor": rows[-1]["id"] if more and rows else None}
+    return rows, (rows[-1]["id"] if more and rows else None)
 
 
-def get_owned(conn: Connection, table: Table, project_id: str, object_id: str, what: str):
+def list_page(conn: Connection, table: Table, project_id: str, page: Page, view: Callable) -> dict:
+    rows, next_cursor = fetch_page(conn, table, page, table.c.project_id == project_id)
+    return {"items": [view(r) for r in rows], "next_cursor": next_cursor}
+
+
+def get_owned(conn: Connection, table: Table, project_id: str, object_id: str, what: str, field: str = "id"):
     """The row, if it exists and belongs to the project; otherwise 404 (never 403)."""
     row = None
     if is_id(object_id):
@@ -55,7 +62,7 @@ def get_owned(conn: Connection, table: Table, project_id: str, object_id: str, w
             select(table).where(table.c.id == object_id, table.c.project_id == project_id)
         ).mappings().first()
     if row is None:
-        raise NotFound(f"no {what} with id {object_id!r} in this project", field="id")
+        raise NotFound(f"no {what} with id {object_id!r} in this project", field=field)
     return row
 
 

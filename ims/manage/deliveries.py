@@ -14,10 +14,9 @@ from sqlalchemy import Connection, select, update
 
 from ims.db.tables import delivery_attempts, jobs, webhook_deliveries
 from ims.db.types import utcnow
-from ims.errors import Conflict, NotFound, ValidationFailed
-from ims.ids import is_id
+from ims.errors import Conflict, ValidationFailed
 from ims.jobs.notify import DELIVERIES, notify
-from ims.manage.common import Page, get_owned, iso
+from ims.manage.common import Page, fetch_page, get_owned, iso
 
 STATUSES = ("pending", "delivering", "delivered", "exhausted")
 D, A = webhook_deliveries, delivery_attempts
@@ -33,22 +32,15 @@ def check_status(status: str | None) -> str | None:
 
 def list_deliveries(conn: Connection, project_id: str, page: Page, *,
                     job_id: str | None = None, status: str | None = None) -> dict:
-    query = select(D).where(D.c.project_id == project_id).order_by(D.c.id.desc()).limit(page.limit + 1)
+    conditions = [D.c.project_id == project_id]
     if job_id:
-        _check_job(conn, project_id, job_id)
-        query = query.where(D.c.job_id == job_id)
+        get_owned(conn, jobs, project_id, job_id, "job", field="job_id")  # another project's: 404
+        conditions.append(D.c.job_id == job_id)
     if status:
-        query = query.where(D.c.status == status)
-    if page.cursor:
-        query = query.where(D.c.id < page.cursor)
-    rows = conn.execute(query).mappings().all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+        conditions.append(D.c.status == status)
+    rows, next_cursor = fetch_page(conn, D, page, *conditions, newest_first=True)
     attempts = _attempts(conn, [r["id"] for r in rows])
-    return {
-        "items": [delivery_view(r, attempts[r["id"]]) for r in rows],
-        "next_cursor": rows[-1]["id"] if more and rows else None,
-    }
+    return {"items": [delivery_view(r, attempts[r["id"]]) for r in rows], "next_cursor": next_cursor}
 
 
 def get_delivery(conn: Connection, project_id: str, delivery_id: str) -> dict:
@@ -95,15 +87,6 @@ def delivery_view(row, attempts: list[dict]) -> dict:
         "attempts": attempts,
         "payload": json.loads(row["body"]),
     }
-
-
-def _check_job(conn: Connection, project_id: str, job_id: str) -> None:
-    """``?job_id=`` of another project (or of no job) is a 404, so ids of others stay unknowable."""
-    found = is_id(job_id) and conn.execute(
-        select(jobs.c.id).where(jobs.c.id == job_id, jobs.c.project_id == project_id)
-    ).first()
-    if not found:
-        raise NotFound(f"no job with id {job_id!r} in this project", field="job_id")
 
 
 def _attempts(conn: Connection, delivery_ids: list[str]) -> dict[str, list[dict]]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
 from ims.errors import UnsupportedMediaType
@@ -28,3 +30,27 @@ def require_json(request: Request) -> None:
         raise UnsupportedMediaType(
             f"send the body as application/json (got {media or 'no content type'})", field="content-type"
         )
+
+
+Svc = Annotated[Services, Depends(services)]
+Who = Annotated[Principal, Depends(principal)]
+
+
+async def in_read(svc: Services, fn, *args, **kw):
+    """Run ``fn(conn, …)`` in a read transaction, off the event loop."""
+
+    def go():
+        with svc.db.read() as conn:
+            return fn(conn, *args, **kw)
+
+    return await run_in_threadpool(go)
+
+
+async def in_write(svc: Services, fn, *args, **kw):
+    """Run ``fn(conn, …)`` in a write transaction, off the event loop."""
+
+    def go():
+        with svc.db.write() as conn:
+            return fn(conn, *args, **kw)
+
+    return await run_in_threadpool(go)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import func, select
@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from ims.db.tables import jobs, webhook_deliveries
 
 from ims.services import Services
-from ims.web.deps import services
+from ims.web.deps import Svc
 
 router = APIRouter(tags=["health"])
 
@@ -22,7 +22,7 @@ async def healthz():
 
 
 @router.get("/readyz")
-async def readyz(svc: Services = Depends(services)):
+async def readyz(svc: Svc):
     """The database answers."""
     try:
         await run_in_threadpool(svc.db.ping)
@@ -32,7 +32,7 @@ async def readyz(svc: Services = Depends(services)):
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-async def metrics(svc: Services = Depends(services)):
+async def metrics(svc: Svc):
     """Prometheus text format: request and job counters of this process, queue depths of the database."""
     gauges = await run_in_threadpool(_depths, svc)
     return PlainTextResponse(svc.metrics.render(gauges), media_type="text/plain; version=0.0.4")

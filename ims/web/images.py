@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qsl, quote
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from ims.errors import ImsError, NotFound, Unauthorized
@@ -20,7 +20,7 @@ from ims.services import Services
 from ims.signing import check_url_signature
 from ims.storage import check_key
 from ims.storages import StorageRef
-from ims.web.deps import services
+from ims.web.deps import Svc
 
 router = APIRouter(tags=["images"])
 SIGNING_PARAMS = ("s", "expires")
@@ -29,7 +29,7 @@ SIGNING_PARAMS = ("s", "expires")
 @router.api_route("/{path:path}", methods=["GET", "HEAD"], summary="Render an image",
                   response_class=Response,
                   responses={200: {"content": {"image/*": {}}, "description": "The processed image"}})
-async def image(path: str, request: Request, svc: Services = Depends(services)) -> Response:
+async def image(path: str, request: Request, svc: Svc) -> Response:
     """``/{source}/{object_key}?w=…`` — or ``/{object_key}`` on a hostname bound to a source."""
     started = time.perf_counter()
     try:

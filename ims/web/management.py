@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.concurrency import run_in_threadpool
 
 from ims.manage import destinations, endpoints, keys, sources
 from ims.manage.common import page_from_query
-from ims.manage.keys import Principal
 from ims.manage.schemas import (
     DestinationCreate,
     DestinationPatch,
@@ -17,30 +15,11 @@ from ims.manage.schemas import (
     SourceCreate,
     SourcePatch,
 )
-from ims.services import Services
-from ims.web.deps import principal, require_json, services
+from ims.web.deps import Svc, Who, in_read, in_write, require_json
 from ims.web.envelope import reply
 from ims.manage.verify import verify_storage
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_json)])
-
-
-def _write(svc: Services, fn, *args):
-    with svc.db.write() as conn:
-        return fn(conn, *args)
-
-
-def _read(svc: Services, fn, *args):
-    with svc.db.read() as conn:
-        return fn(conn, *args)
-
-
-async def _in_write(svc: Services, fn, *args):
-    return await run_in_threadpool(_write, svc, fn, *args)
-
-
-async def _in_read(svc: Services, fn, *args):
-    return await run_in_threadpool(_read, svc, fn, *args)
 
 
 Limit = Query(None, description="page size, 1–100 (default 50)")
@@ -50,78 +29,67 @@ Cursor = Query(None, description="next_cursor of the previous page")
 
 
 @router.post("/sources", status_code=201, tags=["sources"])
-async def create_source(
-    body: SourceCreate, verify: bool = False, who: Principal = Depends(principal), svc: Services = Depends(services)
-):
+async def create_source(body: SourceCreate, who: Who, svc: Svc, verify: bool = False):
     """Create a source. ``?verify=1`` first checks that the storage can be read."""
     if verify:
         await verify_storage(svc.settings, body.kind, body)
-    view = await _in_write(svc, sources.create_source, who.project_id, body, svc.settings, svc.sealer)
+    view = await in_write(svc, sources.create_source, who.project_id, body, svc.settings, svc.sealer)
     return reply(view, 201)
 
 
 @router.get("/sources", tags=["sources"])
-async def list_sources(
-    limit: str | None = Limit, cursor: str | None = Cursor,
-    who: Principal = Depends(principal), svc: Services = Depends(services),
-):
+async def list_sources(who: Who, svc: Svc, limit: str | None = Limit, cursor: str | None = Cursor):
     page = page_from_query(limit, cursor)
-    return reply(await _in_read(svc, sources.list_sources, who.project_id, page, svc.sealer))
+    return reply(await in_read(svc, sources.list_sources, who.project_id, page, svc.sealer))
 
 
 @router.get("/sources/{source_id}", tags=["sources"])
-async def get_source(source_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)):
-    return reply(await _in_read(svc, sources.get_source, who.project_id, source_id, svc.sealer))
+async def get_source(source_id: str, who: Who, svc: Svc):
+    return reply(await in_read(svc, sources.get_source, who.project_id, source_id, svc.sealer))
 
 
 @router.patch("/sources/{source_id}", tags=["sources"])
 async def update_source(
-    source_id: str, body: SourcePatch, who: Principal = Depends(principal), svc: Services = Depends(services)
+    source_id: str, body: SourcePatch, who: Who, svc: Svc
 ):
-    view = await _in_write(svc, sources.update_source, who.project_id, source_id, body, svc.settings, svc.sealer)
+    view = await in_write(svc, sources.update_source, who.project_id, source_id, body, svc.settings, svc.sealer)
     return reply(view)
 
 
 @router.delete("/sources/{source_id}", tags=["sources"])
-async def delete_source(source_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)):
-    return reply(await _in_write(svc, sources.delete_source, who.project_id, source_id))
+async def delete_source(source_id: str, who: Who, svc: Svc):
+    return reply(await in_write(svc, sources.delete_source, who.project_id, source_id))
 
 
 # -- destinations --------------------------------------------------------------------------------
 
 
 @router.post("/destinations", status_code=201, tags=["destinations"])
-async def create_destination(
-    body: DestinationCreate, verify: bool = False,
-    who: Principal = Depends(principal), svc: Services = Depends(services),
-):
+async def create_destination(body: DestinationCreate, who: Who, svc: Svc, verify: bool = False):
     """Create a destination. ``?verify=1`` first checks that the storage can be used."""
     if verify:
         await verify_storage(svc.settings, body.kind, body)
-    view = await _in_write(svc, destinations.create_destination, who.project_id, body, svc.settings, svc.sealer)
+    view = await in_write(svc, destinations.create_destination, who.project_id, body, svc.settings, svc.sealer)
     return reply(view, 201)
 
 
 @router.get("/destinations", tags=["destinations"])
-async def list_destinations(
-    limit: str | None = Limit, cursor: str | None = Cursor,
-    who: Principal = Depends(principal), svc: Services = Depends(services),
-):
+async def list_destinations(who: Who, svc: Svc, limit: str | None = Limit, cursor: str | None = Cursor):
     page = page_from_query(limit, cursor)
-    return reply(await _in_read(svc, destinations.list_destinations, who.project_id, page))
+    return reply(await in_read(svc, destinations.list_destinations, who.project_id, page))
 
 
 @router.get("/destinations/{destination_id}", tags=["destinations"])
-async def get_destination(destination_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)):
-    return reply(await _in_read(svc, destinations.get_destination, who.project_id, destination_id))
+async def get_destination(destination_id: str, who: Who, svc: Svc):
+    return reply(await in_read(svc, destinations.get_destination, who.project_id, destination_id))
 
 
 @router.patch("/destinations/{destination_id}", tags=["destinations"])
 async def update_destination(
     destination_id: str, body: DestinationPatch,
-    who: Principal = Depends(principal), svc: Services = Depends(services),
+    who: Who, svc: Svc,
 ):
-    view = await _in_write(
+    view = await in_write(
         svc, destinations.update_destination, who.project_id, destination_id, body, svc.settings, svc.sealer
     )
     return reply(view)
@@ -129,75 +97,67 @@ async def update_destination(
 
 @router.delete("/destinations/{destination_id}", tags=["destinations"])
 async def delete_destination(
-    destination_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)
+    destination_id: str, who: Who, svc: Svc
 ):
-    return reply(await _in_write(svc, destinations.delete_destination, who.project_id, destination_id))
+    return reply(await in_write(svc, destinations.delete_destination, who.project_id, destination_id))
 
 
 # -- webhook endpoints ---------------------------------------------------------------------------
 
 
 @router.post("/webhook_endpoints", status_code=201, tags=["webhooks"])
-async def create_endpoint(body: EndpointCreate, who: Principal = Depends(principal), svc: Services = Depends(services)):
-    view = await _in_write(svc, endpoints.create_endpoint, who.project_id, body, svc.settings, svc.sealer)
+async def create_endpoint(body: EndpointCreate, who: Who, svc: Svc):
+    view = await in_write(svc, endpoints.create_endpoint, who.project_id, body, svc.settings, svc.sealer)
     return reply(view, 201)
 
 
 @router.get("/webhook_endpoints", tags=["webhooks"])
-async def list_endpoints(
-    limit: str | None = Limit, cursor: str | None = Cursor,
-    who: Principal = Depends(principal), svc: Services = Depends(services),
-):
+async def list_endpoints(who: Who, svc: Svc, limit: str | None = Limit, cursor: str | None = Cursor):
     page = page_from_query(limit, cursor)
-    return reply(await _in_read(svc, endpoints.list_endpoints, who.project_id, page, svc.sealer))
+    return reply(await in_read(svc, endpoints.list_endpoints, who.project_id, page, svc.sealer))
 
 
 @router.get("/webhook_endpoints/{endpoint_id}", tags=["webhooks"])
-async def get_endpoint(endpoint_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)):
-    return reply(await _in_read(svc, endpoints.get_endpoint, who.project_id, endpoint_id, svc.sealer))
+async def get_endpoint(endpoint_id: str, who: Who, svc: Svc):
+    return reply(await in_read(svc, endpoints.get_endpoint, who.project_id, endpoint_id, svc.sealer))
 
 
 @router.patch("/webhook_endpoints/{endpoint_id}", tags=["webhooks"])
 async def update_endpoint(
-    endpoint_id: str, body: EndpointPatch, who: Principal = Depends(principal), svc: Services = Depends(services)
+    endpoint_id: str, body: EndpointPatch, who: Who, svc: Svc
 ):
-    view = await _in_write(svc, endpoints.update_endpoint, who.project_id, endpoint_id, body, svc.settings, svc.sealer)
+    view = await in_write(svc, endpoints.update_endpoint, who.project_id, endpoint_id, body, svc.settings, svc.sealer)
     return reply(view)
 
 
 @router.delete("/webhook_endpoints/{endpoint_id}", tags=["webhooks"])
-async def delete_endpoint(endpoint_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)):
-    return reply(await _in_write(svc, endpoints.delete_endpoint, who.project_id, endpoint_id))
+async def delete_endpoint(endpoint_id: str, who: Who, svc: Svc):
+    return reply(await in_write(svc, endpoints.delete_endpoint, who.project_id, endpoint_id))
 
 
 @router.post("/webhook_endpoints/{endpoint_id}/rotate_secret", tags=["webhooks"])
-async def rotate_secret(endpoint_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)):
+async def rotate_secret(endpoint_id: str, who: Who, svc: Svc):
     """A new secret; the previous one stays valid (and is signed with too) for 24 h."""
-    return reply(await _in_write(svc, endpoints.rotate_secret, who.project_id, endpoint_id, svc.sealer))
+    return reply(await in_write(svc, endpoints.rotate_secret, who.project_id, endpoint_id, svc.sealer))
 
 
 # -- API keys ------------------------------------------------------------------------------------
 
 
 @router.post("/api_keys", status_code=201, tags=["api keys"])
-async def create_key(
-    body: KeyCreate | None = None, who: Principal = Depends(principal), svc: Services = Depends(services)
-):
+async def create_key(who: Who, svc: Svc, body: KeyCreate | None = None):
     """A new API key for the caller's project. The key is shown only in this reply."""
     name = body.name if body else ""
-    row, key = await _in_write(svc, keys.add_key, who.project_id, name)
+    row, key = await in_write(svc, keys.add_key, who.project_id, name)
     return reply({**keys.key_view(row), "key": key}, 201)
 
 
 @router.get("/api_keys", tags=["api keys"])
-async def list_keys(
-    limit: str | None = Limit, cursor: str | None = Cursor,
-    who: Principal = Depends(principal), svc: Services = Depends(services),
-):
+async def list_keys(who: Who, svc: Svc, limit: str | None = Limit, cursor: str | None = Cursor):
     page = page_from_query(limit, cursor)
-    return reply(await _in_read(svc, keys.list_keys, who.project_id, page))
+    return reply(await in_read(svc, keys.list_keys, who.project_id, page))
 
 
 @router.delete("/api_keys/{key_id}", tags=["api keys"])
-async def revoke_key(key_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)):
-    return reply(await _in_write(svc, keys.revoke_key, who.project_id, key_id))
+async def revoke_key(key_id: str, who: Who, svc: Svc):
+    return reply(await in_write(svc, keys.revoke_key, who.project_id, key_id))

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from ims.errors import Conflict, ImsError, ValidationFailed
 from ims.jobs import idempotency, queue, submit, views
 from ims.jobs.notify import JOBS, notify
 from ims.manage.common import page_from_query
-from ims.manage.keys import Principal
 from ims.services import Services
-from ims.web.deps import principal, services
+from ims.web.deps import Svc, Who, in_read
 from ims.web.envelope import reply
 from ims.web.submission_body import read_body
 
@@ -45,9 +44,9 @@ _SUBMIT_BODY = {
 @router.post("", status_code=202, openapi_extra=_SUBMIT_BODY)
 async def create(
     request: Request,
+    who: Who,
+    svc: Svc,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
-    who: Principal = Depends(principal),
-    svc: Services = Depends(services),
 ):
     """Enqueue one job. Every check that does not need the source object happens before the 202."""
     body = await read_body(request)
@@ -68,7 +67,7 @@ async def create(
 
 
 @router.post("/batch", status_code=200)
-async def batch(request: Request, who: Principal = Depends(principal), svc: Services = Depends(services)):
+async def batch(request: Request, who: Who, svc: Svc):
     """Up to 1000 items; each is validated whole and either queued (202) or refused (its errors)."""
     body = await read_body(request)
     items = body.get("items") if isinstance(body, dict) else None
@@ -92,24 +91,26 @@ async def batch(request: Request, who: Principal = Depends(principal), svc: Serv
 
 
 @router.get("/{job_id}")
-async def get(job_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)):
+async def get(job_id: str, who: Who, svc: Svc):
     """Status, attempts, timestamps, result or error, and the job's webhook deliveries."""
-    return reply(await run_in_threadpool(_read, svc, views.get_job, who.project_id, job_id))
+    return reply(await in_read(svc, views.get_job, who.project_id, job_id))
 
 
 @router.get("")
 async def list_(
+    who: Who,
+    svc: Svc,
     status: str | None = Query(None, description="queued, processing, succeeded, failed or canceled"),
-    limit: str | None = Query(None), cursor: str | None = Query(None),
-    who: Principal = Depends(principal), svc: Services = Depends(services),
+    limit: str | None = Query(None),
+    cursor: str | None = Query(None),
 ):
     """The project's jobs, newest first."""
     page = page_from_query(limit, cursor)
-    return reply(await run_in_threadpool(_read, svc, views.list_jobs, who.project_id, status, page))
+    return reply(await in_read(svc, views.list_jobs, who.project_id, status, page))
 
 
 @router.post("/{job_id}/cancel")
-async def cancel(job_id: str, who: Principal = Depends(principal), svc: Services = Depends(services)):
+async def cancel(job_id: str, who: Who, svc: Svc):
     """Cancel a job that is still queued."""
     return reply(await run_in_threadpool(_cancel, svc, who.project_id, job_id))
 
@@ -143,11 +144,6 @@ def _enqueue_each(svc: Services, project_id: str, valid: list) -> list[tuple[int
 def _item_error(index: int, error: ImsError) -> dict:
     return {"index": index, "status_code": error.status, "message": error.message,
             "errors": [e.as_dict() for e in error.errors]}
-
-
-def _read(svc: Services, fn, *args):
-    with svc.db.read() as conn:
-        return fn(conn, *args)
 
 
 def _cancel(svc: Services, project_id: str, job_id: str) -> dict:
