@@ -26,9 +26,13 @@ router = APIRouter(tags=["images"])
 SIGNING_PARAMS = ("s", "expires")
 
 
-@router.api_route("/{path:path}", methods=["GET", "HEAD"], summary="Render an image",
-                  response_class=Response,
-                  responses={200: {"content": {"image/*": {}}, "description": "The processed image"}})
+_IMAGE = {"200": {"content": {"image/*": {}}, "description": "The processed image"}}
+
+
+@router.get("/{path:path}", operation_id="get_image", summary="Render an image", response_class=Response,
+            responses=_IMAGE)
+@router.head("/{path:path}", operation_id="head_image", summary="Headers of a rendered image",
+             response_class=Response, responses=_IMAGE)
 async def image(path: str, request: Request, svc: Svc) -> Response:
     """``/{source}/{object_key}?w=…`` — or ``/{object_key}`` on a hostname bound to a source."""
     started = time.perf_counter()
