@@ -266,7 +266,23 @@ def test_negotiated_variants_have_their_own_etags_and_304s(app, photo):
     assert fresh.status_code == 304 and fresh.headers["vary"] == "Accept"
 
 
+def test_without_auto_format_accept_changes_nothing(app, photo):
+    a = app.client.get("/default/a.jpg?w=100", headers={"accept": "image/avif,image/webp"})
+    b = app.client.get("/default/a.jpg?w=100", headers={"accept": "*/*"})
+
+    assert a.headers["etag"] == b.headers["etag"] and a.content == b.content
+
+
 # --- the result cache ------------------------------------------------------------
+
+
+def test_fm_json_is_cached_as_json(app, photo):
+    first = app.client.get("/default/a.jpg?fm=json")
+    second = app.client.get("/default/a.jpg?fm=json")
+
+    assert second.headers["x-ims-cache"] == "hit"
+    assert second.headers["content-type"].startswith("application/json")
+    assert second.json() == first.json() and second.json()["width"] == 300
 
 
 def test_a_repeated_request_is_a_cache_hit_with_identical_bytes(app, photo):

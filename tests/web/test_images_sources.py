@@ -4,6 +4,7 @@ Pixels and storage only: SQLite is enough.
 """
 
 import uuid
+from urllib.parse import quote
 
 import pytest
 
@@ -144,3 +145,43 @@ def test_an_http_object_over_the_byte_limit_is_413(web, kit):
     kit.put(folder, "big.png", b"\x89PNG" + b"\0" * 300_000)
 
     kit.error(app.client.get("/web/big.png?w=10"), 413)
+
+
+def test_an_origin_redirect_is_followed(web, kit, http_origin):
+    app, folder, prefix = web
+    kit.put(folder, "new/a.jpg", kit.image(60, 40, suffix=".jpg"))
+    http_origin.route(f"{prefix}/old.jpg", status=301, location=f"{prefix}/new/a.jpg")
+
+    assert kit.decode(app.client.get("/web/old.jpg")).width == 60
+
+
+def test_a_redirect_loop_is_502(web, kit, http_origin):
+    app, _, prefix = web
+    http_origin.route(f"{prefix}/loop.jpg", status=302, location=f"{prefix}/loop.jpg")
+
+    body = kit.error(app.client.get("/web/loop.jpg"), 502)
+    assert "redirect" in body["message"].lower()
+
+
+# --- every backend ---------------------------------------------------------------
+
+ODD_KEYS = ["my café.jpg", "a+b.jpg", "100%.jpg", "x#y.jpg", "q?x.jpg", "eq=a&b.jpg",
+            "sp ace/dir two/f.jpg", "日本.jpg"]
+
+
+def test_odd_keys_reach_their_object_on_every_backend(make_sqlite_app, kit, seaweed, bucket, http_origin):
+    app = make_sqlite_app(allow_private_networks=True)
+    kit.create_source(app, name="pics", kind="s3", bucket=bucket, endpoint_url=seaweed.endpoint_url,
+                      **seaweed.credentials)
+    folder, base_url = http_origin.folder()
+    kit.create_source(app, name="web", kind="http", base_url=base_url)
+    s3 = seaweed.client()
+
+    for i, key in enumerate(ODD_KEYS):
+        data = kit.image(20 + i, 10, suffix=".jpg")
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
+        kit.put(folder, key, data)
+        kit.put(kit.default_dir(app), key, data)
+        for source in ("pics", "web", "default"):
+            reply = app.client.get(f"/{source}/{quote(key)}")
+            assert kit.decode(reply).width == 20 + i, (source, key)
