@@ -19,6 +19,7 @@ from ims.manage.schemas import SourceCreate, SourceFields, SourcePatch
 
 RESERVED = frozenset({"api", "console", "healthz", "readyz", "metrics", "static", "docs", "openapi.json"})
 DEFAULT_CACHE_CONTROL = "public, max-age=31536000"
+PRIVATE_CACHE_CONTROL = "private, max-age=31536000"
 HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 

@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from ims.errors import ImsError, NotFound, Unauthorized
 from ims.manage.keys import authenticate
-from ims.manage.sources import RESERVED
+from ims.manage.sources import DEFAULT_CACHE_CONTROL, PRIVATE_CACHE_CONTROL, RESERVED
 from ims.params import parse
 from ims.render import RenderResult, etag_of, variant_key
 from ims.services import Services
@@ -64,7 +64,7 @@ async def _image(path: str, request: Request, svc: Services) -> Response:
     if conditional and info:
         etag = etag_of(variant_key(source["id"], key, info.version, params, accept))
         if _matches(conditional, etag):
-            headers = {"ETag": etag, "Cache-Control": source["cache_control"]}
+            headers = {"ETag": etag, "Cache-Control": cache_control(source)}
             if "format" in params.auto and not params.fm:
                 headers["Vary"] = "Accept"
             return Response(status_code=304, headers=headers)
@@ -78,7 +78,7 @@ def _image_response(result: RenderResult, source, params, *, head: bool) -> Resp
         "Content-Type": result.mime,
         "Content-Length": str(len(result.body)),
         "ETag": result.etag,
-        "Cache-Control": source["cache_control"],
+        "Cache-Control": cache_control(source),
         "X-Ims-Cache": "hit" if result.cached else "miss",
     }
     if result.vary_accept:
@@ -86,6 +86,14 @@ def _image_response(result: RenderResult, source, params, *, head: bool) -> Resp
     if params.dl:
         headers["Content-Disposition"] = content_disposition(params.dl)
     return Response(content=b"" if head else result.body, headers=headers, media_type=None)
+
+
+def cache_control(source) -> str:
+    """The source's setting; but a private source left on the public default is kept out of
+    shared caches (a CDN must not hand a private image to callers without a key)."""
+    if source["access"] == "private" and source["cache_control"] == DEFAULT_CACHE_CONTROL:
+        return PRIVATE_CACHE_CONTROL
+    return source["cache_control"]
 
 
 def content_disposition(name: str) -> str:
@@ -101,7 +109,7 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 async def _resolve(svc: Services, request: Request, path: str):
     """(source row, object key): by the Host header if it is bound, else by the first segment."""
-    host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
+    host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower().rstrip(".")
     source = await svc.lookup.by_host(host) if host else None
     if source is not None:
         return source, path

@@ -66,9 +66,6 @@ def test_a_private_source_does_not_tell_which_objects_exist(app, kit):
     kit.error(app.api("GET", "/vault/missing.png?w=10"), 404)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: private sources answer with the default "
-                                       "'Cache-Control: public, max-age=31536000', so a shared cache "
-                                       "(CDN, proxy) may serve the image to anyone without a key")
 def test_a_private_image_is_not_publicly_cacheable_by_default(app, kit):
     _, directory = kit.fs_source(app, "vault", access="private")
     kit.put(directory, "a.png", kit.image(30, 20))

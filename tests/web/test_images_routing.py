@@ -55,8 +55,6 @@ def test_a_host_bound_source_takes_the_whole_path_as_the_key(app, kit):
     assert app.client.get(f"/{source['id']}/photos/a.png?w=150").content == reply.content
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: hostnames are stored without a trailing dot but the Host "
-                                       "header is looked up as sent, so 'img.example.com.' is 404")
 def test_a_fully_qualified_host_with_a_trailing_dot_is_the_same_host(app, kit):
     _, directory = kit.fs_source(app, "bound", hostnames=["img.example.com"])
     kit.put(directory, "a.png", kit.image(30, 20))
