@@ -134,10 +134,10 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def rss_kb(pid: int, field_name: str = "VmRSS") -> int:
+def rss_kb(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field_name + ":"):
+            if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     except OSError:
         pass
@@ -145,20 +145,21 @@ def rss_kb(pid: int, field_name: str = "VmRSS") -> int:
 
 
 class RssSampler:
-    """Samples the summed VmRSS of a process tree every ``interval`` s; ``peak_mb`` after.
+    """Samples the summed VmRSS of a process tree (or, ``tree=False``, of the process
+    alone) every ``interval`` s; ``peak_mb`` after.
 
-    Also keeps the largest single-process VmHWM seen (the kernel's own high-water mark),
-    which catches spikes between samples in a one-process server.
+    Sampled rather than VmHWM because VmHWM is the lifetime high-water mark of one
+    process: it would mix in earlier runs and says nothing about a tree's sum.
     """
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
-        self.pid, self.interval = pid, interval
+    def __init__(self, pid: int, interval: float = 0.05, tree: bool = True) -> None:
+        self.pid, self.interval, self.tree = pid, interval, tree
         self.peak_kb = 0
-        self.hwm_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> RssSampler:
+        self._sample()
         self._thread.start()
         return self
 
@@ -172,13 +173,12 @@ class RssSampler:
             self._sample()
 
     def _sample(self) -> None:
-        tree = process_tree(self.pid)
-        self.peak_kb = max(self.peak_kb, sum(rss_kb(p) for p in tree))
-        self.hwm_kb = max([self.hwm_kb] + [rss_kb(p, "VmHWM") for p in tree])
+        pids = process_tree(self.pid) if self.tree else [self.pid]
+        self.peak_kb = max(self.peak_kb, sum(rss_kb(p) for p in pids))
 
     @property
     def peak_mb(self) -> float:
-        return max(self.peak_kb, self.hwm_kb) / 1024
+        return self.peak_kb / 1024
 
 
 # --- load ----------------------------------------------------------------------------------
@@ -204,6 +204,16 @@ class Figures:
     latencies: list[float] = field(default_factory=list)
     first_error: str = ""
     peak_rss_mb: float | None = None
+
+    def add(self, other: Figures) -> None:
+        """Fold in another run of the same line (the benchmark measures in rounds)."""
+        self.ok += other.ok
+        self.errors += other.errors
+        self.seconds += other.seconds
+        self.latencies.extend(other.latencies)
+        self.first_error = self.first_error or other.first_error
+        if other.peak_rss_mb is not None:
+            self.peak_rss_mb = max(self.peak_rss_mb or 0.0, other.peak_rss_mb)
 
     @property
     def rate(self) -> float:

@@ -14,12 +14,17 @@ Measures, in one run and under the same bounded load (2 × CPU cores requests in
   ims cached, 1 in flight the same with one request at a time: latency without queueing
   thumbor                 thumbor 7 (PIL engine), one process per core, no storages
 
+All servers are started first; then the lines are measured in ``--rounds`` interleaved
+slices of ``seconds / rounds`` each, so that other work on the machine falls on every
+line alike instead of on whichever ran at the wrong moment.
+
 It prints figures and never asserts them. See bench/README.md for what each line means.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -29,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyvips
@@ -40,7 +45,6 @@ from common import (  # noqa: E402  (bench/ is not a package)
     Figures,
     Reply,
     RssSampler,
-    Server,
     drive,
     free_port,
     get,
@@ -57,15 +61,18 @@ THUMBOR_PATH = "/unsafe/fit-in/1600x1600/"
 EXPECTED = (1600, 1200)
 QUALITY = 82
 
+Runner = Callable[[float], Figures]   # measure for this many seconds
+
 
 @dataclass
-class Row:
-    """One line of the table: a system and what it measured (or why it could not)."""
+class Line:
+    """One line of the table: a system, how to measure it, and what it measured."""
 
     name: str
-    figures: Figures | None = None
+    run: Runner | None = None         # None: the line could not be set up (see note)
     reply_kb: float | None = None
     note: str = ""
+    figures: Figures = field(default_factory=Figures)
 
 
 # --- the story ---------------------------------------------------------------------------
@@ -77,31 +84,35 @@ def main() -> int:
     image = ensure_test_image(args.out, args.make_large)
     data = image.read_bytes()
     print(f"{IMAGE}: {len(data) / 1e6:.1f} MB · {cores} cores · {concurrency} in flight · "
-          f"{args.seconds:g} s per line (+{args.warmup:g} s warm-up)")
+          f"{args.seconds:g} s per line in {args.rounds} rounds (+{args.warmup:g} s warm-up)")
     warn_if_busy(cores)
 
-    rows = [
-        bench_ims(args, image, concurrency, "ims uncached", cache_mb=0, distinct=True),
-        bench_ims(args, image, concurrency, "ims uncached, one URL", cache_mb=0, distinct=False),
-        bench_raw(args, data, concurrency, "raw pyvips thumbnail", raw_thumbnail),
-        bench_raw(args, data, concurrency, "raw pyvips shrink-on-load", raw_shrink_on_load),
-        bench_ims(args, image, concurrency, "ims cached", cache_mb=256, distinct=False),
-        bench_ims(args, image, 1, "ims cached, 1 in flight", cache_mb=256, distinct=False),
-        bench_thumbor(args, image, concurrency, cores),
-    ]
+    with contextlib.ExitStack() as servers:
+        lines = [
+            ims_line(servers, args, image, "ims uncached", concurrency, cache_mb=0, distinct=True),
+            ims_line(servers, args, image, "ims uncached, one URL", concurrency, cache_mb=0),
+            raw_line("raw pyvips thumbnail", data, concurrency, raw_thumbnail),
+            raw_line("raw pyvips shrink-on-load", data, concurrency, raw_shrink_on_load),
+            ims_line(servers, args, image, "ims cached", concurrency, cache_mb=256),
+            ims_line(servers, args, image, "ims cached, 1 in flight", 1, cache_mb=256),
+            thumbor_line(servers, args, image, concurrency, cores),
+        ]
+        measure_in_rounds(lines, args.seconds, args.rounds, args.warmup)
 
-    print_table(rows)
-    targets = target_lines(rows)
+    print_table(lines)
+    targets = target_lines(lines)
     print_targets(targets)
     if args.json:
-        write_json(args.json, rows, targets, cores, concurrency, args.seconds)
+        write_json(args, lines, targets, cores, concurrency)
     return 0
 
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seconds", type=float, default=20.0, help="measured seconds per line (20)")
-    p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each (2)")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="interleaved slices the seconds are split into (4)")
+    p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds per line (2)")
     p.add_argument("--concurrency", type=int, default=0, help="requests in flight (2 × cores)")
     p.add_argument("--out", type=Path, default=BENCH / "out", help="work directory (bench/out)")
     p.add_argument("--make-large", type=Path, default=REPO.parent / "shared/testdata/make_large.py",
@@ -110,7 +121,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--thumbor-venv", type=Path, default=None,
                    help="thumbor's venv (OUT/thumbor-venv; made by bench/setup_thumbor.sh)")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
-    return p.parse_args()
+    args = p.parse_args()
+    args.rounds = max(1, args.rounds)
+    return args
 
 
 def ensure_test_image(out: Path, make_large: Path) -> Path:
@@ -125,29 +138,41 @@ def ensure_test_image(out: Path, make_large: Path) -> Path:
 
 
 def warn_if_busy(cores: int) -> None:
-    """Other work on the machine skews every line; say so rather than print quiet-looking figures."""
+    """Other work on the machine skews the figures; say so rather than print quiet-looking ones."""
     load = os.getloadavg()[0]
-    print(f"load average before the run: {load:.2f}"
-          + (f"  — the machine is busy (> {cores / 2:g}); figures will be noisy" if load > cores / 2
-             else "") + "\n")
+    busy = f"  — the machine is busy (> {cores / 2:g}); figures will be noisy" if load > cores / 2 else ""
+    print(f"load average before the run: {load:.2f}{busy}\n")
+
+
+def measure_in_rounds(lines: list[Line], seconds: float, rounds: int, warmup: float) -> None:
+    """Warm every line up, then give each ``seconds / rounds`` per round, rotating the order."""
+    ready = [line for line in lines if line.run]
+    for line in ready:
+        print(f"warming up: {line.name}", flush=True)
+        line.run(warmup)
+    for r in range(rounds):
+        print(f"round {r + 1}/{rounds}", flush=True)
+        for line in ready[r % len(ready):] + ready[:r % len(ready)]:
+            line.figures.add(line.run(seconds / rounds))
 
 
 # --- ims ---------------------------------------------------------------------------------
 
-def bench_ims(args, image: Path, concurrency: int, name: str, *, cache_mb: int,
-              distinct: bool) -> Row:
+def ims_line(servers: contextlib.ExitStack, args, image: Path, name: str, concurrency: int, *,
+             cache_mb: int, distinct: bool = False) -> Line:
     """``ims serve`` in a fresh data dir; ``distinct``: thread i asks for its own copy."""
     print(f"{name}: starting ims serve (IMS_CACHE_SIZE_MB={cache_mb}) …", flush=True)
-    with tempfile.TemporaryDirectory(prefix="ims-bench-", dir=args.out) as tmp:
-        data_dir = Path(tmp)
-        keys = place_copies(image, data_dir / "sources/default", concurrency if distinct else 1)
-        log = args.out / f"ims-{'cached' if cache_mb else 'uncached'}.log"
-        try:
-            with ims_server(data_dir, log, cache_size_mb=cache_mb, workers=0) as server:
-                urls = [f"{server.base_url}/default/{key}?{QUERY}" for key in keys]
-                return measure_http(args, server, name, urls, concurrency, distinct)
-        except RuntimeError as e:
-            return Row(name, note=f"could not run: {e}")
+    data_dir = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="ims-", dir=args.out)))
+    keys = place_copies(image, data_dir / "sources/default", concurrency if distinct else 1)
+    log = args.out / f"ims-{name.replace(' ', '-').replace(',', '')}.log"
+    try:
+        server = servers.enter_context(
+            ims_server(data_dir, log, cache_size_mb=cache_mb, workers=0))
+        urls = [f"{server.base_url}/default/{key}?{QUERY}" for key in keys]
+        body = first_reply(urls[0])     # also warms the cache, when it is on
+    except RuntimeError as e:
+        return Line(name, note=f"could not run: {e}")
+    return Line(name, http_runner(server.proc.pid, urls, concurrency), len(body) / 1024)
 
 
 def place_copies(image: Path, directory: Path, count: int) -> list[str]:
@@ -179,60 +204,58 @@ def save_like_ims(image: pyvips.Image) -> bytes:
     return image.jpegsave_buffer(Q=QUALITY, optimize_coding=True, interlace=False, keep=keep)
 
 
-def bench_raw(args, data: bytes, concurrency: int, name: str,
-              render: Callable[[bytes], tuple[bytes, int, int]]) -> Row:
+def raw_line(name: str, data: bytes, concurrency: int,
+             render: Callable[[bytes], tuple[bytes, int, int]]) -> Line:
     """``render`` in-process on ``concurrency`` threads (libvips releases the GIL)."""
-    print(f"{name}: in-process, {concurrency} threads …", flush=True)
     pyvips.cache_set_max(0)  # as in ims: every call decodes, nothing is served from memory
     body, width, height = render(data)
     if (width, height) != EXPECTED:
-        return Row(name, note=f"produced {width}×{height}, expected {EXPECTED[0]}×{EXPECTED[1]}")
+        return Line(name, note=f"produced {width}×{height}, expected {EXPECTED[0]}×{EXPECTED[1]}")
 
     def op(_index: int) -> str | None:
         render(data)
         return None
 
-    drive(op, concurrency, args.warmup)
-    with RssSampler(os.getpid()) as rss:
-        figures = drive(op, concurrency, args.seconds)
-    figures.peak_rss_mb = rss.peak_mb
-    return Row(name, figures, len(body) / 1024, note="RSS is the whole benchmark process")
+    # the servers are this process's children: sample this process alone
+    return Line(name, sampled(os.getpid(), op, concurrency, tree=False), len(body) / 1024,
+                note="RSS is the whole benchmark process")
 
 
 # --- thumbor -----------------------------------------------------------------------------
 
-def bench_thumbor(args, image: Path, concurrency: int, cores: int) -> Row:
+def thumbor_line(servers: contextlib.ExitStack, args, image: Path, concurrency: int,
+                 cores: int) -> Line:
+    """thumbor with ``--processes cores`` (the same cores ims gets), file loader, no storages."""
     name = "thumbor"
     if args.no_thumbor:
-        return Row(name, note="skipped (--no-thumbor)")
+        return Line(name, note="skipped (--no-thumbor)")
     venv = args.thumbor_venv or args.out / "thumbor-venv"
     problem = install_thumbor(venv)
     if problem:
         print(f"thumbor: not available: {problem}", flush=True)
-        return Row(name, note=f"not available: {problem}")
+        return Line(name, note=f"not available: {problem}")
     version = thumbor_version(venv)
-    print(f"{name}: {version}, --processes {cores} …", flush=True)
-    with tempfile.TemporaryDirectory(prefix="thumbor-bench-", dir=args.out) as tmp:
-        keys = place_copies(image, Path(tmp), concurrency)
-        port = free_port()
-        server = start_server(
-            name,
-            [str(venv / "bin/thumbor"), "--ip", "127.0.0.1", "--port", str(port),
-             "--conf", str(BENCH / "thumbor.conf"), "--processes", str(cores), "-l", "warning"],
-            f"http://127.0.0.1:{port}", args.out / "thumbor.log",
-            env={"BENCH_THUMBOR_ROOT": tmp},
-        )
-        try:
-            wait_http(server, "/healthcheck")
-            urls = [f"{server.base_url}{THUMBOR_PATH}{key}" for key in keys]
-            row = measure_http(args, server, name, urls, concurrency, distinct=True)
-        except RuntimeError as e:
-            return Row(name, note=f"could not run: {e}")
-        finally:
-            server.stop()
-    row.note = (f"{version}, PIL engine, --processes {cores} (one per core, tornado fork), "
-                "file loader, no storage, no result storage, baseline JPEG q82")
-    return row
+    print(f"{name}: starting {version}, --processes {cores} …", flush=True)
+    root = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="thumbor-", dir=args.out)))
+    keys = place_copies(image, root, concurrency)
+    port = free_port()
+    server = start_server(
+        name,
+        [str(venv / "bin/thumbor"), "--ip", "127.0.0.1", "--port", str(port),
+         "--conf", str(BENCH / "thumbor.conf"), "--processes", str(cores), "-l", "warning"],
+        f"http://127.0.0.1:{port}", args.out / "thumbor.log",
+        env={"BENCH_THUMBOR_ROOT": str(root)},
+    )
+    servers.callback(server.stop)
+    try:
+        wait_http(server, "/healthcheck")
+        urls = [f"{server.base_url}{THUMBOR_PATH}{key}" for key in keys]
+        body = first_reply(urls[0])
+    except RuntimeError as e:
+        return Line(name, note=f"could not run: {e}")
+    note = (f"{version}, PIL engine, --processes {cores} (one per core, tornado fork), "
+            "file loader, no storage, no result storage, baseline JPEG q82")
+    return Line(name, http_runner(server.proc.pid, urls, concurrency), len(body) / 1024, note)
 
 
 def install_thumbor(venv: Path) -> str | None:
@@ -255,21 +278,23 @@ def thumbor_version(venv: Path) -> str:
     return f"thumbor {words[1].lstrip('v')}" if len(words) > 1 else "thumbor"
 
 
-# --- HTTP load ---------------------------------------------------------------------------
+# --- measuring ---------------------------------------------------------------------------
 
-def measure_http(args, server: Server, name: str, urls: list[str], concurrency: int,
-                 distinct: bool) -> Row:
-    """Check the first reply by decoding it, warm up, then drive ``urls`` and sample RSS."""
-    body = first_reply(urls[0])
-    pick = (lambda i: urls[i]) if distinct else (lambda i: urls[0])
-    op = http_op(pick, check_jpeg)
-    drive(op, concurrency, args.warmup)
-    with RssSampler(server.proc.pid) as rss:
-        figures = drive(op, concurrency, args.seconds)
-    figures.peak_rss_mb = rss.peak_mb
-    if server.proc.poll() is not None:
-        figures.first_error = figures.first_error or f"server exited with {server.proc.returncode}"
-    return Row(name, figures, len(body) / 1024)
+def http_runner(pid: int, urls: list[str], concurrency: int) -> Runner:
+    """Thread i GETs ``urls[i]`` (or the only URL); the server's tree ``pid`` is sampled."""
+    op = http_op(lambda i: urls[i % len(urls)], check_jpeg)
+    return sampled(pid, op, concurrency)
+
+
+def sampled(pid: int, op: Callable[[int], str | None], concurrency: int,
+            tree: bool = True) -> Runner:
+    """A runner that drives ``op`` and samples the RSS of process (tree) ``pid`` meanwhile."""
+    def run(seconds: float) -> Figures:
+        with RssSampler(pid, tree=tree) as rss:
+            figures = drive(op, concurrency, seconds)
+        figures.peak_rss_mb = rss.peak_mb
+        return figures
+    return run
 
 
 def first_reply(url: str) -> bytes:
@@ -300,53 +325,53 @@ def check_jpeg(r: Reply) -> str | None:
 
 # --- output ------------------------------------------------------------------------------
 
-def rate_of(rows: list[Row], name: str) -> float | None:
-    for row in rows:
-        if row.name == name and row.figures and row.figures.ok:
-            return row.figures.rate
-    return None
+def measured(lines: list[Line], name: str) -> Figures | None:
+    """The figures of line ``name`` when it ran and something succeeded."""
+    return next((ln.figures for ln in lines if ln.name == name and ln.figures.ok), None)
 
 
-def print_table(rows: list[Row]) -> None:
-    raw = rate_of(rows, "raw pyvips thumbnail")
-    ims = rate_of(rows, "ims uncached")
+def print_table(lines: list[Line]) -> None:
+    raw = measured(lines, "raw pyvips thumbnail")
+    ims = measured(lines, "ims uncached")
     head = (f"{'system':<27}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'peak RSS MB':>13}"
             f"{'reply KB':>10}{'errors':>8}{'÷ raw thumb':>13}{'ims ÷ this':>12}")
     print("\n" + head + "\n" + "-" * len(head))
-    for row in rows:
-        f = row.figures
-        if f is None or not f.ok:
-            why = row.note or (f.first_error if f else "")
-            print(f"{row.name:<27}{'—':>8}  {why}")
+    for line in lines:
+        f = line.figures
+        if not f.ok:
+            print(f"{line.name:<27}{'—':>8}  {line.note or f.first_error or 'nothing succeeded'}")
             continue
-        vs_raw = f"{f.rate / raw:.2f}×" if raw else "—"
-        ims_vs = f"{ims / f.rate:.2f}×" if ims else "—"
-        print(f"{row.name:<27}{f.rate:>8.1f}{f.p50_ms:>9.1f}{f.p99_ms:>9.1f}"
-              f"{f.peak_rss_mb or 0:>13.0f}{row.reply_kb or 0:>10.0f}{f.errors:>8}"
+        vs_raw = f"{f.rate / raw.rate:.2f}×" if raw else "—"
+        ims_vs = f"{ims.rate / f.rate:.2f}×" if ims else "—"
+        print(f"{line.name:<27}{f.rate:>8.1f}{f.p50_ms:>9.1f}{f.p99_ms:>9.1f}"
+              f"{f.peak_rss_mb or 0:>13.0f}{line.reply_kb or 0:>10.0f}{f.errors:>8}"
               f"{vs_raw:>13}{ims_vs:>12}")
     print()
-    for row in rows:
-        f = row.figures
-        if f and f.ok and (row.note or f.first_error):
+    for line in lines:
+        f = line.figures
+        if f.ok and (line.note or f.first_error):
             extra = f"; first error: {f.first_error}" if f.first_error else ""
-            print(f"  {row.name}: {row.note}{extra}")
+            print(f"  {line.name}: {line.note}{extra}")
 
 
-def target_lines(rows: list[Row]) -> list[dict]:
+def target_lines(lines: list[Line]) -> list[dict]:
     """The three targets, each with its measured value (None when a line did not run)."""
-    ims = rate_of(rows, "ims uncached")
-    raw = rate_of(rows, "raw pyvips thumbnail")
-    thumbor = rate_of(rows, "thumbor")
-    cached = next((r.figures for r in rows if r.name == "ims cached" and r.figures
-                   and r.figures.ok), None)
-    return [
-        {"what": "ims uncached ÷ raw pyvips thumbnail", "value": ims / raw if ims and raw else None,
-         "unit": "×", "target": "≥ 1.0×", "met": bool(ims and raw and ims / raw >= 1.0)},
-        {"what": "ims uncached ÷ thumbor", "value": ims / thumbor if ims and thumbor else None,
-         "unit": "×", "target": "≥ 1.6×", "met": bool(ims and thumbor and ims / thumbor >= 1.6)},
-        {"what": "ims cached p50", "value": cached.p50_ms if cached else None,
-         "unit": " ms", "target": "< 5 ms", "met": bool(cached and cached.p50_ms < 5)},
+    ims = measured(lines, "ims uncached")
+    raw = measured(lines, "raw pyvips thumbnail")
+    thumbor = measured(lines, "thumbor")
+    cached = measured(lines, "ims cached")
+
+    def ratio(a: Figures | None, b: Figures | None) -> float | None:
+        return a.rate / b.rate if a and b else None
+
+    targets = [
+        ("ims uncached ÷ raw pyvips thumbnail", ratio(ims, raw), "×", "≥ 1.0×", lambda v: v >= 1.0),
+        ("ims uncached ÷ thumbor", ratio(ims, thumbor), "×", "≥ 1.6×", lambda v: v >= 1.6),
+        ("ims cached p50", cached.p50_ms if cached else None, " ms", "< 5 ms", lambda v: v < 5),
     ]
+    return [{"what": what, "value": value, "unit": unit, "target": target,
+             "met": value is not None and meets(value)}
+            for what, value, unit, target, meets in targets]
 
 
 def print_targets(targets: list[dict]) -> None:
@@ -357,27 +382,26 @@ def print_targets(targets: list[dict]) -> None:
         print(f"  {t['what']:<38}{value:>10}   target {t['target']:<8} {verdict}")
 
 
-def write_json(path: Path, rows: list[Row], targets: list[dict], cores: int, concurrency: int,
-               seconds: float) -> None:
-    def figures(row: Row) -> dict:
-        f = row.figures
-        out = {"name": row.name, "note": row.note, "reply_kb": row.reply_kb}
-        if f:
-            out.update(ok=f.ok, errors=f.errors, first_error=f.first_error, seconds=f.seconds,
-                       rate=f.rate, p50_ms=f.p50_ms if f.ok else None,
-                       p99_ms=f.p99_ms if f.ok else None, peak_rss_mb=f.peak_rss_mb)
-        return out
+def write_json(args, lines: list[Line], targets: list[dict], cores: int, concurrency: int) -> None:
+    def line_doc(line: Line) -> dict:
+        f = line.figures
+        return {"name": line.name, "note": line.note, "reply_kb": line.reply_kb,
+                "ok": f.ok, "errors": f.errors, "first_error": f.first_error,
+                "seconds": f.seconds, "rate": f.rate,
+                "p50_ms": f.p50_ms if f.ok else None, "p99_ms": f.p99_ms if f.ok else None,
+                "peak_rss_mb": f.peak_rss_mb}
 
     doc = {
         "benchmark": "ondemand", "image": IMAGE, "query": QUERY, "cores": cores,
-        "concurrency": concurrency, "seconds": seconds, "machine": platform.platform(),
+        "concurrency": concurrency, "seconds": args.seconds, "rounds": args.rounds,
+        "machine": platform.platform(),
         "libvips": ".".join(str(pyvips.version(i)) for i in range(3)),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_average_after": os.getloadavg()[0],
-        "rows": [figures(r) for r in rows], "targets": targets,
+        "lines": [line_doc(ln) for ln in lines], "targets": targets,
     }
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"\nwrote {path}")
+    args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\nwrote {args.json}")
 
 
 if __name__ == "__main__":
