@@ -7,7 +7,7 @@
     get(url) / http_op(pick, …)  one GET; an op that GETs pick(thread) on the thread's keep-alive
                                  connection (http.client: a third of httpx's client CPU, which
                                  matters when the server answers in a millisecond or two)
-    RssSampler                   peak resident memory of a process tree while a block runs
+    RssSampler, cpu_seconds      peak resident memory and CPU time of a process tree
 
 Benchmarks print figures; nothing here asserts a timing.
 """
@@ -144,6 +144,18 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int, tree: bool = True) -> float:
+    """User + system CPU time used so far by ``pid`` (and, with ``tree``, its descendants)."""
+    total = 0
+    for p in process_tree(pid) if tree else [pid]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])     # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler:
     """Samples the summed VmRSS of a process tree (or, ``tree=False``, of the process
     alone) every ``interval`` s; ``peak_mb`` after.
@@ -204,6 +216,7 @@ class Figures:
     latencies: list[float] = field(default_factory=list)
     first_error: str = ""
     peak_rss_mb: float | None = None
+    cpu_seconds: float | None = None    # CPU the measured process (tree) used meanwhile
 
     def add(self, other: Figures) -> None:
         """Fold in another run of the same line (the benchmark measures in rounds)."""
@@ -214,10 +227,17 @@ class Figures:
         self.first_error = self.first_error or other.first_error
         if other.peak_rss_mb is not None:
             self.peak_rss_mb = max(self.peak_rss_mb or 0.0, other.peak_rss_mb)
+        if other.cpu_seconds is not None:
+            self.cpu_seconds = (self.cpu_seconds or 0.0) + other.cpu_seconds
 
     @property
     def rate(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms_per_op(self) -> float | None:
+        """CPU per successful operation: unlike req/s, barely moved by other work on the machine."""
+        return self.cpu_seconds / self.ok * 1000 if self.cpu_seconds is not None and self.ok else None
 
     @property
     def p50_ms(self) -> float:
