@@ -73,8 +73,9 @@ class JobWorker:
         lost = asyncio.Event()
         beat = asyncio.create_task(self._heartbeat(job["id"], token, lost))
         work = asyncio.create_task(execute(self.svc, job))
+        watch = asyncio.create_task(lost.wait())
         try:
-            await asyncio.wait({work, asyncio.create_task(lost.wait())}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
             if not work.done():
                 work.cancel()
                 log.warning("job %s: lease lost; abandoning this attempt", job["id"])
@@ -90,6 +91,7 @@ class JobWorker:
             raise
         finally:
             beat.cancel()
+            watch.cancel()
         await self._settle(job, token, outcome)
         self.wakeups.events[JOBS].set()  # a slot is free
 
