@@ -165,7 +165,7 @@ def ims_line(servers: contextlib.ExitStack, args, image: Path, name: str, concur
     print(f"{name}: starting ims serve (IMS_CACHE_SIZE_MB={cache_mb}) …", flush=True)
     data_dir = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="ims-", dir=args.out)))
     keys = place_copies(image, data_dir / "sources/default", concurrency if distinct else 1)
-    log = args.out / f"ims-{name.replace(' ', '-').replace(',', '')}.log"
+    log = args.out / f"{name.replace(',', '').replace(' ', '-')}.log"   # ims-uncached.log, …
     try:
         server = servers.enter_context(
             ims_server(data_dir, log, cache_size_mb=cache_mb, workers=0))
