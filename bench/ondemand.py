@@ -59,7 +59,8 @@ BENCH = REPO / "bench"
 IMAGE = "large-12mp.jpg"
 QUERY = "w=1600&h=1600&q=82"
 THUMBOR_PATH = "/unsafe/fit-in/1600x1600/"
-EXPECTED = (1600, 1200)
+BOX = 1600                     # w=1600&h=1600, fit-in/1600x1600
+EXPECTED = (1600, 1200)        # a 4000×3000 source fitted into the box
 QUALITY = 82
 
 Runner = Callable[[float], Figures]   # measure for this many seconds
@@ -188,13 +189,13 @@ def place_copies(image: Path, directory: Path, count: int) -> list[str]:
 # --- raw pyvips ----------------------------------------------------------------------------
 
 def raw_thumbnail(data: bytes) -> tuple[bytes, int, int]:
-    image = pyvips.Image.thumbnail_buffer(data, EXPECTED[0], height=EXPECTED[0])
+    image = pyvips.Image.thumbnail_buffer(data, BOX, height=BOX)
     return save_like_ims(image), image.width, image.height
 
 
 def raw_shrink_on_load(data: bytes) -> tuple[bytes, int, int]:
     image = pyvips.Image.new_from_buffer(data, "", shrink=2, access="sequential")
-    image = image.thumbnail_image(EXPECTED[0], height=EXPECTED[0])
+    image = image.thumbnail_image(BOX, height=BOX)
     return save_like_ims(image), image.width, image.height
 
 
