@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,13 +68,22 @@ class Database:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._sqlite_writer = threading.Lock()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A transaction that intends to write; commits on success, rolls back on error."""
-        with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = conn.execution_options(sqlite_immediate=True)
+        """A transaction that intends to write; commits on success, rolls back on error.
+
+        On SQLite, the threads of one process take turns on a lock first: SQLite's own
+        busy handler sleeps in growing steps and is not woken when the writer finishes,
+        so only separate processes should ever meet there.
+        """
+        if not self.is_sqlite:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._sqlite_writer, self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_immediate=True)
             with conn.begin():
                 yield conn
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
-from ims.db.tables import destinations, sources
 from ims.errors import ImsError, NotFound
 from ims.params import Params
 from ims.services import Services
@@ -26,7 +23,7 @@ class Outcome:
 
 
 async def execute(svc: Services, job: dict) -> Outcome:
-    source, targets = await asyncio.to_thread(_rows, svc, job)
+    source, targets = await _rows(svc, job)
     if source is None:
         return Outcome(error=NotFound("the job's source was deleted", field="source_id"))
     if not targets:
@@ -57,15 +54,10 @@ async def execute(svc: Services, job: dict) -> Outcome:
     return Outcome(result=result, object_puts=landed)
 
 
-def _rows(svc: Services, job: dict):
-    with svc.db.read() as conn:
-        source = conn.execute(
-            select(sources).where(sources.c.id == job["source_id"], sources.c.project_id == job["project_id"])
-        ).mappings().first()
-        rows = conn.execute(
-            select(destinations).where(
-                destinations.c.id.in_(job["destination_ids"]), destinations.c.project_id == job["project_id"]
-            )
-        ).mappings().all()
-    order = {d: i for i, d in enumerate(job["destination_ids"])}
-    return source, sorted(rows, key=lambda r: order[r["id"]])
+async def _rows(svc: Services, job: dict):
+    """The job's source and destinations (cached for a moment, and only the job's project's)."""
+    source = await svc.lookup.by_name(job["source_id"])
+    if source is not None and source["project_id"] != job["project_id"]:
+        source = None
+    owned = {d["id"]: d for d in await svc.lookup.destinations(job["project_id"])}
+    return source, [owned[d] for d in job["destination_ids"] if d in owned]

@@ -1,8 +1,8 @@
-"""Source rows for public image URLs, by name, id or hostname, reused for a couple of seconds.
+"""Source and destination rows, reused for a couple of seconds.
 
-Every image request needs its source row; reading it once per ``TTL`` keeps the
-database off the hot path. An edit (access, signing key, storage) reaches every
-process within ``TTL`` seconds.
+Every image request and every job needs its source row (and a job its
+destinations); reading them once per ``TTL`` keeps the database off the hot path.
+An edit (access, signing key, storage) reaches every process within ``TTL`` seconds.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 from fastapi.concurrency import run_in_threadpool
 
 from ims.db import Database
+from ims.manage.destinations import project_destinations
 from ims.manage.sources import find_source, find_source_by_host
 
 TTL = 2.0
@@ -19,8 +20,7 @@ _MAX_ROWS = 10_000
 
 
 class SourceLookup:
-    """Cached source lookups for the image route."""
-
+    """Cached lookups of sources (by name, id or hostname) and of a project's destinations."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -31,6 +31,9 @@ class SourceLookup:
 
     async def by_host(self, host: str):
         return await self._get(("host", host), find_source_by_host, host)
+
+    async def destinations(self, project_id: str) -> list[dict]:
+        return await self._get(("destinations", project_id), project_destinations, project_id)
 
     async def _get(self, key, finder, value):
         now = time.monotonic()
@@ -46,4 +49,6 @@ class SourceLookup:
     def _read(self, finder, value):
         with self._db.read() as conn:
             row = finder(conn, value)
+        if isinstance(row, list):
+            return [dict(r) for r in row]
         return dict(row) if row is not None else None

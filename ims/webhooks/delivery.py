@@ -203,7 +203,11 @@ class Deliverer:
                 claimed = await self._claim_safely(free) if free > 0 else []
                 for claim in claimed:
                     inflight.add(asyncio.create_task(self.send(claim)))
-                delay = 0.0 if claimed and len(claimed) == free else await self._idle_seconds()
+                # Busy: a finished send wakes the loop, so look at the schedule only when idle.
+                if claimed:
+                    delay = 0.0 if len(claimed) == free else self.poll_seconds
+                else:
+                    delay = await self._idle_seconds()
                 await _first_of(stop, wake, *inflight, timeout=delay)
                 wake.clear()
                 inflight = {t for t in inflight if not t.done()}
