@@ -22,6 +22,7 @@ with ``v`` the parameter in −100..100 and pixel values in 0..255:
 
 from __future__ import annotations
 
+import struct
 from typing import TYPE_CHECKING
 
 import pyvips
@@ -43,7 +44,9 @@ def to_output_space(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     if cs == "origin" and not cmyk:
         image = _eight_bit(image)
         return image
-    if profile or cmyk:
+    if profile and not cmyk and image.format == "uchar" and image.bands >= 3 and is_srgb(profile):
+        pass  # already 8-bit sRGB: converting would cost time and change nothing
+    elif profile or cmyk:
         try:
             image = image.icc_transform("srgb", embedded=True,
                                         input_profile="cmyk" if cmyk else "srgb")
@@ -55,6 +58,25 @@ def to_output_space(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     if cs == "strip" or "compress" in ctx.params.auto or image.bands < 3:
         return _without_profile(image)
     return _with_srgb_profile(image)
+
+
+def is_srgb(profile: bytes) -> bool:
+    """Whether an ICC profile is one of the usual sRGB profiles: its description tag names sRGB.
+
+    Reads the tag table (ICC.1 §7.3: a count at byte 128, then 12-byte entries of
+    signature, offset, size) and looks for "sRGB" in the ``desc`` tag, ASCII (v2
+    ``desc`` type) or UTF-16 (v4 ``mluc`` type).
+    """
+    try:
+        count = int.from_bytes(profile[128:132], "big")
+        for i in range(min(count, 100)):
+            signature, offset, size = struct.unpack_from(">4sII", profile, 132 + 12 * i)
+            if signature == b"desc":
+                text = profile[offset:offset + min(size, 512)]
+                return b"sRGB" in text or "sRGB".encode("utf-16-be") in text
+    except struct.error:
+        return False
+    return False
 
 
 def brightness(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:

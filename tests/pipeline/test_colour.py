@@ -122,3 +122,16 @@ def test_16_bit_sources_come_out_8_bit_and_alike(name):
 def test_untagged_grey_stays_one_band():
     result, image = render("png/basi0g08.png", fm="png")
     assert image.bands == 1 and not image.get_typeof("icc-profile-data")
+
+
+def test_is_srgb_tells_srgb_profiles_from_others():
+    import pyvips
+
+    from ims.pipeline.steps_colour import is_srgb
+    from tests.support.testdata import IMAGES
+
+    srgb = pyvips.Image.black(1, 1, bands=3).copy(interpretation="srgb").icc_transform("srgb", input_profile="srgb")
+    assert is_srgb(srgb.get("icc-profile-data"))
+    for name in ("colour/adobe-rgb-photo.jpg", "colour/display-p3-8x8.png", "colour/prophoto.jpg"):
+        assert not is_srgb(pyvips.Image.new_from_file(str(IMAGES / name)).get("icc-profile-data")), name
+    assert not is_srgb(b"") and not is_srgb(b"\x00" * 200 + b"\xff" * 10)
