@@ -26,6 +26,7 @@ _MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 class FsStorage:
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self._real_root: str | None = None  # resolved once: the management API stores resolved paths
 
     async def get(self, key: str, *, max_bytes: int) -> StoredObject:
         return await asyncio.to_thread(self._get, key, max_bytes)
@@ -120,11 +121,27 @@ class FsStorage:
             raise StorageError(f"cannot list directory '{self.root}': {e.strerror}") from None
 
     def _path(self, key: str) -> Path:
-        """The file for ``key``, with symlinks resolved, guaranteed to be inside the root."""
+        """The file for ``key``, guaranteed to be inside the root even through symlinks.
+
+        ``check_key`` already refuses ``..``, ``.`` and empty segments, so a path
+        with no symlink below the root cannot leave it: the common case costs one
+        lstat per key segment. Only when a segment is a symlink is the whole path
+        resolved and checked for containment.
+        """
         check_key(key)
-        root = self.root.resolve()
-        path = (root / key).resolve()
-        if path == root or not path.is_relative_to(root):
+        if self._real_root is None:
+            self._real_root = os.path.realpath(self.root)
+        root = path = self._real_root
+        for part in key.split("/"):
+            path = os.path.join(path, part)
+            if os.path.islink(path):
+                return self._resolved_inside(root, key)
+        return Path(path)
+
+    @staticmethod
+    def _resolved_inside(root: str, key: str) -> Path:
+        path = Path(os.path.realpath(os.path.join(root, key)))
+        if str(path) == root or not path.is_relative_to(root):
             raise ValidationFailed(
                 f"object_key {key!r} resolves outside the storage directory", field="object_key"
             )
