@@ -42,6 +42,13 @@ class SourcePatch(SourceFields):
     name: str | None = None
 
 
+class SignedUrlCreate(Body):
+    object_key: str = Field(max_length=1024)
+    parameters: dict[str, str | int | float | bool] = Field(default_factory=dict,
+                                                            description="on-demand parameters, e.g. {\"w\": 300}")
+    expires: int | None = Field(None, description="unix seconds after which the URL answers 410")
+
+
 class DestinationCreate(StorageFields):
     name: str
     kind: Literal["fs", "s3"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -11,11 +12,14 @@ from ims.config import Settings
 from ims.crypto import Sealer, new_signing_key
 from ims.db.tables import source_hostnames, sources
 from ims.db.types import utcnow
-from ims.errors import Conflict
+from ims.errors import Conflict, InvalidParameter
 from ims.ids import is_id, new_id
 from ims.manage import storage_config
 from ims.manage.common import Page, check_name, fail, get_owned, iso, list_page
-from ims.manage.schemas import SourceCreate, SourceFields, SourcePatch
+from ims.manage.schemas import SignedUrlCreate, SourceCreate, SourceFields, SourcePatch
+from ims.params import parse
+from ims.signing import sign_url
+from ims.storage.keys import check_key
 
 RESERVED = frozenset({"api", "console", "healthz", "readyz", "metrics", "static", "docs", "openapi.json"})
 DEFAULT_CACHE_CONTROL = "public, max-age=31536000"
@@ -114,6 +118,23 @@ def source_view(conn: Connection, row, sealer: Sealer) -> dict:
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
+
+
+def signed_url(conn: Connection, project_id: str, source_id: str, body: SignedUrlCreate, sealer: Sealer) -> dict:
+    """A URL of the source's image that passes its signature check (any access mode).
+
+    The parameters go through the same parser as a request would, so a URL that
+    could only answer 400 is refused here; the query keeps their canonical form.
+    """
+    row = get_owned(conn, sources, project_id, source_id, "source")
+    check_key(body.object_key, field="object_key")
+    try:
+        params = parse(body.parameters.items())
+    except InvalidParameter as error:
+        raise InvalidParameter(error.message, field=f"parameters.{error.field}") from None
+    path = f"/{row['name']}/{quote(body.object_key)}"
+    url = sign_url(path, params.canonical(), sealer.open(row["signing_key"]), row["signature"], body.expires)
+    return {"url": url, "source_id": row["id"], "expires": body.expires}
 
 
 def find_source(conn: Connection, name_or_id: str):

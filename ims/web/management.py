@@ -12,6 +12,7 @@ from ims.manage.schemas import (
     EndpointCreate,
     EndpointPatch,
     KeyCreate,
+    SignedUrlCreate,
     SourceCreate,
     SourcePatch,
 )
@@ -59,6 +60,12 @@ async def update_source(
 @router.delete("/sources/{source_id}", tags=["sources"])
 async def delete_source(source_id: str, who: Who, svc: Svc):
     return reply(await in_write(svc, sources.delete_source, who.project_id, source_id))
+
+
+@router.post("/sources/{source_id}/signed_urls", status_code=201, tags=["sources"])
+async def create_signed_url(source_id: str, body: SignedUrlCreate, who: Who, svc: Svc):
+    """A signed on-demand URL (path and query) for one object of the source."""
+    return reply(await in_read(svc, sources.signed_url, who.project_id, source_id, body, svc.sealer), 201)
 
 
 # -- destinations --------------------------------------------------------------------------------

@@ -184,3 +184,29 @@ def test_bad_webhook_urls(app, url, words):
     assert reply.json()["errors"][0]["field"] == "url"
     assert words in reply.text.lower()
     assert _count(app, "webhook_endpoints") == 0
+
+
+def test_the_api_returns_signed_urls_that_work(app, tmp_path):
+    import time
+
+    import pyvips
+
+    photos = tmp_path / "signed"
+    photos.mkdir()
+    pyvips.Image.black(40, 30).jpegsave(str(photos / "a b.jpg"))
+    source = app.api("POST", "/api/v1/sources", json={"name": "locked", "kind": "fs", "path": str(photos),
+                                                      "access": "signed"}).json()["response"]
+    url = f"/api/v1/sources/{source['id']}/signed_urls"
+    made = app.api("POST", url, json={"object_key": "a b.jpg", "parameters": {"w": 20, "fm": "png"}})
+    assert made.status_code == 201, made.text
+    signed = made.json()["response"]["url"]
+    assert signed.startswith("/locked/a%20b.jpg?fm=png&w=20&s=")
+    image = app.client.get(signed)
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert app.client.get(signed.replace("w=20", "w=21")).status_code == 403
+
+    expired = app.api("POST", url, json={"object_key": "a b.jpg", "expires": int(time.time()) - 5})
+    assert app.client.get(expired.json()["response"]["url"]).status_code == 410
+    bad = app.api("POST", url, json={"object_key": "a.jpg", "parameters": {"w": "wide"}})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "parameters.w"
+    assert app.api("POST", url, json={"object_key": "../x"}).status_code == 400
