@@ -34,8 +34,9 @@ def error_record(error: ImsError) -> dict:
 
 
 class JobWorker:
-    def __init__(self, svc: Services, wakeups: Wakeups, *, concurrency: int) -> None:
+    def __init__(self, svc: Services, wakeups: Wakeups, *, concurrency: int, deliverer=None) -> None:
         self.svc = svc
+        self.deliverer = deliverer  # this process's Deliverer: finished jobs hand their messages to it
         self.wakeups = wakeups
         self.concurrency = concurrency
         self.lease = svc.settings.job_lease_seconds
@@ -114,9 +115,13 @@ class JobWorker:
                                             error_record(error))
                     self.svc.metrics.inc("ims_job_retries_total")
                 else:
-                    if await asyncio.to_thread(end_job, self.svc, job, token, outcome):
+                    messages = await asyncio.to_thread(end_job, self.svc, job, token, outcome,
+                                                       handoff=self.deliverer)
+                    if messages is not None:
                         status = "succeeded" if error is None else "failed"
                         self.svc.metrics.inc("ims_jobs_finished_total", (("status", status),))
+                        if messages and messages[0].lease_token:
+                            self.deliverer.start(messages)
                     self.wakeups.events[DELIVERIES].set()
                 return
             except SQLAlchemyError as db_error:
@@ -134,21 +139,30 @@ class JobWorker:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-def end_job(svc: Services, job: dict, token: str, outcome: Outcome, *, only_if_expired: bool = False) -> bool:
-    """Succeed or fail the job and write its webhook messages, in one transaction (the outbox)."""
+def end_job(svc: Services, job: dict, token: str, outcome: Outcome, *, only_if_expired: bool = False,
+            handoff=None) -> list | None:
+    """Succeed or fail the job and write its webhook messages, in one transaction (the outbox).
+
+    Returns the messages written (None if the lease was lost and nothing was written).
+    With ``handoff`` (this process's Deliverer), messages it has room for are written
+    already leased to it, for the caller to ``handoff.start``; others are left pending
+    and announced (NOTIFY) to every deliverer.
+    """
     if outcome.error is None:
         status, result, error = "succeeded", outcome.result, None
         event, payload = SUCCEEDED, success_payload(job, outcome.result)
     else:
         status, result, error = "failed", None, error_record(outcome.error)
         event, payload = FAILED, failure_payload(job, error, outcome.object_puts)
+    lease = handoff.lease_for_handoff() if handoff else None
     with svc.db.write() as conn:
         if not queue.finish(conn, job["id"], token, status=status, result=result, error=error,
                             only_if_expired=only_if_expired):
-            return False  # the lease was lost: a newer attempt owns the job and will end it
-        write_messages(conn, job, event, payload)
-        notify(conn, DELIVERIES)
-    return True
+            return None  # the lease was lost: a newer attempt owns the job and will end it
+        messages = write_messages(conn, job, event, payload, lease=lease)
+        if messages and lease is None:
+            notify(conn, DELIVERIES)
+    return messages
 
 
 class _Crash(ImsError):
@@ -184,7 +198,8 @@ class Reaper:
                 count += queue.requeue_expired(self.svc.db, job["id"], job["lease_token"], job["attempts"])
             else:
                 lost = WorkerLost("the worker processing this job stopped, and it ran out of attempts")
-                count += end_job(self.svc, job, job["lease_token"], Outcome(error=lost), only_if_expired=True)
+                ended = end_job(self.svc, job, job["lease_token"], Outcome(error=lost), only_if_expired=True)
+                count += ended is not None
         if count:
             self.wakeups.wake(JOBS)
         return count
@@ -198,9 +213,9 @@ class Background:
 
         self.svc = svc
         self.wakeups = svc.wakeups
-        self.jobs = JobWorker(svc, self.wakeups, concurrency=concurrency)
-        self.reaper = Reaper(svc, self.wakeups)
         self.deliverer = Deliverer(svc)
+        self.jobs = JobWorker(svc, self.wakeups, concurrency=concurrency, deliverer=self.deliverer)
+        self.reaper = Reaper(svc, self.wakeups)
 
     async def run(self, stop: asyncio.Event) -> None:
         self.wakeups.bind(asyncio.get_running_loop())

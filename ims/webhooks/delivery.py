@@ -183,6 +183,29 @@ class Deliverer:
         self.poll_seconds = poll_seconds
         self.schedule = tuple(svc.settings.webhook_retry_schedule)
         self._client: httpx.AsyncClient | None = None
+        self._inflight: set[asyncio.Task] = set()
+
+    # -- messages handed over by this process's job workers -------------------------------------
+
+    def lease_for_handoff(self) -> tuple[str, datetime] | None:
+        """A lease for the messages about to be written, if there is room to send them now.
+
+        The job worker writes its outbox rows already leased to this deliverer and then
+        calls ``start``: no claim transaction and no wake-up hop per message. If this
+        process dies in between, the lease runs out and any deliverer reclaims them.
+        """
+        if len(self._inflight) >= self.concurrency:
+            return None
+        return secrets.token_hex(16), utcnow() + timedelta(seconds=self.lease_seconds)
+
+    def start(self, messages) -> None:
+        """Send messages written with a ``lease_for_handoff`` lease (call on the loop's thread)."""
+        now = utcnow()
+        for m in messages:
+            claim = Claim(id=m.id, url=m.url, event=m.event, body=m.body.encode("utf-8"), cycle_attempts=0,
+                          lease_token=m.lease_token,
+                          secrets=tuple(active_secrets(m.endpoint, self.svc.sealer, now)))
+            self._inflight.add(asyncio.create_task(self.send(claim)))
 
     # -- driving ------------------------------------------------------------------------------
 
@@ -196,7 +219,7 @@ class Deliverer:
         processes are found on SQLite. On stop, sends in flight are given their
         timeout to finish; whatever is cut off is sent again after its lease expires.
         """
-        inflight: set[asyncio.Task] = set()
+        inflight = self._inflight  # shared with ``start``: handed-over sends count against concurrency
         try:
             while not stop.is_set():
                 free = self.concurrency - len(inflight)
@@ -204,16 +227,16 @@ class Deliverer:
                 for claim in claimed:
                     inflight.add(asyncio.create_task(self.send(claim)))
                 # Busy: a finished send wakes the loop, so look at the schedule only when idle.
-                if claimed:
-                    delay = 0.0 if len(claimed) == free else self.poll_seconds
+                if claimed or inflight:
+                    delay = 0.0 if claimed and len(claimed) == free else self.poll_seconds
                 else:
                     delay = await self._idle_seconds()
                 await _first_of(stop, wake, *inflight, timeout=delay)
                 wake.clear()
-                inflight = {t for t in inflight if not t.done()}
+                inflight.difference_update({t for t in inflight if t.done()})
         finally:
             if inflight:
-                _, late = await asyncio.wait(inflight, timeout=self.timeout + 5)
+                _, late = await asyncio.wait(set(inflight), timeout=self.timeout + 5)
                 for task in late:
                     task.cancel()
 

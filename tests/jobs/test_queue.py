@@ -51,10 +51,10 @@ def test_a_stale_worker_cannot_finish_a_newer_attempt(app):
     assert second["attempts"] == 2 and second["lease_token"] != first["lease_token"]
 
     stale = Outcome(result={"object_puts": [], "mime": "image/jpeg", "size": 1, "width": 1, "height": 1})
-    assert end_job(app.svc, first, first["lease_token"], stale) is False
+    assert end_job(app.svc, first, first["lease_token"], stale) is None
     assert not queue.heartbeat(app.svc.db, job_id, first["lease_token"], 30)
     assert _job(app, job_id)["status"] == "processing"
-    assert end_job(app.svc, second, second["lease_token"], stale) is True
+    assert end_job(app.svc, second, second["lease_token"], stale) is not None
     assert _job(app, job_id)["status"] == "succeeded"
 
 
@@ -63,12 +63,12 @@ def test_finishing_writes_the_outbox_in_the_same_transaction(app):
     app.api("POST", "/api/v1/webhook_endpoints", json={"url": "https://1.1.1.1/b"})
     (job_id,) = _submit(app)
     (job,) = queue.claim(app.svc.db, 1, 30)
-    assert end_job(app.svc, job, job["lease_token"], Outcome(error=ObjectNotFound("gone")))
+    assert len(end_job(app.svc, job, job["lease_token"], Outcome(error=ObjectNotFound("gone")))) == 2
     with app.svc.db.read() as conn:
         messages = conn.execute(select(webhook_deliveries).where(webhook_deliveries.c.job_id == job_id)).all()
     assert len(messages) == 2 and {m.event for m in messages} == {"background_process.failed"}
     # ending it again (a duplicate finish) writes nothing more
-    assert end_job(app.svc, job, job["lease_token"], Outcome(error=ObjectNotFound("gone"))) is False
+    assert end_job(app.svc, job, job["lease_token"], Outcome(error=ObjectNotFound("gone"))) is None
     with app.svc.db.read() as conn:
         assert len(conn.execute(select(webhook_deliveries)).all()) == 2
     failed = _job(app, job_id)

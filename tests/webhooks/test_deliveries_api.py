@@ -76,7 +76,7 @@ def finish_job(app, project_id: str | None = None, event: str = SUCCEEDED, paylo
     payload = payload or {"status_code": 200, "message": "Success", "response": {"job_id": job["id"]}}
     with app.svc.db.write() as conn:
         conn.execute(insert(jobs).values(**job))
-        ids = write_messages(conn, job, event, payload)
+        ids = [m.id for m in write_messages(conn, job, event, payload)]
     return job["id"], ids
 
 

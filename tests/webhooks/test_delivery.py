@@ -12,11 +12,11 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from standardwebhooks.webhooks import Webhook
 
 import ims
-from ims.db.tables import delivery_attempts, webhook_deliveries
+from ims.db.tables import delivery_attempts, jobs, webhook_deliveries
 from ims.db.types import utcnow
 from ims.ids import new_id
 from ims.manage.deliveries import redeliver
@@ -93,7 +93,7 @@ def emit(app, payload=PAYLOAD) -> list[str]:
     """A job ends: its messages are written to the outbox, as the worker does."""
     job = {"id": new_id(), "project_id": app.project_id, "webhook_url": None}
     with app.svc.db.write() as conn:
-        return write_messages(conn, job, SUCCEEDED, payload)
+        return [m.id for m in write_messages(conn, job, SUCCEEDED, payload)]
 
 
 def delivery(app, delivery_id: str) -> dict:
@@ -475,3 +475,35 @@ def test_lease_must_outlast_the_send_timeout(make_app):
     app = make_app()
     with pytest.raises(ValueError, match="lease_seconds"):
         Deliverer(app.svc, lease_seconds=10, timeout=15)
+
+
+async def test_a_finished_job_hands_its_message_to_the_local_deliverer(make_app, receiver, deliverers):
+    """end_job writes the message already leased to this process's deliverer, which sends it
+    with no claim; the row is never pending, and the send is recorded against that lease."""
+    from ims.jobs.execute import Outcome
+    from ims.jobs.worker import end_job
+
+    app = make_app()
+    add_endpoint(app, receiver.url + "/hook")
+    deliverer = deliverers(app.svc)
+    job = {"id": new_id(), "project_id": app.project_id, "source_id": new_id(), "object_key": "a.jpg",
+           "metadata": None, "webhook_url": None}
+    with app.svc.db.write() as conn:  # a job row in processing, as a claim leaves it
+        conn.execute(insert(jobs).values(
+            id=job["id"], project_id=app.project_id, source_id=job["source_id"], object_key="a.jpg", params="",
+            destination_key="a.jpg", destination_ids=[], metadata=None, webhook_url=None, status="processing",
+            attempts=1, max_attempts=5, run_at=utcnow(), lease_token="t" * 32, lease_until=utcnow(),
+            result=None, error=None, created_at=utcnow(), started_at=utcnow(), finished_at=None,
+            updated_at=utcnow()))
+    result = {"object_puts": [], "mime": "image/jpeg", "size": 10, "width": 1, "height": 1}
+    messages = end_job(app.svc, job, "t" * 32, Outcome(result=result), handoff=deliverer)
+    assert len(messages) == 1 and messages[0].lease_token
+    assert delivery(app, messages[0].id)["status"] == "delivering"
+    deliverer.start(messages)
+    for _ in range(500):  # the send runs on this loop: wait without blocking it
+        if delivery(app, messages[0].id)["status"] == "delivered":
+            break
+        await asyncio.sleep(0.02)
+    assert delivery(app, messages[0].id)["status"] == "delivered"
+    (request,) = receiver.requests
+    assert request.headers["webhook-id"] == messages[0].id
