@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -122,7 +123,8 @@ class JobWorker:
                         self.svc.metrics.inc("ims_jobs_finished_total", (("status", status),))
                         if messages and messages[0].lease_token:
                             self.deliverer.start(messages)
-                    self.wakeups.events[DELIVERIES].set()
+                        elif messages:
+                            self.wakeups.events[DELIVERIES].set()  # pending: the deliverer claims them
                 return
             except SQLAlchemyError as db_error:
                 log.warning("settling job %s failed (%s); retrying", job["id"], db_error.__class__.__name__)
@@ -218,7 +220,12 @@ class Background:
         self.reaper = Reaper(svc, self.wakeups)
 
     async def run(self, stop: asyncio.Event) -> None:
-        self.wakeups.bind(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        # Every job waits on a few short blocking calls (database, files) in threads; the
+        # default executor (cores + 4 threads) would queue them behind each other.
+        loop.set_default_executor(ThreadPoolExecutor(max(32, 4 * self.jobs.concurrency),
+                                                     thread_name_prefix="ims-io"))
+        self.wakeups.bind(loop)
         self.wakeups.listen_in_background(self.svc.db)
         try:
             await asyncio.gather(

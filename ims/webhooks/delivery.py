@@ -231,7 +231,11 @@ class Deliverer:
                     delay = 0.0 if claimed and len(claimed) == free else self.poll_seconds
                 else:
                     delay = await self._idle_seconds()
-                await _first_of(stop, wake, *inflight, timeout=delay)
+                # A finished send matters only when every slot was taken (then it frees one);
+                # otherwise there was nothing more to claim, and waking for it would only
+                # run an empty claim per send.
+                saturated = list(inflight) if len(inflight) >= self.concurrency else []
+                await _first_of(stop, wake, *saturated, timeout=delay)
                 wake.clear()
                 inflight.difference_update({t for t in inflight if t.done()})
         finally:
