@@ -56,7 +56,7 @@ async def execute(svc: Services, job: dict) -> Outcome:
 
 async def _rows(svc: Services, job: dict):
     """The job's source and destinations (cached for a moment, and only the job's project's)."""
-    source = await svc.lookup.by_name(job["source_id"])
+    source = await svc.lookup.by_name_or_id(job["source_id"])
     if source is not None and source["project_id"] != job["project_id"]:
         source = None
     owned = {d["id"]: d for d in await svc.lookup.destinations(job["project_id"])}

@@ -26,7 +26,7 @@ class SourceLookup:
         self._db = db
         self._rows: dict[tuple[str, str], tuple[float, object]] = {}
 
-    async def by_name(self, name: str):
+    async def by_name_or_id(self, name: str):
         return await self._get(("name", name), find_source, name)
 
     async def by_host(self, host: str):

@@ -116,7 +116,7 @@ async def _resolve(svc: Services, request: Request, path: str):
     name, _, key = path.partition("/")
     if name in RESERVED or not name:
         raise NotFound("No such route")
-    source = await svc.lookup.by_name(name)
+    source = await svc.lookup.by_name_or_id(name)
     if source is None:
         raise NotFound(f"no source named {name!r}", field="source")
     return source, key

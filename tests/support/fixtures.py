@@ -1,6 +1,7 @@
 """Fixtures every test package can use (loaded with ``-p tests.support.fixtures``).
 
-``database_url`` runs a test on SQLite and on PostgreSQL; ``app`` is an ims app on it.
+``database_url`` runs a test on SQLite and on PostgreSQL; ``app`` is an ims app on it;
+``receiver`` is a real webhook receiver.
 """
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from ims.db import Database
 from tests.support.app import app_settings, start_app
 from tests.support.databases import PostgresServer, empty_tables
+from tests.support.receiver import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +43,11 @@ def app(tmp_path, database_url):
     running = start_app(app_settings(tmp_path, database_url))
     yield running
     running.close()
+
+
+@pytest.fixture
+def receiver():
+    """A real webhook receiver on 127.0.0.1 (answers 200 unless programmed otherwise)."""
+    r = Receiver().start()
+    yield r
+    r.stop()

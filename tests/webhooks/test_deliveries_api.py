@@ -17,20 +17,13 @@ from ims.webhooks.outbox import write_messages
 from ims.webhooks.payload import FAILED, SUCCEEDED
 from ims.web.deliveries import router
 from tests.support.app import app_settings, start_app
-from tests.support.receiver import Receiver, Reply
+from tests.support.receiver import Reply
 
 pytestmark = pytest.mark.anyio
 
 ATTEMPT_KEYS = {"at", "status_code", "latency_ms", "error", "response_excerpt"}
 VIEW_KEYS = {"id", "job_id", "endpoint_id", "url", "event", "status", "attempt_count", "next_attempt_at",
              "created_at", "delivered_at", "attempts", "payload"}
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture

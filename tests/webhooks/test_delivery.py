@@ -26,7 +26,7 @@ from ims.webhooks.delivery import Deliverer
 from ims.webhooks.outbox import write_messages
 from ims.webhooks.payload import SUCCEEDED
 from tests.support.app import app_settings, start_app
-from tests.support.receiver import Receiver, Reply
+from tests.support.receiver import Reply
 
 pytestmark = pytest.mark.anyio
 
@@ -42,13 +42,6 @@ PAYLOAD = {
         "metadata": {"note": "café ☕"},  # non-ASCII: the bytes must survive untouched
     },
 }
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture
