@@ -6,7 +6,8 @@
 
 Flags: ``--engine sqlite|postgresql|both`` (both), ``--seconds`` of work per throughput
 phase (20), ``--workers`` `ims worker` processes (2), ``--per-worker`` jobs each runs at
-a time (IMS_WORKERS; default: CPU cores), ``--no-s3`` (fs destination only), ``--out``
+a time (IMS_WORKERS; default: CPU cores), ``--no-s3`` (fs destination only), ``--phases``
+(comma-separated subset of enqueue,standard,trivial,latency; all), ``--out``
 (work dir, bench/out), ``--json FILE``. PostgreSQL must answer on 127.0.0.1:5432 with
 trust auth for ``postgres`` (``IMS_BENCH_PG`` points elsewhere); S3 is a SeaweedFS
 ``weed mini`` started for the run.
@@ -91,6 +92,7 @@ STANDARD_RESULT = (1600, 1200, "image/jpeg")  # 4000×3000 fitted into the box
 TRIVIAL_RESULT = (16, 16, "image/png")
 ENQUEUE_RATE, ENQUEUE_THREADS, MAX_ENQUEUE_CLIENTS = 100, 8, 8
 TRIVIAL_TARGET, LATENCY_RATE = 300, 20
+PHASES = ("enqueue", "standard", "trivial", "latency")
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,11 @@ def bench_engine(engine: str, args: argparse.Namespace, large: bytes, tiny: byte
     with installation(engine, args.out, use_s3=not args.no_s3) as inst:
         inst.put_original(LARGE_KEY, large)
         inst.put_original(TINY_KEY, tiny)
-        return (measure_enqueue(inst, args)
-                + measure_standard(inst, args, large)
-                + measure_trivial(inst, args)
-                + measure_delivery_latency(inst, args))
+        phases = {"enqueue": lambda: measure_enqueue(inst, args),
+                  "standard": lambda: measure_standard(inst, args, large),
+                  "trivial": lambda: measure_trivial(inst, args),
+                  "latency": lambda: measure_delivery_latency(inst, args)}
+        return [line for name in args.phases for line in phases[name]()]
 
 
 def parse_args() -> argparse.Namespace:
@@ -152,10 +155,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--per-worker", type=int, default=os.cpu_count() or 1,
                    help="jobs each worker runs at a time, IMS_WORKERS (CPU cores)")
     p.add_argument("--no-s3", action="store_true", help="fs destination only, no SeaweedFS")
+    p.add_argument("--phases", default=",".join(PHASES),
+                   help=f"comma-separated, in this order: {','.join(PHASES)} (all)")
     p.add_argument("--out", type=Path, default=BENCH / "out", help="work directory (bench/out)")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    asked = args.phases.split(",")
+    if unknown := set(asked) - set(PHASES):
+        p.error(f"--phases: unknown {', '.join(sorted(unknown))}; choose from {', '.join(PHASES)}")
+    args.phases = [name for name in PHASES if name in asked]
     args.short = min(10.0, args.seconds)  # the fixed-rate phases: enqueue and delivery latency
     return args
 

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, Integer, String, and_, bindparam, insert, or_, select, update
 
 from ims.db.tables import delivery_attempts, webhook_deliveries, webhook_endpoints
-from ims.db.types import utcnow
+from ims.db.types import UTCDateTime, utcnow
 from ims.manage.endpoints import active_secrets
 from ims.netguard import ForbiddenAddress, guarded_async_client
 from ims.services import Services
@@ -135,19 +135,35 @@ def record_outcome(conn: Connection, claim: Claim, outcome: Outcome, schedule: t
         move = {"status": "pending", "next_attempt_at": now + timedelta(seconds=schedule[cycle - 1])}
     else:
         move = {"status": "exhausted"}
-    done = conn.execute(
-        update(D)
-        .where(D.c.id == claim.id, D.c.lease_token == claim.lease_token, D.c.status == "delivering")
-        .values(**move, cycle_attempts=cycle, attempt_count=D.c.attempt_count + 1,
-                lease_token=None, lease_until=None, updated_at=now)
-    )
-    if done.rowcount != 1:
+    # (Parameter names differ from column names: a key named like a column would be SET too.)
+    values = {"delivery_id": claim.id, "token": claim.lease_token, "next_at": move.get("next_attempt_at"),
+              "cycle": cycle, "now": now}
+    if conn.execute(_RECORD[move["status"]], values).rowcount != 1:
         return False
-    conn.execute(insert(A).values(
-        delivery_id=claim.id, at=at, status_code=outcome.status_code, latency_ms=outcome.latency_ms,
-        error=outcome.error, response_excerpt=outcome.excerpt,
-    ))
+    conn.execute(insert(A), {
+        "delivery_id": claim.id, "at": at, "status_code": outcome.status_code, "latency_ms": outcome.latency_ms,
+        "error": outcome.error, "response_excerpt": outcome.excerpt,
+    })
     return True
+
+
+def _record_statement(status: str):
+    """The fenced UPDATE of ``record_outcome`` for one resulting status, built once (see ims.jobs.queue)."""
+    moved = {"delivered": {"delivered_at": bindparam("now", type_=UTCDateTime())},
+             "pending": {"next_attempt_at": bindparam("next_at", type_=UTCDateTime())},
+             "exhausted": {}}[status]
+    return (
+        update(D)
+        .where(D.c.id == bindparam("delivery_id", type_=String()),
+               D.c.lease_token == bindparam("token", type_=String()),
+               D.c.status == "delivering")
+        .values(status=status, **moved, cycle_attempts=bindparam("cycle", type_=Integer()),
+                attempt_count=D.c.attempt_count + 1, lease_token=None, lease_until=None,
+                updated_at=bindparam("now", type_=UTCDateTime()))
+    )
+
+
+_RECORD = {status: _record_statement(status) for status in ("delivered", "pending", "exhausted")}
 
 
 def next_due_at(conn: Connection) -> datetime | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, String, bindparam, insert, select
 
 from ims.db.tables import webhook_deliveries, webhook_endpoints
 from ims.db.types import utcnow
@@ -24,15 +24,19 @@ def targets(conn: Connection, job) -> list[tuple[dict, str]]:
     A job's own ``webhook_url`` gets the only message, signed with the secret of the
     project's oldest enabled endpoint; otherwise every enabled endpoint gets one.
     """
-    query = (
-        select(webhook_endpoints)
-        .where(webhook_endpoints.c.project_id == job["project_id"], webhook_endpoints.c.enabled.is_(True))
-        .order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
-    )
-    endpoints = conn.execute(query).mappings().all()
+    endpoints = conn.execute(_ENDPOINTS, {"project_id": job["project_id"]}).mappings().all()
     if job["webhook_url"]:
         return [(endpoints[0], job["webhook_url"])] if endpoints else []
     return [(e, e["url"]) for e in endpoints]
+
+
+# Built once (with a bound parameter) and run with each job's values: see ims.jobs.queue.
+_ENDPOINTS = (
+    select(webhook_endpoints)
+    .where(webhook_endpoints.c.project_id == bindparam("project_id", type_=String()),
+           webhook_endpoints.c.enabled.is_(True))
+    .order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)
+)
 
 
 @dataclass(frozen=True)
@@ -55,14 +59,13 @@ def write_messages(conn: Connection, job, event: str, payload: dict,
     body = serialise(payload)
     now = utcnow()
     token, until = lease if lease else (None, None)
-    messages = []
-    for endpoint, url in targets(conn, job):
-        delivery_id = new_id()
-        conn.execute(insert(webhook_deliveries).values(
-            id=delivery_id, project_id=job["project_id"], job_id=job["id"], endpoint_id=endpoint["id"],
-            url=url, event=event, body=body, status="delivering" if lease else "pending", attempt_count=0,
-            cycle_attempts=0, next_attempt_at=now, lease_token=token, lease_until=until, created_at=now,
-            delivered_at=None, updated_at=now,
-        ))
-        messages.append(Message(delivery_id, url, event, body, dict(endpoint), token))
+    messages = [Message(new_id(), url, event, body, dict(endpoint), token) for endpoint, url in targets(conn, job)]
+    if messages:
+        conn.execute(insert(webhook_deliveries), [
+            {"id": m.id, "project_id": job["project_id"], "job_id": job["id"], "endpoint_id": m.endpoint["id"],
+             "url": m.url, "event": event, "body": body, "status": "delivering" if lease else "pending",
+             "attempt_count": 0, "cycle_attempts": 0, "next_attempt_at": now, "lease_token": token,
+             "lease_until": until, "created_at": now, "delivered_at": None, "updated_at": now}
+            for m in messages
+        ])
     return messages
