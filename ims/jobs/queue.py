@@ -67,23 +67,38 @@ _CLAIM = {False: _claim_statement(skip_locked=False), True: _claim_statement(ski
 
 def claim(db: Database, limit: int, lease_seconds: float) -> list[dict]:
     """Take up to ``limit`` due queued jobs, oldest first, and lease them to the caller."""
+    with db.write() as conn:
+        return claim_in(conn, limit, lease_seconds)
+
+
+def claim_in(conn: Connection, limit: int, lease_seconds: float) -> list[dict]:
+    """``claim`` in the caller's write transaction."""
     now = utcnow()
     values = {"now": now, "limit": limit, "token": secrets.token_hex(16),
               "until": now + timedelta(seconds=lease_seconds)}
-    with db.write() as conn:
-        rows = conn.execute(_CLAIM[not db.is_sqlite], values).mappings().all()
+    rows = conn.execute(_CLAIM[conn.dialect.name != "sqlite"], values).mappings().all()
     return sorted((dict(r) for r in rows), key=lambda r: (r["run_at"], r["id"]))
 
 
 def heartbeat(db: Database, job_id: str, token: str, lease_seconds: float) -> bool:
-    """Extend the lease; False means it was lost (the job now belongs to another attempt)."""
+    """Extend one lease; False means it was lost (the job now belongs to another attempt)."""
     with db.write() as conn:
-        done = conn.execute(
-            update(jobs)
-            .where(_fenced(job_id, token))
-            .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
-        )
-    return done.rowcount == 1
+        return not renew(conn, {job_id: token}, lease_seconds)
+
+
+def renew(conn: Connection, leases: dict[str, str], lease_seconds: float) -> set[str]:
+    """Extend the leases of running jobs (id → lease token) in the caller's transaction.
+
+    Fenced like every move: a job whose token no longer matches was reclaimed after
+    its lease ran out, and its id is returned among the lost.
+    """
+    until = utcnow() + timedelta(seconds=lease_seconds)
+    lost = set()
+    for job_id, token in leases.items():
+        done = conn.execute(update(jobs).where(_fenced(job_id, token)).values(lease_until=until))
+        if done.rowcount != 1:
+            lost.add(job_id)
+    return lost
 
 
 def finish(conn: Connection, job_id: str, token: str, *, status: str, result: dict | None,
@@ -114,16 +129,16 @@ _FINISH = (
 )
 
 
-def retry(db: Database, job_id: str, token: str, attempts: int, error: dict) -> bool:
-    """Put a job that hit a transient error back in the queue after a backoff. Fenced."""
+def retry(conn: Connection, job_id: str, token: str, attempts: int, error: dict) -> bool:
+    """Put a job that hit a transient error back in the queue after a backoff, in the caller's
+    transaction. Fenced."""
     now = utcnow()
-    with db.write() as conn:
-        done = conn.execute(
-            update(jobs)
-            .where(_fenced(job_id, token))
-            .values(status="queued", run_at=now + timedelta(seconds=backoff(attempts)), error=error,
-                    lease_token=None, lease_until=None, updated_at=now)
-        )
+    done = conn.execute(
+        update(jobs)
+        .where(_fenced(job_id, token))
+        .values(status="queued", run_at=now + timedelta(seconds=backoff(attempts)), error=error,
+                lease_token=None, lease_until=None, updated_at=now)
+    )
     return done.rowcount == 1
 
 

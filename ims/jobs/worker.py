@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from ims.db.group import GroupCommit
 from ims.errors import ImsError
 from ims.jobs import queue
 from ims.jobs.execute import Outcome, execute
@@ -35,96 +38,116 @@ def error_record(error: ImsError) -> dict:
 
 
 class JobWorker:
-    def __init__(self, svc: Services, wakeups: Wakeups, *, concurrency: int, deliverer=None) -> None:
+    """Runs up to ``concurrency`` jobs at a time.
+
+    A job holds its slot while it works (read → render → put); its outcome is then
+    written through the process's group commit, together with whatever else is being
+    written at that moment — typically the claim of the job taking the slot and the
+    log of a webhook just sent — while the slot already serves the next job.
+    """
+
+    def __init__(self, svc: Services, wakeups: Wakeups, *, concurrency: int, deliverer=None,
+                 group: GroupCommit | None = None) -> None:
         self.svc = svc
         self.deliverer = deliverer  # this process's Deliverer: finished jobs hand their messages to it
         self.wakeups = wakeups
         self.concurrency = concurrency
+        self.group = group or GroupCommit(svc.db)
         self.lease = svc.settings.job_lease_seconds
-        self.running: set[asyncio.Task] = set()
+        self.running: dict[asyncio.Task, dict] = {}  # jobs at work (task → job): these hold the slots
+        self.settling: set[asyncio.Task] = set()  # outcomes being written
+        self.lost: set[str] = set()  # ids of running jobs whose lease the heartbeat found taken
 
     async def run(self, stop: asyncio.Event) -> None:
         wake = self.wakeups.events[JOBS]
+        beats = asyncio.create_task(self._heartbeats())
         idle = POLL_MIN
         while not stop.is_set():
             wake.clear()
             claimed = await self._claim()
             for job in claimed:
                 task = asyncio.create_task(self._run_job(job), name=f"job-{job['id']}")
-                self.running.add(task)
-                task.add_done_callback(self.running.discard)
+                self.running[task] = job
+                task.add_done_callback(self._forget)
             if claimed and len(self.running) < self.concurrency:
                 idle = POLL_MIN
                 continue
             await _wait_any(wake, stop, timeout=idle)
             idle = POLL_MIN if wake.is_set() else min(idle * 2, POLL_MAX)
         await self._drain()
+        beats.cancel()
+
+    def _forget(self, task: asyncio.Task) -> None:
+        self.running.pop(task, None)
 
     async def _claim(self) -> list[dict]:
         free = self.concurrency - len(self.running)
         if free <= 0:
             return []
         try:
-            return await asyncio.to_thread(queue.claim, self.svc.db, free, self.lease)
+            return await self.group.run(lambda conn: queue.claim_in(conn, free, self.lease))
         except SQLAlchemyError as error:  # database away: nothing claimed, try again after a pause
             log.warning("claim failed: %s", error.__class__.__name__)
             return []
 
     async def _run_job(self, job: dict) -> None:
         token = job["lease_token"]
-        lost = asyncio.Event()
-        beat = asyncio.create_task(self._heartbeat(job["id"], token, lost))
-        work = asyncio.create_task(execute(self.svc, job))
-        watch = asyncio.create_task(lost.wait())
         try:
-            await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
-            if not work.done():
-                work.cancel()
+            outcome = await execute(self.svc, job)
+        except asyncio.CancelledError:
+            if job["id"] in self.lost:  # the heartbeat found the lease taken: the job is not ours
+                self.lost.discard(job["id"])
                 log.warning("job %s: lease lost; abandoning this attempt", job["id"])
                 return
-            try:
-                outcome = work.result()
-            except Exception as error:  # a bug or an unexpected library error: retried like a transient one
-                log.exception("job %s crashed", job["id"])
-                outcome = Outcome(error=_Crash(f"{type(error).__name__}: {error}"))
-        except asyncio.CancelledError:  # graceful stop ran out of patience: give the job back
-            work.cancel()
+            # graceful stop ran out of patience: give the job back
             await asyncio.to_thread(queue.release, self.svc.db, job["id"], token)
             raise
-        finally:
-            beat.cancel()
-            watch.cancel()
-        await self._settle(job, token, outcome)
+        except Exception as error:  # a bug or an unexpected library error: retried like a transient one
+            log.exception("job %s crashed", job["id"])
+            outcome = Outcome(error=_Crash(f"{type(error).__name__}: {error}"))
+        settle = asyncio.create_task(self._settle(job, token, outcome), name=f"settle-{job['id']}")
+        self.settling.add(settle)
+        settle.add_done_callback(self.settling.discard)
+        self._forget(asyncio.current_task())
         self.wakeups.events[JOBS].set()  # a slot is free
 
-    async def _heartbeat(self, job_id: str, token: str, lost: asyncio.Event) -> None:
+    async def _heartbeats(self) -> None:
+        """Every third of a lease, extend the leases of all running jobs in one transaction;
+        a job whose lease was taken meanwhile (presumed dead, reclaimed) is abandoned."""
         while True:
             await asyncio.sleep(self.lease / 3)
+            held = {job["id"]: (job["lease_token"], task) for task, job in self.running.items()}
+            if not held:
+                continue
+            tokens = {job_id: token for job_id, (token, _) in held.items()}
             try:
-                if not await asyncio.to_thread(queue.heartbeat, self.svc.db, job_id, token, self.lease):
-                    lost.set()
-                    return
+                lost = await self.group.run(lambda conn: queue.renew(conn, tokens, self.lease))
             except SQLAlchemyError as error:  # keep working; the fenced finish decides later
-                log.warning("heartbeat for job %s failed: %s", job_id, error.__class__.__name__)
+                log.warning("heartbeat failed: %s", error.__class__.__name__)
+                continue
+            for job_id in lost:
+                self.lost.add(job_id)
+                held[job_id][1].cancel()
 
     async def _settle(self, job: dict, token: str, outcome: Outcome) -> None:
         error = outcome.error
+        again = error is not None and error.transient and job["attempts"] < job["max_attempts"]
         for delay in (0.5, 1, 2, 4, 8, 15, 30):  # the database may be reconnecting; the lease fences us
             try:
-                if error is not None and error.transient and job["attempts"] < job["max_attempts"]:
-                    await asyncio.to_thread(queue.retry, self.svc.db, job["id"], token, job["attempts"],
-                                            error_record(error))
+                if again:
+                    record = error_record(error)
+                    await self.group.run(lambda conn: queue.retry(conn, job["id"], token, job["attempts"], record))
                     self.svc.metrics.inc("ims_job_retries_total")
-                else:
-                    messages = await asyncio.to_thread(end_job, self.svc, job, token, outcome,
-                                                       handoff=self.deliverer)
-                    if messages is not None:
-                        status = "succeeded" if error is None else "failed"
-                        self.svc.metrics.inc("ims_jobs_finished_total", (("status", status),))
-                        if messages and messages[0].lease_token:
-                            self.deliverer.start(messages)
-                        elif messages:
-                            self.wakeups.events[DELIVERIES].set()  # pending: the deliverer claims them
+                    return
+                lease = self.deliverer.lease_for_handoff() if self.deliverer else None
+                messages = await self.group.run(lambda conn: end_job_in(conn, job, token, outcome, lease=lease))
+                if messages is not None:
+                    status = "succeeded" if error is None else "failed"
+                    self.svc.metrics.inc("ims_jobs_finished_total", (("status", status),))
+                    if messages and lease:
+                        self.deliverer.start(messages)
+                    elif messages:
+                        self.wakeups.events[DELIVERIES].set()  # pending: the deliverer claims them
                 return
             except SQLAlchemyError as db_error:
                 log.warning("settling job %s failed (%s); retrying", job["id"], db_error.__class__.__name__)
@@ -132,23 +155,34 @@ class JobWorker:
         log.error("job %s: could not record its outcome; it will run again after its lease", job["id"])
 
     async def _drain(self) -> None:
-        """Graceful stop: let running jobs finish within one lease, then give the rest back."""
-        if not self.running:
-            return
-        _, pending = await asyncio.wait(set(self.running), timeout=self.lease)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        """Graceful stop: let running jobs finish within one lease, then give the rest back;
+        outcomes being written get the same time."""
+        if self.running:
+            _, pending = await asyncio.wait(set(self.running), timeout=self.lease)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self.settling:
+            await asyncio.wait(set(self.settling), timeout=self.lease)
 
 
 def end_job(svc: Services, job: dict, token: str, outcome: Outcome, *, only_if_expired: bool = False,
             handoff=None) -> list | None:
-    """Succeed or fail the job and write its webhook messages, in one transaction (the outbox).
+    """``end_job_in`` in a transaction of its own; with ``handoff`` (this process's
+    Deliverer), messages it has room for are written already leased to it, for the
+    caller to ``handoff.start``."""
+    lease = handoff.lease_for_handoff() if handoff else None
+    with svc.db.write() as conn:
+        return end_job_in(conn, job, token, outcome, only_if_expired=only_if_expired, lease=lease)
+
+
+def end_job_in(conn: Connection, job: dict, token: str, outcome: Outcome, *, only_if_expired: bool = False,
+               lease: tuple[str, datetime] | None = None) -> list | None:
+    """Succeed or fail the job and write its webhook messages, in the caller's transaction (the outbox).
 
     Returns the messages written (None if the lease was lost and nothing was written).
-    With ``handoff`` (this process's Deliverer), messages it has room for are written
-    already leased to it, for the caller to ``handoff.start``; others are left pending
-    and announced (NOTIFY) to every deliverer.
+    With ``lease`` the messages are written leased to this process's deliverer;
+    without, they are left pending and announced (NOTIFY) to every deliverer.
     """
     if outcome.error is None:
         status, result, error = "succeeded", outcome.result, None
@@ -156,14 +190,12 @@ def end_job(svc: Services, job: dict, token: str, outcome: Outcome, *, only_if_e
     else:
         status, result, error = "failed", None, error_record(outcome.error)
         event, payload = FAILED, failure_payload(job, error, outcome.object_puts)
-    lease = handoff.lease_for_handoff() if handoff else None
-    with svc.db.write() as conn:
-        if not queue.finish(conn, job["id"], token, status=status, result=result, error=error,
-                            only_if_expired=only_if_expired):
-            return None  # the lease was lost: a newer attempt owns the job and will end it
-        messages = write_messages(conn, job, event, payload, lease=lease)
-        if messages and lease is None:
-            notify(conn, DELIVERIES)
+    if not queue.finish(conn, job["id"], token, status=status, result=result, error=error,
+                        only_if_expired=only_if_expired):
+        return None  # the lease was lost: a newer attempt owns the job and will end it
+    messages = write_messages(conn, job, event, payload, lease=lease)
+    if messages and lease is None:
+        notify(conn, DELIVERIES)
     return messages
 
 
@@ -215,8 +247,9 @@ class Background:
 
         self.svc = svc
         self.wakeups = svc.wakeups
-        self.deliverer = Deliverer(svc)
-        self.jobs = JobWorker(svc, self.wakeups, concurrency=concurrency, deliverer=self.deliverer)
+        group = GroupCommit(svc.db)  # the jobs' and the deliveries' writes share transactions
+        self.deliverer = Deliverer(svc, group=group)
+        self.jobs = JobWorker(svc, self.wakeups, concurrency=concurrency, deliverer=self.deliverer, group=group)
         self.reaper = Reaper(svc, self.wakeups)
 
     async def run(self, stop: asyncio.Event) -> None:

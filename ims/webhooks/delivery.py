@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import Connection, Integer, String, and_, bindparam, insert, or_, select, update
 
+from ims.db.group import GroupCommit
 from ims.db.tables import delivery_attempts, webhook_deliveries, webhook_endpoints
 from ims.db.types import UTCDateTime, utcnow
 from ims.manage.endpoints import active_secrets
@@ -188,7 +189,7 @@ class Deliverer:
     """
 
     def __init__(self, svc: Services, *, concurrency: int = 16, lease_seconds: float = 60,
-                 timeout: float = SEND_TIMEOUT, poll_seconds: float = 1.0) -> None:
+                 timeout: float = SEND_TIMEOUT, poll_seconds: float = 1.0, group: GroupCommit | None = None) -> None:
         if lease_seconds <= timeout:
             # A lease shorter than a send would let a second sender start while the first still may succeed.
             raise ValueError("lease_seconds must be longer than the send timeout")
@@ -198,6 +199,7 @@ class Deliverer:
         self.timeout = timeout
         self.poll_seconds = poll_seconds
         self.schedule = tuple(svc.settings.webhook_retry_schedule)
+        self.group = group or GroupCommit(svc.db)  # attempts are logged in shared transactions
         self._client: httpx.AsyncClient | None = None
         self._inflight: set[asyncio.Task] = set()
 
@@ -271,7 +273,17 @@ class Deliverer:
 
     async def claim(self, limit: int) -> list[Claim]:
         """Lease up to ``limit`` due deliveries to this Deliverer (see ``claim_due``)."""
-        return await asyncio.to_thread(self._claim_blocking, limit)
+        rows, endpoints = await self.group.run(lambda conn: self._claim_rows(conn, limit))
+        now = utcnow()
+        claims = []
+        for r in rows:
+            endpoint = endpoints.get(r["endpoint_id"])
+            claims.append(Claim(
+                id=r["id"], url=r["url"], event=r["event"], body=r["body"].encode("utf-8"),
+                cycle_attempts=r["cycle_attempts"], lease_token=r["lease_token"],
+                secrets=tuple(active_secrets(endpoint, self.svc.sealer, now)) if endpoint else None,
+            ))
+        return claims
 
     async def send(self, claim: Claim) -> bool:
         """Attempt one claimed delivery and record it; True if the outcome was recorded.
@@ -285,7 +297,8 @@ class Deliverer:
                 outcome, give_up = Outcome(None, 0, "endpoint deleted", None), True
             else:
                 outcome, give_up = await self._post(claim), False
-            recorded = await asyncio.to_thread(self._record_blocking, claim, outcome, at, give_up)
+            recorded = await self.group.run(
+                lambda conn: record_outcome(conn, claim, outcome, self.schedule, at=at, give_up=give_up))
             if not recorded:
                 log.warning("delivery %s: lease lost before the outcome was recorded; not recorded", claim.id)
             return recorded
@@ -352,28 +365,14 @@ class Deliverer:
             log.exception("could not claim webhook deliveries; trying again on the next pass")
             return []
 
-    def _claim_blocking(self, limit: int) -> list[Claim]:
-        db, sealer = self.svc.db, self.svc.sealer
-        with db.write() as conn:
-            rows = claim_due(conn, is_sqlite=db.is_sqlite, limit=limit, lease_seconds=self.lease_seconds)
-            ids = {r["endpoint_id"] for r in rows if r["endpoint_id"]}
-            endpoints = {
-                e["id"]: e for e in conn.execute(select(E).where(E.c.id.in_(ids))).mappings()
-            } if ids else {}
-        now = utcnow()
-        claims = []
-        for r in rows:
-            endpoint = endpoints.get(r["endpoint_id"])
-            claims.append(Claim(
-                id=r["id"], url=r["url"], event=r["event"], body=r["body"].encode("utf-8"),
-                cycle_attempts=r["cycle_attempts"], lease_token=r["lease_token"],
-                secrets=tuple(active_secrets(endpoint, sealer, now)) if endpoint else None,
-            ))
-        return claims
-
-    def _record_blocking(self, claim: Claim, outcome: Outcome, at: datetime, give_up: bool) -> bool:
-        with self.svc.db.write() as conn:
-            return record_outcome(conn, claim, outcome, self.schedule, at=at, give_up=give_up)
+    def _claim_rows(self, conn: Connection, limit: int) -> tuple[list[dict], dict[str, dict]]:
+        rows = claim_due(conn, is_sqlite=conn.dialect.name == "sqlite", limit=limit,
+                         lease_seconds=self.lease_seconds)
+        ids = {r["endpoint_id"] for r in rows if r["endpoint_id"]}
+        endpoints = {
+            e["id"]: dict(e) for e in conn.execute(select(E).where(E.c.id.in_(ids))).mappings()
+        } if ids else {}
+        return rows, endpoints
 
     async def _idle_seconds(self) -> float:
         """How long to wait before looking again: until the next due time, at most ``poll_seconds``."""

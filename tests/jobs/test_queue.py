@@ -78,7 +78,8 @@ def test_finishing_writes_the_outbox_in_the_same_transaction(app):
 def test_retry_backs_off_and_release_gives_the_attempt_back(app):
     (job_id,) = _submit(app)
     (job,) = queue.claim(app.svc.db, 1, 30)
-    assert queue.retry(app.svc.db, job_id, job["lease_token"], job["attempts"], {"code": "storage_error"})
+    with app.svc.db.write() as conn:
+        assert queue.retry(conn, job_id, job["lease_token"], job["attempts"], {"code": "storage_error"})
     retried = _job(app, job_id)
     assert retried["status"] == "queued" and retried["run_at"] > utcnow()
     assert queue.claim(app.svc.db, 1, 30) == []  # not due yet

@@ -1,0 +1,71 @@
+"""Group commit: the small write transactions of one event loop, written together as one.
+
+A worker process runs many tiny transactions at once — claim the next jobs, end a
+job and write its webhook messages, log a delivery attempt — each costing a
+``BEGIN``/``COMMIT``, a connection checkout and a thread hop, and on SQLite a turn
+on the one write lock. ``GroupCommit.run(fn)`` queues ``fn(conn)`` instead; one
+flusher writes everything queued while the previous transaction was being written,
+in a single ``Database.write()`` in a worker thread, and hands every caller its own
+``fn``'s result (or exception). With nothing else queued it is one transaction per
+call, as before.
+
+What each ``fn`` writes is still atomic: it commits with the others or not at all,
+and no caller hears "done" before the commit. A batch whose transaction fails is
+retried one ``fn`` at a time, so a failing ``fn`` (or a database error it provokes)
+fails only its own caller. A caller that is cancelled while waiting does not stop
+its ``fn`` from committing — the same as a cancelled ``asyncio.to_thread`` — which
+every user here tolerates: what it writes is leased or fenced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ims.db.engine import Database
+
+Write = Callable[[Connection], Any]
+
+
+class GroupCommit:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._queued: list[tuple[Write, asyncio.Future]] = []
+        self._flusher: asyncio.Task | None = None
+
+    async def run(self, fn: Write) -> Any:
+        """``fn(conn)`` inside a write transaction shared with other callers; its result once committed."""
+        future = asyncio.get_running_loop().create_future()
+        self._queued.append((fn, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                outcomes = await asyncio.to_thread(self._write, [fn for fn, _ in batch])
+            except asyncio.CancelledError:  # the loop is shutting down: nobody is left to answer
+                for _, future in batch + self._queued:
+                    future.cancel()
+                raise
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():  # its caller gave up waiting
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _write(self, fns: list[Write]) -> list[tuple[bool, Any]]:
+        try:
+            with self.db.write() as conn:
+                return [(True, fn(conn)) for fn in fns]
+        except Exception as error:
+            if len(fns) == 1:
+                return [(False, error)]
+            return [self._write([fn])[0] for fn in fns]  # find the one that fails; the rest commit

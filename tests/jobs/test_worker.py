@@ -1,0 +1,85 @@
+"""The job worker's own loop, in-process on SQLite and PostgreSQL: heartbeats and lost leases.
+
+The work itself is replaced by a coroutine the test controls, so the timing of
+"a job runs longer than its lease" is exact; everything else (claim, heartbeat,
+fenced finish, group commit) is the real code on the real database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select, update
+
+import ims.jobs.worker as worker_module
+from ims.db.tables import jobs
+from ims.jobs.execute import Outcome
+from ims.jobs.notify import Wakeups
+from ims.jobs.worker import JobWorker
+
+pytestmark = pytest.mark.anyio
+
+URL = "/api/processes/v1/background_processes"
+LEASE = 0.9  # seconds: the heartbeat renews every 0.3 s
+RESULT = {"object_puts": [], "mime": "image/png", "size": 1, "width": 1, "height": 1}
+
+
+def _submit(app, n: int) -> list[str]:
+    source_id = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]["id"]
+    return [app.api("POST", URL, json={"source_id": source_id, "object_key": f"{i}.png"}).json()["response"]["job_id"]
+            for i in range(n)]
+
+
+def _row(app, job_id: str) -> dict:
+    with app.svc.db.read() as conn:
+        return dict(conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one())
+
+
+async def _until(condition, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_heartbeat_keeps_long_jobs_and_abandons_one_whose_lease_was_taken(app, monkeypatch):
+    keep, steal = _submit(app, 2)
+    started: dict[str, asyncio.Event] = {keep: asyncio.Event(), steal: asyncio.Event()}
+    finish = asyncio.Event()
+    cancelled: list[str] = []
+
+    async def work(_svc, job):
+        started[job["id"]].set()
+        try:
+            await finish.wait()
+        except asyncio.CancelledError:
+            cancelled.append(job["id"])
+            raise
+        return Outcome(result=RESULT)
+
+    monkeypatch.setattr(worker_module, "execute", work)
+    worker = JobWorker(app.svc, Wakeups(), concurrency=2)
+    worker.lease = LEASE
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started.values())), 10)
+        first_until = _row(app, keep)["lease_until"]
+        await asyncio.sleep(LEASE * 1.5)  # longer than a lease: only heartbeats keep the jobs
+        assert _row(app, keep)["lease_until"] > first_until
+        assert {_row(app, j)["status"] for j in (keep, steal)} == {"processing"}
+
+        # Another attempt takes one job over (as after the reaper reclaimed it).
+        with app.svc.db.write() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == steal).values(lease_token="x" * 32))
+        await _until(lambda: cancelled == [steal])
+
+        finish.set()
+        await _until(lambda: _row(app, keep)["status"] == "succeeded")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+    taken = _row(app, steal)
+    assert taken["status"] == "processing" and taken["lease_token"] == "x" * 32  # untouched by the loser
+    assert _row(app, keep)["attempts"] == 1
