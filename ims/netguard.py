@@ -9,6 +9,8 @@ Two checks, for http sources and webhook URLs:
   The client resolves the host itself, refuses forbidden addresses with
   ``ForbiddenAddress`` and connects to the address it checked; TLS still verifies
   the certificate against (and sends SNI for) the host name of the URL.
+  ``resolve_checked`` is that check on its own, for clients that are not httpx
+  (``ims.webhooks.sender``).
 """
 
 from __future__ import annotations
@@ -116,6 +118,23 @@ def check_public_url(url: str, *, allow_private: bool, field: str) -> None:
             )
 
 
+async def resolve_checked(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """The addresses to connect to for ``host``, in order, each one checked.
+
+    Unless private networks are allowed, raises ``ForbiddenAddress`` if *any* address
+    is forbidden: the next connection might get another one of them. Lets
+    ``socket.gaierror`` (or ``UnicodeError`` for a bad name) through if it does not resolve.
+    Callers must connect to these addresses, not to the host name again.
+    """
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = _addresses(infos)
+    if not allow_private:
+        for address in addresses:
+            if is_forbidden_ip(address):
+                raise ForbiddenAddress(host, address)
+    return addresses
+
+
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """An httpcore network backend that checks addresses when it connects.
 
@@ -138,20 +157,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            infos = await asyncio.wait_for(
-                asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
-                timeout,
+            addresses = await asyncio.wait_for(
+                resolve_checked(host, port, allow_private=self.allow_private), timeout
             )
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
         except (socket.gaierror, UnicodeError) as e:
             reason = getattr(e, "strerror", None) or str(e)
             raise httpcore.ConnectError(f"{host} does not resolve: {reason}") from None
-        addresses = _addresses(infos)
-        if not self.allow_private:
-            for address in addresses:
-                if is_forbidden_ip(address):
-                    raise ForbiddenAddress(host, address)
         error: Exception = httpcore.ConnectError(f"{host} has no addresses")
         for address in addresses:
             try:
@@ -165,7 +178,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             except httpcore.ConnectTimeout as e:
                 error = e
             except httpcore.ConnectError as e:
-                error = httpcore.ConnectError(f"{address} port {port}: {_os_reason(e)}")
+                error = httpcore.ConnectError(f"{address} port {port}: {os_reason(e)}")
         raise error
 
     async def connect_unix_socket(self, path, timeout=None, socket_options=None):  # noqa: ANN001
@@ -211,7 +224,7 @@ def guarded_async_client(
     )
 
 
-def _os_reason(error: BaseException) -> str:
+def os_reason(error: BaseException) -> str:
     """The most specific OS message in an exception chain ("Connection refused")."""
     pending, seen = [error], set()
     while pending:

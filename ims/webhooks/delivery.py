@@ -33,16 +33,16 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy import Connection, Integer, String, and_, bindparam, insert, or_, select, update
 
 from ims.db.group import GroupCommit
 from ims.db.tables import delivery_attempts, webhook_deliveries, webhook_endpoints
 from ims.db.types import UTCDateTime, utcnow
 from ims.manage.endpoints import active_secrets
-from ims.netguard import ForbiddenAddress, guarded_async_client
+from ims.netguard import ForbiddenAddress
 from ims.services import Services
 from ims.signing import webhook_headers
+from ims.webhooks.sender import ClosedEarly, ConnectFailed, ResolveFailed, Response, SendError, WebhookSender
 
 log = logging.getLogger("ims.webhooks.delivery")
 
@@ -200,7 +200,7 @@ class Deliverer:
         self.poll_seconds = poll_seconds
         self.schedule = tuple(svc.settings.webhook_retry_schedule)
         self.group = group or GroupCommit(svc.db)  # attempts are logged in shared transactions
-        self._client: httpx.AsyncClient | None = None
+        self._client: WebhookSender | None = None
         self._inflight: set[asyncio.Task] = set()
 
     # -- messages handed over by this process's job workers -------------------------------------
@@ -318,42 +318,39 @@ class Deliverer:
         """POST the stored body bytes; the whole exchange must answer within ``timeout``."""
         headers = webhook_headers(claim.secrets, claim.id, int(time.time()), claim.body, claim.event)
         started = time.monotonic()
-        status: int | None = None
-        excerpt = bytearray()
+        statuses: list[int] = []  # the sender adds the status as soon as it arrives
+        response: Response | None = None
         error: str | None = None
         try:
             async with asyncio.timeout(self.timeout):
-                async with self.client().stream("POST", claim.url, content=claim.body, headers=headers) as resp:
-                    status = resp.status_code
-                    async for chunk in resp.aiter_bytes():
-                        excerpt += chunk[: EXCERPT_BYTES - len(excerpt)]
-                        if len(excerpt) >= EXCERPT_BYTES:
-                            break
-        except (TimeoutError, httpx.TimeoutException):
+                response = await self.client().post(claim.url, claim.body, headers, excerpt_bytes=EXCERPT_BYTES,
+                                                    on_status=statuses.append)
+        except TimeoutError:
             # An answer whose status arrived in time counts; only its excerpt is cut short.
-            if status is None:
+            if not statuses:
                 error = f"timeout after {self.timeout:g} s"
         except ForbiddenAddress as e:
             error = f"refused at connect: {e}"
-        except httpx.ConnectError as e:
-            error = "connection refused" if "refused" in str(e).lower() else f"connection failed: {e}"
-        except httpx.RemoteProtocolError as e:
+        except ResolveFailed as e:
+            error = f"connection failed: {e}"
+        except ConnectFailed as e:
+            error = "connection refused" if e.refused else f"connection failed: {e}"
+        except ClosedEarly as e:
             error = f"connection closed without a complete response: {e}"
-        except httpx.HTTPError as e:
+        except SendError as e:
             error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         latency_ms = int((time.monotonic() - started) * 1000)
+        status = statuses[0] if statuses else None
         if error is None:
             error = _status_error(status)
-        text = bytes(excerpt).decode("utf-8", "replace") if status is not None else None
+        excerpt = response.excerpt if response is not None else b""
+        text = excerpt.decode("utf-8", "replace") if status is not None else None
         return Outcome(status, latency_ms, error, text)
 
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> WebhookSender:
         if self._client is None:
-            self._client = guarded_async_client(
-                allow_private=self.svc.settings.allow_private_networks,
-                timeout=self.timeout,
-                follow_redirects=False,  # a 3xx is an answer, and a failed attempt
-            )
+            # Redirects are not followed: a 3xx is an answer, and a failed attempt.
+            self._client = WebhookSender(self.svc.settings.allow_private_networks)
         return self._client
 
     # -- database, in worker threads ----------------------------------------------------------

@@ -1,10 +1,12 @@
 """A real webhook receiver for tests: a threaded HTTP server on 127.0.0.1 with a script.
 
 Every request is recorded (method, path, headers with lower-case names, raw body,
-arrival time). Each request takes the next step of the script; when the script
-is used up, ``default`` answers. A step is a status code or a ``Reply``: a
-status with a body, a delay before answering, a redirect, or closing the
-connection without answering.
+arrival time, the client's address and port: one per connection). Each request
+takes the next step of the script; when the script is used up, ``default``
+answers. A step is a status code or a ``Reply``: a status with a body, a delay
+before answering, a redirect, a chunked body, closing the connection without
+answering, or closing it right after answering. With an ``ssl_context`` it
+serves https.
 
     receiver = Receiver([500, 500, 200]).start()
     ...
@@ -14,6 +16,7 @@ connection without answering.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +31,8 @@ class Reply:
     location: str | None = None  # sent as Location (use with a 3xx status)
     close: bool = False  # read the request, then close the connection without a response
     headers: dict[str, str] = field(default_factory=dict)
+    chunked: bool = False  # send the body with Transfer-Encoding: chunked, in 1000-byte chunks
+    close_after: bool = False  # answer (keep-alive), then close the connection at once
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,12 @@ class Received:
     headers: dict[str, str]  # names in lower case
     body: bytes
     at: float  # time.time() when the body had been read
+    peer: tuple = ()  # the client's (address, port): one per connection
 
 
 class Receiver:
-    def __init__(self, script=(), default: Reply | int = 200) -> None:
+    def __init__(self, script=(), default: Reply | int = 200, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.ssl_context = ssl_context
         self.script: list[Reply] = [_reply(s) for s in script]
         self.default = _reply(default)
         self.requests: list[Received] = []
@@ -53,7 +60,7 @@ class Receiver:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.ssl_context else 'http'}://{host}:{port}"
 
     def start(self) -> Receiver:
         receiver = self
@@ -63,6 +70,8 @@ class Receiver:
 
         Handler.receiver = receiver
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.ssl_context:
+            self.server.socket = self.ssl_context.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         return self
@@ -125,6 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers={name.lower(): value for name, value in self.headers.items()},
             body=body,
             at=time.time(),
+            peer=tuple(self.client_address[:2]),
         )
         reply = self.receiver._next(request)
         try:
@@ -138,9 +148,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Location", reply.location)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
+            if reply.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i in range(0, len(reply.body), 1000):
+                    chunk = reply.body[i : i + 1000]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.send_header("Content-Length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+            if reply.close_after:
+                self.close_connection = True
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
