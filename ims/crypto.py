@@ -12,6 +12,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 
+OPENED_KEPT = 256
+
+
 class Sealer:
     """Authenticated encryption (Fernet) of short strings, keyed from the installation secret."""
 
@@ -20,15 +23,24 @@ class Sealer:
             secret_key.encode()
         )
         self._fernet = Fernet(base64.urlsafe_b64encode(raw))
+        self._opened: dict[str, str] = {}
 
     def seal(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
 
     def open(self, token: str) -> str:
+        # Every webhook sent opens its endpoint's secret: remember the last few (a token is
+        # immutable ciphertext, so its plaintext never changes).
+        if (plain := self._opened.get(token)) is not None:
+            return plain
         try:
-            return self._fernet.decrypt(token.encode()).decode()
+            plain = self._fernet.decrypt(token.encode()).decode()
         except InvalidToken:
             raise ValueError("stored secret cannot be decrypted: was IMS_SECRET_KEY changed?") from None
+        if len(self._opened) >= OPENED_KEPT:
+            self._opened.clear()
+        self._opened[token] = plain
+        return plain
 
     def seal_json(self, value: dict | None) -> str | None:
         return None if value is None else self.seal(json.dumps(value, sort_keys=True))

@@ -5,7 +5,7 @@
       cache         a hit answers without reading the source
       get           with the byte limit and the fetch time limit
       pool.run      pipeline.process in the pixel pool; identical renders coalesce
-      cache.put
+      cache.put     (on demand only)
 """
 
 from __future__ import annotations
@@ -67,9 +67,11 @@ class Renderer:
 
     async def render(
         self, source_id: str, storage: Storage, key: str, params: Params, accept: str = "",
-        *, info: ObjectInfo | None = None,
+        *, info: ObjectInfo | None = None, keep: bool = True,
     ) -> RenderResult:
-        """Render ``key`` of a source. With ``info`` (from ``head``), the result cache is used."""
+        """Render ``key`` of a source. With ``info`` (from ``head``), the result cache is looked in;
+        with ``keep`` the result is stored there (background jobs, whose results go to their
+        destinations, pass False: a cache file per job would only push hot renders out)."""
         variant = variant_key(source_id, key, info.version, params, accept) if info else None
         if variant:
             hit = await asyncio.to_thread(self.cache.get, variant)
@@ -83,7 +85,7 @@ class Renderer:
         )
         meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
                 "vary_accept": out.vary_accept}
-        if self.cache.enabled:
+        if keep and self.cache.enabled:
             await asyncio.to_thread(self.cache.put, variant, out.body, meta)
         return RenderResult(body=out.body, etag=etag_of(variant), **meta)
 

@@ -31,7 +31,7 @@ async def execute(svc: Services, job: dict) -> Outcome:
     try:
         params = Params.from_canonical(job["params"])
         storage = svc.storages.get(StorageRef.of(source))
-        rendered = await svc.renderer.render(source["id"], storage, job["object_key"], params)
+        rendered = await svc.renderer.render(source["id"], storage, job["object_key"], params, keep=False)
     except ImsError as error:
         return Outcome(error=error)
 

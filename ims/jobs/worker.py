@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -55,21 +56,23 @@ class JobWorker:
         self.group = group or GroupCommit(svc.db)
         self.lease = svc.settings.job_lease_seconds
         self.running: dict[asyncio.Task, dict] = {}  # jobs at work (task → job): these hold the slots
+        self.ready: deque[dict] = deque()  # claimed, waiting for a slot (at most ``concurrency``)
         self.settling: set[asyncio.Task] = set()  # outcomes being written
         self.lost: set[str] = set()  # ids of running jobs whose lease the heartbeat found taken
+        self.stopping = asyncio.Event()  # ``run``'s stop event once it runs
 
     async def run(self, stop: asyncio.Event) -> None:
         wake = self.wakeups.events[JOBS]
+        self.stopping = stop
         beats = asyncio.create_task(self._heartbeats())
         idle = POLL_MIN
         while not stop.is_set():
             wake.clear()
-            claimed = await self._claim()
-            for job in claimed:
-                task = asyncio.create_task(self._run_job(job), name=f"job-{job['id']}")
-                self.running[task] = job
-                task.add_done_callback(self._forget)
-            if claimed and len(self.running) < self.concurrency:
+            room = self._room()
+            claimed = await self._claim(room) if room else []
+            self.ready.extend(claimed)
+            self._start_ready()
+            if claimed and self._room():
                 idle = POLL_MIN
                 continue
             await _wait_any(wake, stop, timeout=idle)
@@ -77,15 +80,24 @@ class JobWorker:
         await self._drain()
         beats.cancel()
 
+    def _room(self) -> int:
+        """How many more jobs to claim: free slots, plus as many again to have ready, so a slot
+        that frees starts its next job at once instead of waiting for a claim."""
+        return 2 * self.concurrency - len(self.running) - len(self.ready)
+
+    def _start_ready(self) -> None:
+        while self.ready and len(self.running) < self.concurrency and not self.stopping.is_set():
+            job = self.ready.popleft()
+            task = asyncio.create_task(self._run_job(job), name=f"job-{job['id']}")
+            self.running[task] = job
+            task.add_done_callback(self._forget)
+
     def _forget(self, task: asyncio.Task) -> None:
         self.running.pop(task, None)
 
-    async def _claim(self) -> list[dict]:
-        free = self.concurrency - len(self.running)
-        if free <= 0:
-            return []
+    async def _claim(self, limit: int) -> list[dict]:
         try:
-            return await self.group.run(lambda conn: queue.claim_in(conn, free, self.lease))
+            return await self.group.run(lambda conn: queue.claim_in(conn, limit, self.lease))
         except SQLAlchemyError as error:  # database away: nothing claimed, try again after a pause
             log.warning("claim failed: %s", error.__class__.__name__)
             return []
@@ -109,7 +121,8 @@ class JobWorker:
         self.settling.add(settle)
         settle.add_done_callback(self.settling.discard)
         self._forget(asyncio.current_task())
-        self.wakeups.events[JOBS].set()  # a slot is free
+        self._start_ready()
+        self.wakeups.events[JOBS].set()  # room to claim more
 
     async def _heartbeats(self) -> None:
         """Every third of a lease, extend the leases of all running jobs in one transaction;
@@ -117,6 +130,7 @@ class JobWorker:
         while True:
             await asyncio.sleep(self.lease / 3)
             held = {job["id"]: (job["lease_token"], task) for task, job in self.running.items()}
+            held.update((job["id"], (job["lease_token"], None)) for job in self.ready)
             if not held:
                 continue
             tokens = {job_id: token for job_id, (token, _) in held.items()}
@@ -126,8 +140,12 @@ class JobWorker:
                 log.warning("heartbeat failed: %s", error.__class__.__name__)
                 continue
             for job_id in lost:
-                self.lost.add(job_id)
-                held[job_id][1].cancel()
+                task = held[job_id][1]
+                if task is None:  # still waiting for a slot: just drop it
+                    self.ready = deque(j for j in self.ready if j["id"] != job_id)
+                else:
+                    self.lost.add(job_id)
+                    task.cancel()
 
     async def _settle(self, job: dict, token: str, outcome: Outcome) -> None:
         error = outcome.error
@@ -156,7 +174,10 @@ class JobWorker:
 
     async def _drain(self) -> None:
         """Graceful stop: let running jobs finish within one lease, then give the rest back;
-        outcomes being written get the same time."""
+        outcomes being written get the same time. Jobs claimed but not started go back at once."""
+        waiting, self.ready = list(self.ready), deque()
+        for job in waiting:
+            await asyncio.to_thread(queue.release, self.svc.db, job["id"], job["lease_token"])
         if self.running:
             _, pending = await asyncio.wait(set(self.running), timeout=self.lease)
             for task in pending:

@@ -83,3 +83,61 @@ async def test_heartbeat_keeps_long_jobs_and_abandons_one_whose_lease_was_taken(
     taken = _row(app, steal)
     assert taken["status"] == "processing" and taken["lease_token"] == "x" * 32  # untouched by the loser
     assert _row(app, keep)["attempts"] == 1
+
+
+async def test_a_claimed_job_waits_ready_for_a_slot_and_goes_back_on_a_graceful_stop(app, monkeypatch):
+    first, second, third = _submit(app, 3)
+    started: list[str] = []
+    finish = asyncio.Event()
+
+    async def work(_svc, job):
+        started.append(job["id"])
+        await finish.wait()
+        return Outcome(result=RESULT)
+
+    monkeypatch.setattr(worker_module, "execute", work)
+    worker = JobWorker(app.svc, Wakeups(), concurrency=1)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await _until(lambda: started == [first] and [j["id"] for j in worker.ready] == [second])
+        assert _row(app, second)["status"] == "processing"  # leased to this worker, not yet started
+        assert _row(app, third)["status"] == "queued"  # one slot + one ready: no more
+    finally:
+        stop.set()
+        finish.set()
+        await asyncio.wait_for(running, 10)
+    assert started == [first]
+    assert _row(app, first)["status"] == "succeeded"
+    given_back = _row(app, second)
+    assert given_back["status"] == "queued" and given_back["attempts"] == 0 and given_back["lease_token"] is None
+    assert _row(app, third)["status"] == "queued"
+
+
+async def test_a_job_renders_for_its_destinations_and_leaves_the_on_demand_cache_alone(tmp_path, database_url):
+    """The real execute: the result lands in the destination; the result cache (on by default)
+    gets nothing — a background result is not an on-demand hit waiting to happen."""
+    import pyvips
+
+    from ims.jobs import queue
+    from ims.jobs.execute import execute
+    from tests.support.app import app_settings, start_app
+
+    app = start_app(app_settings(tmp_path, database_url, cache_size_mb=64))
+    try:
+        source = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]
+        destination = app.api("GET", "/api/v1/destinations").json()["response"]["items"][0]
+        png = pyvips.Image.black(16, 16).new_from_image([200, 30, 30]).pngsave_buffer()
+        (tmp_path / "sources" / "default").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "sources" / "default" / "tiny.png").write_bytes(png)
+        app.api("POST", URL, json={"source_id": source["id"], "object_key": "tiny.png",
+                                   "destination_object_key": "out/tiny.png"})
+        (job,) = queue.claim(app.svc.db, 1, 30)
+        outcome = await execute(app.svc, job)
+        assert outcome.error is None and outcome.result["width"] == 16
+        assert (tmp_path / "destinations" / "default" / "out" / "tiny.png").exists()
+        assert app.svc.renderer.cache.enabled
+        cached = [p for p in app.svc.renderer.cache.directory.rglob("*") if p.is_file()]
+        assert cached == []
+    finally:
+        app.close()
