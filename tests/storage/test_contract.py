@@ -30,6 +30,16 @@ async def test_round_trip_keeps_bytes_and_content_type(backend):
     assert got.info.version
 
 
+async def test_a_large_object_round_trips_too(backend):
+    # past fs's inline-read size (64 KiB), so that backend reads it in a thread
+    data = PNG * 300
+    await backend.seed("photos/large.png", data, "image/png")
+    got = await backend.storage.get("photos/large.png", max_bytes=len(data))
+    assert got.data == data and got.info.size == len(data)
+    with pytest.raises(PayloadTooLarge):
+        await backend.storage.get("photos/large.png", max_bytes=len(data) - 1)
+
+
 async def test_nested_keys_are_separate_objects(backend):
     await backend.seed("a/b/c/deep.jpg", b"deep", "image/jpeg")
     await backend.seed("a/b/shallow.jpg", b"shallow", "image/jpeg")
