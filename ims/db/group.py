@@ -46,6 +46,9 @@ class GroupCommit:
 
     async def _flush(self) -> None:
         while self._queued:
+            # Let the callbacks of this loop turn run first: the write that ends a job and the
+            # claim of the job taking its slot are queued a turn apart, and then go together.
+            await asyncio.sleep(0)
             batch, self._queued = self._queued, []
             try:
                 outcomes = await asyncio.to_thread(self._write, [fn for fn, _ in batch])
