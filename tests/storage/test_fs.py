@@ -93,15 +93,19 @@ async def test_root_itself_reached_through_a_symlink(tmp_path):
     assert (real / "k" / "a.jpg").read_bytes() == b"jpg"
 
 
-async def test_put_is_atomic_and_leaves_no_temp_files(layout):
+SIZES = pytest.mark.parametrize("size", [3, 100_000], ids=["small", "large"])
+
+
+@SIZES
+async def test_put_is_atomic_and_leaves_no_temp_files(layout, size):
     root, _ = layout
     storage = FsStorage(root)
 
-    await storage.put("a/b/c.webp", b"one", "image/webp")
-    await storage.put("a/b/c.webp", b"two", "image/webp")
+    await storage.put("a/b/c.webp", b"1" * size, "image/webp")
+    await storage.put("a/b/c.webp", b"2" * size, "image/webp")
 
     assert sorted(p.name for p in (root / "a" / "b").iterdir()) == ["c.webp"]
-    assert (root / "a" / "b" / "c.webp").read_bytes() == b"two"
+    assert (root / "a" / "b" / "c.webp").read_bytes() == b"2" * size
     assert oct((root / "a" / "b" / "c.webp").stat().st_mode & 0o777) == oct(0o644)
 
 
@@ -135,16 +139,19 @@ async def test_a_directory_is_not_an_object(layout):
         await storage.head("folder")
 
 
-async def test_put_over_an_existing_directory_fails_cleanly(layout):
+@SIZES
+async def test_put_over_an_existing_directory_fails_cleanly(layout, size):
     root, _ = layout
     (root / "taken").mkdir()
     (root / "file").write_bytes(b"")
     storage = FsStorage(root)
 
     with pytest.raises(StorageError):
-        await storage.put("taken", b"x", "image/png")
+        await storage.put("taken", b"x" * size, "image/png")
     with pytest.raises(StorageError, match="a file and a directory share that name"):
-        await storage.put("file/child.png", b"x", "image/png")
+        await storage.put("file/child.png", b"x" * size, "image/png")
+    assert sorted(p.name for p in root.iterdir()) == ["file", "taken"]  # no temp file left behind
+    assert list((root / "taken").iterdir()) == []
 
 
 @settings(max_examples=300, deadline=None)
