@@ -14,7 +14,7 @@ with a few junk bytes between markers) still render, as in browsers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyvips
 
@@ -62,9 +62,6 @@ class Source:
     interpretation: str      # libvips interpretation: srgb, cmyk, b-w, rgb16, grey16, …
     icc: bytes | None        # embedded ICC profile
     bits: int                # bits per sample (8 or 16)
-    opened: pyvips.Image | None = field(default=None, repr=False, compare=False)
-    # ^ the image the header was read from: ``decode`` hands it out when asked for the
-    #   same thing (whole size, first frame, sequential), saving a second open
 
     @property
     def animated(self) -> bool:
@@ -103,7 +100,6 @@ def probe(data: bytes, limits: Limits) -> Source:
         interpretation=str(header.interpretation),
         icc=_get(header, "icc-profile-data", None),
         bits=16 if header.format in ("ushort", "short") else 8,
-        opened=header,
     )
     _check_limits(src, limits)
     return src
@@ -116,8 +112,6 @@ def decode(src: Source, *, shrink: int = 1, scale: float | None = None, frames: 
     ``frames=-1`` loads every frame of an animation as one tall strip (``page-height``).
     """
     options: dict = {"access": access, "fail_on": "error"}
-    if src.opened is not None and access == "sequential" and shrink == 1 and not scale and frames == 1:
-        return src.opened  # opened by ``probe`` with exactly these options (libvips reads pixels lazily)
     if src.format == "jpeg" and shrink > 1:
         options["shrink"] = shrink
     elif src.format == "webp" and shrink > 1:
