@@ -89,6 +89,9 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "") ->
             image = _still(run(image, ctx))
         deadline.check()
         body = _encode.encode(image, fmt, params)
+        # libvips checks the kill flag only now and then, and its eval signal does not reach
+        # every pipeline each time (seen with libvips 8.18.7): the limit holds either way.
+        deadline.check()
     except pyvips.Error as e:
         raise _translate(e, deadline, src) from None
     return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary)
