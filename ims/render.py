@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ims import pipeline
@@ -36,6 +37,7 @@ class RenderResult:
     vary_accept: bool
     etag: str
     cached: bool = False
+    then: object = None  # what ``render(then=…)`` returned
 
 
 def variant_key(source_id: str, key: str, version: str, params: Params, accept: str) -> str:
@@ -53,6 +55,11 @@ def etag_of(variant: str) -> str:
     return f'"{variant[:32]}"'
 
 
+def _process_then(then, data: bytes, params: Params, limits, accept: str) -> tuple[pipeline.Rendered, object]:
+    out = pipeline.process(data, params, limits, accept=accept)
+    return out, then(out.body, out.mime)
+
+
 class Renderer:
     def __init__(self, settings: Settings, pool: PixelPool, cache: ResultCache) -> None:
         self.limits = settings.limits
@@ -67,11 +74,17 @@ class Renderer:
 
     async def render(
         self, source_id: str, storage: Storage, key: str, params: Params, accept: str = "",
-        *, info: ObjectInfo | None = None, keep: bool = True,
+        *, info: ObjectInfo | None = None, keep: bool = True, then: Callable[[bytes, str], object] | None = None,
     ) -> RenderResult:
         """Render ``key`` of a source. With ``info`` (from ``head``), the result cache is looked in;
         with ``keep`` the result is stored there (background jobs, whose results go to their
-        destinations, pass False: a cache file per job would only push hot renders out)."""
+        destinations, pass False: a cache file per job would only push hot renders out).
+
+        ``then(body, mime)`` runs in the pixel thread right after the pixels, and what it
+        returns comes back as ``RenderResult.then``: background jobs write their local
+        destinations there, saving a hop to another thread and back per job. A render with
+        ``then`` is not shared with identical renders in flight (``then`` is the caller's).
+        """
         variant = variant_key(source_id, key, info.version, params, accept) if info else None
         if variant:
             hit = await asyncio.to_thread(self.cache.get, variant)
@@ -80,14 +93,16 @@ class Renderer:
         stored = await self.fetch(storage, key)
         if variant is None or stored.info.version != info.version:
             variant = variant_key(source_id, key, stored.info.version, params, accept)
-        out = await self.pool.run(
-            variant, pipeline.process, stored.data, params, self.limits, accept=accept
-        )
+        if then is None:
+            out = await self.pool.run(variant, pipeline.process, stored.data, params, self.limits, accept=accept)
+            after = None
+        else:
+            out, after = await self.pool.run(None, _process_then, then, stored.data, params, self.limits, accept)
         meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
                 "vary_accept": out.vary_accept}
         if keep and self.cache.enabled:
             await asyncio.to_thread(self.cache.put, variant, out.body, meta)
-        return RenderResult(body=out.body, etag=etag_of(variant), **meta)
+        return RenderResult(body=out.body, etag=etag_of(variant), then=after, **meta)
 
     async def _timed(self, awaitable):
         try:

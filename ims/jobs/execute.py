@@ -1,7 +1,9 @@
 """One job's work: read the source object → render → put to every chosen destination.
 
 The same ``Renderer.render`` as the on-demand route does the pixels, so the two
-paths cannot drift apart. Returns an ``Outcome``; it never writes job state.
+paths cannot drift apart. Destinations written by blocking calls (fs) are written
+from the pixel thread right after the pixels; the others (S3) afterwards, at once.
+Returns an ``Outcome``; it never writes job state.
 """
 
 from __future__ import annotations
@@ -28,22 +30,42 @@ async def execute(svc: Services, job: dict) -> Outcome:
         return Outcome(error=NotFound("the job's source was deleted", field="source_id"))
     if not targets:
         return Outcome(error=NotFound("every destination of the job was deleted", field="destination_ids"))
+    key = job["destination_key"]
+    try:
+        stores = [svc.storages.get(StorageRef.of(t)) for t in targets]
+    except ImsError as error:
+        return Outcome(error=error)
+    local = [i for i, store in enumerate(stores) if hasattr(store, "put_blocking")]
+
+    def put_local(body: bytes, mime: str) -> dict[int, dict | ImsError]:
+        """In the pixel thread, right after the pixels: the destinations written by blocking calls."""
+        done: dict[int, dict | ImsError] = {}
+        for i in local:
+            try:
+                stores[i].put_blocking(key, body, mime)
+                done[i] = {"bucket": targets[i]["bucket"], "key": key}
+            except ImsError as error:
+                done[i] = error
+        return done
+
     try:
         params = Params.from_canonical(job["params"])
         storage = svc.storages.get(StorageRef.of(source))
-        rendered = await svc.renderer.render(source["id"], storage, job["object_key"], params, keep=False)
+        rendered = await svc.renderer.render(source["id"], storage, job["object_key"], params, keep=False,
+                                             then=put_local if local else None)
     except ImsError as error:
         return Outcome(error=error)
 
-    key = job["destination_key"]
+    async def put(i: int) -> dict:
+        await stores[i].put(key, rendered.body, rendered.mime)
+        return {"bucket": targets[i]["bucket"], "key": key}
 
-    async def put(target) -> dict:
-        await svc.storages.get(StorageRef.of(target)).put(key, rendered.body, rendered.mime)
-        return {"bucket": target["bucket"], "key": key}
-
-    results = await asyncio.gather(*(put(t) for t in targets), return_exceptions=True)
-    landed = [r for r in results if isinstance(r, dict)]
-    failures = [r for r in results if isinstance(r, BaseException)]
+    remote = [i for i in range(len(targets)) if i not in local]
+    results = dict(rendered.then or {})
+    results.update(zip(remote, await asyncio.gather(*(put(i) for i in remote), return_exceptions=True)))
+    ordered = [results[i] for i in range(len(targets))]  # the job's destination order
+    landed = [r for r in ordered if isinstance(r, dict)]
+    failures = [r for r in ordered if isinstance(r, BaseException)]
     if failures:
         failure = failures[0]
         if not isinstance(failure, ImsError):

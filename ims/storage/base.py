@@ -50,6 +50,9 @@ class Storage(Protocol):
     async def head(self, key: str) -> ObjectInfo: ...
 
     async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo: ...
+    # A storage whose writes are plain blocking calls (fs) also has
+    # ``put_blocking(key, data, content_type) -> ObjectInfo``, for code already in a worker
+    # thread: background jobs write such destinations from the pixel thread.
 
     async def delete(self, key: str) -> None: ...
 

@@ -45,7 +45,7 @@ class FsStorage:
         return self._head(key)
 
     async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
-        return await asyncio.to_thread(self._put, key, data)
+        return await asyncio.to_thread(self.put_blocking, key, data, content_type)
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._delete, key)
@@ -86,7 +86,8 @@ class FsStorage:
             raise ObjectNotFound(not_found(key))
         return _info(key, path, st)
 
-    def _put(self, key: str, data: bytes) -> ObjectInfo:
+    def put_blocking(self, key: str, data: bytes, content_type: str = "") -> ObjectInfo:
+        """``put`` for a caller already in a worker thread (the type comes from the key's extension)."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -141,3 +141,43 @@ async def test_a_job_renders_for_its_destinations_and_leaves_the_on_demand_cache
         assert cached == []
     finally:
         app.close()
+
+
+async def test_destinations_written_from_the_pixel_thread_report_in_order_and_fail_alone(tmp_path, database_url):
+    """fs destinations are written right after the pixels, in the pixel thread: the puts that
+    landed are still reported in the job's destination order, and one that fails fails the job
+    with the others listed."""
+    import pyvips
+
+    from ims.errors import StorageError
+    from ims.jobs import queue
+    from ims.jobs.execute import execute
+    from tests.support.app import app_settings, start_app
+
+    app = start_app(app_settings(tmp_path, database_url))
+    try:
+        source = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]
+        first = app.api("GET", "/api/v1/destinations").json()["response"]["items"][0]
+        (tmp_path / "archive").mkdir()
+        second = app.api("POST", "/api/v1/destinations", json={
+            "name": "archive", "kind": "fs", "bucket": "archive", "path": str(tmp_path / "archive")}).json()["response"]
+        (tmp_path / "sources" / "default").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "sources" / "default" / "a.png").write_bytes(pyvips.Image.black(8, 8).pngsave_buffer())
+        (tmp_path / "archive" / "blocked").write_bytes(b"a file where the job needs a directory")
+
+        for key in ("ok/a.png", "blocked/a.png"):
+            app.api("POST", URL, json={"source_id": source["id"], "object_key": "a.png", "destination_object_key": key,
+                                       "destination_ids": [second["id"], first["id"]]})
+        ok, blocked = queue.claim(app.svc.db, 2, 30)
+
+        done = await execute(app.svc, ok)
+        assert done.error is None
+        assert done.result["object_puts"] == [{"bucket": "archive", "key": "ok/a.png"},
+                                             {"bucket": "local", "key": "ok/a.png"}]
+        assert (tmp_path / "archive" / "ok" / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+        failed = await execute(app.svc, blocked)
+        assert isinstance(failed.error, StorageError) and "share that name" in failed.error.message
+        assert failed.object_puts == [{"bucket": "local", "key": "blocked/a.png"}]
+    finally:
+        app.close()
