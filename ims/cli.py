@@ -124,7 +124,7 @@ def worker(settings: Settings, _args) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         print(f"ims: worker running {concurrency} jobs at a time; SIGTERM stops it gracefully", flush=True)
-        await Background(svc, concurrency=concurrency).run(stop)
+        await Background(svc, concurrency=concurrency, dedicated=True).run(stop)
         await svc.aclose()
 
     asyncio.run(run())

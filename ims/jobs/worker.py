@@ -263,12 +263,14 @@ class Reaper:
 class Background:
     """Everything a worker process runs besides HTTP."""
 
-    def __init__(self, svc: Services, *, concurrency: int) -> None:
+    def __init__(self, svc: Services, *, concurrency: int, dedicated: bool = False) -> None:
+        """``dedicated``: this process does nothing else (``ims worker``), so its database
+        writes may run on the event loop's thread (see ``GroupCommit``)."""
         from ims.webhooks.delivery import Deliverer
 
         self.svc = svc
         self.wakeups = svc.wakeups
-        group = GroupCommit(svc.db)  # the jobs' and the deliveries' writes share transactions
+        group = GroupCommit(svc.db, on_loop=dedicated)  # the jobs' and the deliveries' writes share transactions
         self.deliverer = Deliverer(svc, group=group)
         self.jobs = JobWorker(svc, self.wakeups, concurrency=concurrency, deliverer=self.deliverer, group=group)
         self.reaper = Reaper(svc, self.wakeups)
