@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
+from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select, text
 
 from ims.db import Database
 from ims.db.group import GroupCommit
@@ -79,3 +79,25 @@ async def test_a_database_error_reaches_the_caller(db, on_loop):
     with pytest.raises(Exception) as caught:
         await group.run(lambda conn: conn.execute(insert(rows).values(n=7)))  # duplicate key
     assert "group_commit_rows" in str(caught.value) or "UNIQUE" in str(caught.value).upper()
+
+
+async def test_a_call_whose_connection_dies_under_it_is_tried_once_more(pg_url):
+    database = Database(pg_url)
+    rows.create(database.engine, checkfirst=True)
+    calls = []
+
+    def write(conn):
+        calls.append(1)
+        if len(calls) == 1:  # the server drops this connection mid-transaction (as in a failover)
+            conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+        conn.execute(insert(rows).values(n=len(calls)))
+        return "written"
+
+    try:
+        assert await GroupCommit(database, on_loop=True).run(write) == "written"
+        assert len(calls) == 2
+        with database.read() as conn:
+            assert list(conn.execute(select(rows.c.n)).scalars()) == [2]
+    finally:
+        rows.drop(database.engine)
+        database.dispose()

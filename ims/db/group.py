@@ -13,7 +13,7 @@ call, as before.
 What each ``fn`` writes is still atomic: it commits with the others or not at all,
 and no caller hears "done" before the commit. A batch whose transaction fails is
 retried one ``fn`` at a time, so a failing ``fn`` (or a database error it provokes)
-fails only its own caller. A caller that is cancelled while waiting does not stop
+fails only its own caller; one whose connection died under it is tried once more. A caller that is cancelled while waiting does not stop
 its ``fn`` from committing — the same as a cancelled ``asyncio.to_thread`` — which
 every user here tolerates: what it writes is leased or fenced.
 """
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from ims.db.engine import Database
 
@@ -79,11 +80,16 @@ class GroupCommit:
                 else:
                     future.set_exception(value)
 
-    def _write(self, fns: list[Write]) -> list[tuple[bool, Any]]:
+    def _write(self, fns: list[Write], *, again: bool = True) -> list[tuple[bool, Any]]:
         try:
             with self.db.write() as conn:
                 return [(True, fn(conn)) for fn in fns]
         except Exception as error:
-            if len(fns) == 1:
-                return [(False, error)]
-            return [self._write([fn])[0] for fn in fns]  # find the one that fails; the rest commit
+            if len(fns) > 1:
+                return [self._write([fn])[0] for fn in fns]  # find the one that fails; the rest commit
+            if again and isinstance(error, DBAPIError) and error.connection_invalidated:
+                # The connection died under the transaction (a database restart or failover): the
+                # pool has dropped it, so once more on a fresh one. Every write here is fenced, so
+                # even a commit whose answer was lost cannot be applied twice.
+                return self._write(fns, again=False)
+            return [(False, error)]

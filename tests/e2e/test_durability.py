@@ -96,3 +96,35 @@ def test_a_thousand_jobs_four_workers_on_postgresql(pg_stack):
     per_job = Counter(json.loads(d.body)["response"]["job_id"] for d in deliveries)
     assert len(per_job) == 1000 and set(per_job.values()) == {1}
     assert len(list((stack.data_dir / "destinations/default/t").iterdir())) == 1000
+
+
+def test_database_connections_cut_mid_run_then_all_jobs_complete_once(pg_stack):
+    """PostgreSQL drops every connection of the workers (as on a failover or a restart) while
+    jobs run: the workers reconnect — their writes run on the event loop, and the pool checks
+    a connection before using it — and every job ends with exactly one webhook."""
+    import psycopg
+
+    stack = pg_stack
+    tiny = stack.data_dir / "tiny.png"
+    pyvips.Image.black(16, 16).pngsave(str(tiny))
+    stack.put_original("tiny.png", tiny)
+    server = stack.serve(workers=0)
+    source_id = _endpoint_and_source(server, stack)
+    stack.worker(workers=2)
+    items = [{"source_id": source_id, "object_key": "tiny.png", "destination_object_key": f"c/{i}.png"}
+             for i in range(300)]
+    assert server.http.post(f"{URL}/batch", json={"items": items}).json()["response"]["accepted"] == 300
+
+    poll(lambda: _statuses(server, 300).get("succeeded", 0) >= 30, timeout=120, what="the first jobs")
+    with psycopg.connect(stack.database_url, autocommit=True) as admin:
+        cut = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                            "AND application_name NOT LIKE 'pytest%'").fetchone()[0]
+    assert cut >= 1
+
+    poll(lambda: _statuses(server, 300) == {"succeeded": 300}, timeout=180, every=0.5, what="all 300 jobs")
+    deliveries = stack.receiver.wait_for(300, timeout=120)
+    per_job = Counter(json.loads(d.body)["response"]["job_id"] for d in deliveries)
+    assert len(per_job) == 300 and set(per_job.values()) == {1}
+    # Every attempt was logged: an unlogged one would be sent again once its lease ran out.
+    assert not any("could not record" in proc.output() for proc in stack.procs)
