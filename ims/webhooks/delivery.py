@@ -223,7 +223,12 @@ class Deliverer:
             claim = Claim(id=m.id, url=m.url, event=m.event, body=m.body.encode("utf-8"), cycle_attempts=0,
                           lease_token=m.lease_token,
                           secrets=tuple(active_secrets(m.endpoint, self.svc.sealer, now)))
-            self._inflight.add(asyncio.create_task(self.send(claim)))
+            self._sending(claim)
+
+    def _sending(self, claim: Claim) -> None:
+        task = asyncio.create_task(self.send(claim))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)  # at once: a free slot takes the next handoff
 
     # -- driving ------------------------------------------------------------------------------
 
@@ -243,7 +248,7 @@ class Deliverer:
                 free = self.concurrency - len(inflight)
                 claimed = await self._claim_safely(free) if free > 0 else []
                 for claim in claimed:
-                    inflight.add(asyncio.create_task(self.send(claim)))
+                    self._sending(claim)
                 # Busy: a finished send wakes the loop, so look at the schedule only when idle.
                 if claimed or inflight:
                     delay = 0.0 if claimed and len(claimed) == free else self.poll_seconds
@@ -255,7 +260,6 @@ class Deliverer:
                 saturated = list(inflight) if len(inflight) >= self.concurrency else []
                 await _first_of(stop, wake, *saturated, timeout=delay)
                 wake.clear()
-                inflight.difference_update({t for t in inflight if t.done()})
         finally:
             if inflight:
                 _, late = await asyncio.wait(set(inflight), timeout=self.timeout + 5)

@@ -478,7 +478,7 @@ async def test_a_finished_job_hands_its_message_to_the_local_deliverer(make_app,
 
     app = make_app()
     add_endpoint(app, receiver.url + "/hook")
-    deliverer = deliverers(app.svc)
+    deliverer = deliverers(app.svc, concurrency=1)
     job = {"id": new_id(), "project_id": app.project_id, "source_id": new_id(), "object_key": "a.jpg",
            "metadata": None, "webhook_url": None}
     with app.svc.db.write() as conn:  # a job row in processing, as a claim leaves it
@@ -500,3 +500,7 @@ async def test_a_finished_job_hands_its_message_to_the_local_deliverer(make_app,
     assert delivery(app, messages[0].id)["status"] == "delivered"
     (request,) = receiver.requests
     assert request.headers["webhook-id"] == messages[0].id
+    # Its one slot is free again as soon as the send ended, with no run loop to tidy up:
+    # the next finished job hands over too, instead of leaving its message for a claim.
+    await asyncio.sleep(0)
+    assert deliverer.lease_for_handoff() is not None
