@@ -4,6 +4,7 @@
     Server / start_server()      a subprocess with its own env and log file; stop() ends its tree
     ims_server(data_dir, …)      `ims serve` on a free port, waited for until /readyz answers
     drive(op, concurrency, s)    run op() in N threads for s seconds → Figures
+    open_loop(op, rate, s, n)    start op() at fixed times; latency from the scheduled time
     get(url) / http_op(pick, …)  one GET; an op that GETs pick(thread) on the thread's keep-alive
                                  connection (http.client: a third of httpx's client CPU, which
                                  matters when the server answers in a millisecond or two)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import os
 import signal
 import socket
@@ -265,10 +267,7 @@ def drive(op: Callable[[int], str | None], concurrency: int, seconds: float) -> 
         error = ""
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            try:
-                problem = op(index)
-            except Exception as e:  # the benchmark reports failures, it does not stop on them
-                problem = f"{type(e).__name__}: {e}"
+            problem = _attempt(op, index)
             if problem is None:
                 local.append(time.perf_counter() - t0)
                 ok += 1
@@ -281,13 +280,63 @@ def drive(op: Callable[[int], str | None], concurrency: int, seconds: float) -> 
             figures.errors += errors
             figures.first_error = figures.first_error or error
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    _in_threads(worker, concurrency)
+    figures.seconds = time.perf_counter() - start
+    return figures
+
+
+def open_loop(op: Callable[[], str | None], rate: float, seconds: float, threads: int) -> Figures:
+    """Start ``op`` ``rate`` times a second at fixed times, from ``threads`` threads.
+
+    Latency runs from the *scheduled* time, so a slow answer that delays the next sends
+    is counted against those too (no coordinated omission). ``op`` returns None on
+    success or a short error text.
+    """
+    total = int(rate * seconds)
+    slots = itertools.count()
+    take = threading.Lock()
+    figures = Figures()
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.05
+
+    def sender(_index: int) -> None:
+        while True:
+            with take:
+                slot = next(slots)
+            if slot >= total:
+                return
+            due = start + slot / rate
+            time.sleep(max(0.0, due - time.perf_counter()))
+            problem = _attempt(op)
+            latency = time.perf_counter() - due
+            with lock:
+                if problem is None:
+                    figures.ok += 1
+                    figures.latencies.append(latency)
+                else:
+                    figures.errors += 1
+                    figures.first_error = figures.first_error or problem
+
+    _in_threads(sender, threads)
+    figures.seconds = time.perf_counter() - start
+    return figures
+
+
+def _attempt(op: Callable[..., str | None], *args) -> str | None:
+    """``op(*args)``: None on success, else a short error text (failures are reported, not raised)."""
+    try:
+        return op(*args)
+    except Exception as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def _in_threads(target: Callable[[int], None], count: int) -> None:
+    """Run ``target(i)`` for i in range(count), each in its own thread; wait for all."""
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    figures.seconds = time.perf_counter() - start
-    return figures
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ from pathlib import Path
 import pyvips
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Figures, drive, percentile  # noqa: E402  (bench/ is not a package)
+from common import Figures, drive, open_loop, percentile  # noqa: E402  (bench/ is not a package)
 from jobs_support import (  # noqa: E402
     JOBS,
     REPO,
@@ -80,7 +80,6 @@ from jobs_support import (  # noqa: E402
     enqueue_batches,
     installation,
     job_times,
-    open_loop,
     webhooks_for,
 )
 

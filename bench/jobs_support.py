@@ -10,7 +10,6 @@
                                         submit in batches; wait for given jobs' webhooks;
                                         read back their created/started/finished times
     cancel_queued(database_url)         empty the queue between phases
-    open_loop(op, rate, seconds, n)     sends at fixed times; latency from the scheduled time
 
 The processes and helpers of the end-to-end tests are reused (tests/support): the
 benchmark runs ims exactly as those tests do. Nothing here asserts a timing.
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import itertools
 import json
 import os
 import secrets
@@ -38,9 +36,7 @@ import psycopg
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))  # tests.support
-sys.path.insert(0, str(BENCH))  # common
 
-from common import Figures  # noqa: E402
 from tests.support.procs import BOOTSTRAP_KEY, ImsProcess, Server, ims_env  # noqa: E402
 from tests.support.receiver import Receiver  # noqa: E402
 from tests.support.seaweed import SeaweedS3  # noqa: E402
@@ -325,49 +321,3 @@ def job_times(api: Api, job_ids: set[str]) -> dict[str, JobTimes]:
 
 def _unix(iso: str | None) -> float | None:
     return None if iso is None else datetime.fromisoformat(iso).timestamp()
-
-
-# --- load --------------------------------------------------------------------------------
-
-def open_loop(op: Callable[[], str | None], rate: float, seconds: float, threads: int) -> Figures:
-    """Start ``op`` ``rate`` times a second at fixed times, from ``threads`` threads.
-
-    Latency runs from the *scheduled* time, so a slow answer that delays the next sends
-    is counted against those too (no coordinated omission). ``op`` returns None on
-    success or a short error text.
-    """
-    total = int(rate * seconds)
-    slots = itertools.count()
-    take = threading.Lock()
-    figures = Figures()
-    lock = threading.Lock()
-    start = time.perf_counter() + 0.05
-
-    def sender() -> None:
-        while True:
-            with take:
-                slot = next(slots)
-            if slot >= total:
-                return
-            due = start + slot / rate
-            time.sleep(max(0.0, due - time.perf_counter()))
-            try:
-                problem = op()
-            except Exception as e:  # reported, not raised: the benchmark goes on
-                problem = f"{type(e).__name__}: {e}"
-            latency = time.perf_counter() - due
-            with lock:
-                if problem is None:
-                    figures.ok += 1
-                    figures.latencies.append(latency)
-                else:
-                    figures.errors += 1
-                    figures.first_error = figures.first_error or problem
-
-    pool = [threading.Thread(target=sender) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    figures.seconds = time.perf_counter() - start
-    return figures

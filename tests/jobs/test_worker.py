@@ -126,7 +126,6 @@ async def test_a_job_renders_for_its_destinations_and_leaves_the_on_demand_cache
     app = start_app(app_settings(tmp_path, database_url, cache_size_mb=64))
     try:
         source = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]
-        destination = app.api("GET", "/api/v1/destinations").json()["response"]["items"][0]
         png = pyvips.Image.black(16, 16).new_from_image([200, 30, 30]).pngsave_buffer()
         (tmp_path / "sources" / "default").mkdir(parents=True, exist_ok=True)
         (tmp_path / "sources" / "default" / "tiny.png").write_bytes(png)
