@@ -1,4 +1,4 @@
-"""The parts bench/jobs.py is built from: one whole ims installation, a JSON client, load drivers.
+"""The parts bench/jobs.py is built from: one whole ims installation, a JSON client.
 
     installation(engine, out, use_s3)   a fresh data dir and database, SeaweedFS S3, a webhook
                                         receiver, `ims serve` (IMS_WORKERS=0), an S3 destination

@@ -35,9 +35,10 @@ class FsStorage:
         # A small file is read on the event loop, like ``head``: open + read of a few KB
         # costs less than the hop to a thread and back (measured: ~0.2 ms of CPU per
         # object on a busy worker). Larger files are read in a thread.
-        if self._head(key).size <= INLINE_READ_BYTES:
-            return self._get(key, max_bytes)
-        return await asyncio.to_thread(self._get, key, max_bytes)
+        path = self._path(key)
+        if _size(path) <= INLINE_READ_BYTES:
+            return self._read(key, path, max_bytes)
+        return await asyncio.to_thread(self._read, key, path, max_bytes)
 
     async def head(self, key: str) -> ObjectInfo:
         # A few lstat/stat calls on a local directory take microseconds, less than the
@@ -56,8 +57,7 @@ class FsStorage:
     async def aclose(self) -> None:
         return None
 
-    def _get(self, key: str, max_bytes: int) -> StoredObject:
-        path = self._path(key)
+    def _read(self, key: str, path: Path, max_bytes: int) -> StoredObject:
         try:
             with open(path, "rb") as f:
                 st = os.fstat(f.fileno())
@@ -157,6 +157,14 @@ class FsStorage:
                 f"object_key {key!r} resolves outside the storage directory", field="object_key"
             )
         return path
+
+
+def _size(path: Path) -> int:
+    """The file's size; 0 if it cannot be stat'ed (reading it then fails at once, saying why)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _info(key: str, path: Path, st: os.stat_result) -> ObjectInfo:

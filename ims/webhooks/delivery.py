@@ -357,7 +357,7 @@ class Deliverer:
             self._client = WebhookSender(self.svc.settings.allow_private_networks)
         return self._client
 
-    # -- database, in worker threads ----------------------------------------------------------
+    # -- database -----------------------------------------------------------------------------
 
     async def _claim_safely(self, limit: int) -> list[Claim]:
         try:
