@@ -33,7 +33,7 @@ async def test_calls_made_together_share_a_transaction_and_get_their_own_results
     group = GroupCommit(db, on_loop=on_loop)
     transactions = []
     write = db.write
-    db.write = lambda: (transactions.append(1), write())[1]  # count the transactions opened
+    db.write = lambda **kw: (transactions.append(1), write(**kw))[1]  # count the transactions opened
 
     def add(n):
         def write(conn):
@@ -101,3 +101,59 @@ async def test_a_call_whose_connection_dies_under_it_is_tried_once_more(pg_url):
     finally:
         rows.drop(database.engine)
         database.dispose()
+
+
+async def test_a_kept_connection_that_died_between_calls_is_replaced(pg_url):
+    """The group keeps its connection from one transaction to the next, without the pool's
+    liveness ping: one the server dropped meanwhile (a restart, an idle timeout) costs the
+    next call one more try, not an error."""
+    database = Database(pg_url)
+    rows.create(database.engine, checkfirst=True)
+    group = GroupCommit(database, on_loop=True)
+    try:
+        first = await group.run(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar())
+        assert await group.run(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar()) == first
+        with database.read() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": first})  # waits for the exit
+        await group.run(lambda conn: conn.execute(insert(rows).values(n=1)))
+        second = await group.run(lambda conn: conn.execute(text("SELECT pg_backend_pid()")).scalar())
+        assert second != first
+        with database.read() as conn:
+            assert list(conn.execute(select(rows.c.n)).scalars()) == [1]
+    finally:
+        await group.aclose()
+        rows.drop(database.engine)
+        database.dispose()
+
+
+@ON_LOOP
+async def test_a_patient_call_rides_along_with_the_next_urgent_one(db, on_loop):
+    group = GroupCommit(db, on_loop=on_loop)
+    transactions = []
+    write = db.write
+    db.write = lambda **kw: (transactions.append(1), write(**kw))[1]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    patient = asyncio.ensure_future(group.run(lambda conn: conn.execute(insert(rows).values(n=1)), patience=5.0))
+    await asyncio.sleep(0.05)
+    assert not patient.done()  # still waiting for company
+    await group.run(lambda conn: conn.execute(insert(rows).values(n=2)))
+    await patient
+    assert loop.time() - started < 1.0  # written with the urgent call, long before its patience ran out
+    assert len(transactions) == 1
+    alone = await asyncio.wait_for(group.run(lambda conn: "alone", patience=0.05), timeout=2)
+    assert alone == "alone" and len(transactions) == 2  # with no company it is written all the same
+    await group.aclose()
+    with db.read() as conn:
+        assert sorted(conn.execute(select(rows.c.n)).scalars()) == [1, 2]
+
+
+@ON_LOOP
+async def test_closing_writes_what_is_still_queued(db, on_loop):
+    group = GroupCommit(db, on_loop=on_loop)
+    patient = asyncio.ensure_future(group.run(lambda conn: conn.execute(insert(rows).values(n=9)), patience=60))
+    await asyncio.sleep(0)
+    await group.aclose()
+    await asyncio.wait_for(patient, timeout=1)
+    with db.read() as conn:
+        assert list(conn.execute(select(rows.c.n)).scalars()) == [9]

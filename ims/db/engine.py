@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from alembic import command
@@ -71,21 +71,31 @@ class Database:
         self._sqlite_writer = threading.Lock()
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, on: Connection | None = None) -> Iterator[Connection]:
         """A transaction that intends to write; commits on success, rolls back on error.
+
+        ``on``: a connection from ``writer()`` to run it on, instead of one checked out
+        of the pool for this transaction alone.
 
         On SQLite, the threads of one process take turns on a lock first: SQLite's own
         busy handler sleeps in growing steps and is not woken when the writer finishes,
         so only separate processes should ever meet there.
         """
-        if not self.is_sqlite:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
+        if on is not None:
+            with self._sqlite_writer if self.is_sqlite else nullcontext(), on.begin():
+                yield on
             return
-        with self._sqlite_writer, self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
-                yield conn
+        with self.writer() as conn, self.write(on=conn):
+            yield conn
+
+    def writer(self) -> Connection:
+        """A connection for ``write(on=…)``: whoever keeps one for many transactions skips the
+        pool's checkout, and its liveness ping (a round trip on PostgreSQL), on each. A
+        connection that died is not noticed before use: the caller closes it and takes another."""
+        conn = self.engine.connect()
+        if self.is_sqlite:
+            conn.execution_options(sqlite_immediate=True)
+        return conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -2,12 +2,18 @@
 
 A worker process runs many tiny transactions at once — claim the next jobs, end a
 job and write its webhook messages, log a delivery attempt — each costing a
-``BEGIN``/``COMMIT``, a connection checkout and a thread hop, and on SQLite a turn
-on the one write lock. ``GroupCommit.run(fn)`` queues ``fn(conn)`` instead; one
-flusher waits a moment (``WINDOW_SECONDS``) for more, then writes everything queued in
-a single ``Database.write()`` — in a worker thread, or on the loop's own thread (see
-``GroupCommit``) — and hands every caller its own ``fn``'s result (or exception).
-With nothing else queued it is one transaction per call.
+``BEGIN``/``COMMIT`` (two round trips on PostgreSQL), a thread hop, and on SQLite a
+turn on the one write lock. ``GroupCommit.run(fn)`` queues ``fn(conn)`` instead.
+Each call is due a moment later (``WINDOW_SECONDS``, plus the call's own
+``patience``); when the first queued call falls due, everything queued is written
+in a single ``Database.write()`` — in a worker thread, or on the loop's own thread
+(see ``GroupCommit``) — on a connection the group keeps, and every caller gets its
+own ``fn``'s result (or exception). With nothing else queued it is one transaction
+per call.
+
+``patience`` is for writes nobody is waiting on, such as the log of a webhook
+attempt already made: they wait to ride along with the next urgent write (a job's
+end, a claim) instead of paying for a transaction of their own.
 
 What each ``fn`` writes is still atomic: it commits with the others or not at all,
 and no caller hears "done" before the commit. A batch whose transaction fails is
@@ -21,6 +27,7 @@ writes is leased or fenced.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -31,9 +38,10 @@ from ims.db.engine import Database
 
 Write = Callable[[Connection], Any]
 
-# How long the flusher waits for more calls before it writes. Measured with trivial jobs on
+# How long a call waits for others before it is written. Measured with trivial jobs on
 # 2 cores (bench/jobs.py's trivial phase, A/B medians): 1 ms instead of one loop turn took
-# SQLite from 298 to 360 jobs/s and PostgreSQL from 241 to 288 jobs/s, for 1 ms more latency.
+# SQLite from 298 to 360 jobs/s and PostgreSQL from 241 to 288 jobs/s, for 1 ms more latency;
+# 4 and 10 ms were slower again (263 and 220/s on PostgreSQL).
 WINDOW_SECONDS = 0.001
 
 
@@ -54,43 +62,72 @@ class GroupCommit:
         self.on_loop = on_loop
         self.window = window
         self._queued: list[tuple[Write, asyncio.Future]] = []
-        self._flusher: asyncio.Task | None = None
+        self._due = math.inf  # when the earliest queued call wants to be written (loop time)
+        self._timer: asyncio.TimerHandle | None = None
+        self._writing: asyncio.Task | None = None  # a batch being written in a worker thread
+        self._conn: Connection | None = None  # kept from one batch to the next (see ``Database.writer``)
 
-    async def run(self, fn: Write) -> Any:
-        """``fn(conn)`` inside a write transaction shared with other callers; its result once committed."""
-        future = asyncio.get_running_loop().create_future()
+    async def run(self, fn: Write, *, patience: float = 0.0) -> Any:
+        """``fn(conn)`` inside a write transaction shared with other callers; its result once
+        committed. ``patience``: how much longer than the window it may wait for company."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._queued.append((fn, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        due = loop.time() + self.window + patience
+        if due < self._due:
+            self._due = due
+            self._arm(loop)
         return await future
 
-    async def _flush(self) -> None:
-        while self._queued:
-            batch: list[tuple[Write, asyncio.Future]] = []
-            try:
-                # Wait a moment for more: the write that ends a job, the claim of the job taking
-                # its slot, the log of a webhook just answered all arrive within a millisecond.
-                await asyncio.sleep(self.window)
-                batch, self._queued = self._queued, []
-                fns = [fn for fn, _ in batch]
-                outcomes = self._write(fns) if self.on_loop else await asyncio.to_thread(self._write, fns)
-            except asyncio.CancelledError:  # the loop is shutting down: nobody is left to answer
-                for _, future in batch + self._queued:
-                    future.cancel()
-                raise
-            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-                if future.done():  # its caller gave up waiting
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Set the timer for the earliest due call, unless a batch is being written: its end re-arms."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._writing is None and self._queued:
+            self._timer = loop.call_at(self._due, self._flush)
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._queued, self._due = self._queued, [], math.inf
+        fns = [fn for fn, _ in batch]
+        if self.on_loop:
+            self._answer(batch, self._write(fns))
+            return
+        self._writing = asyncio.create_task(self._write_in_thread(batch, fns))
+
+    async def _write_in_thread(self, batch, fns: list[Write]) -> None:
+        try:
+            outcomes = await asyncio.to_thread(self._write, fns)
+        except asyncio.CancelledError:  # the loop is shutting down: nobody is left to answer
+            for _, future in batch + self._queued:
+                future.cancel()
+            raise
+        finally:
+            self._writing = None
+        self._answer(batch, outcomes)
+        self._arm(asyncio.get_running_loop())  # calls that came meanwhile, when they fall due
+
+    @staticmethod
+    def _answer(batch, outcomes: list[tuple[bool, Any]]) -> None:
+        for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+            if future.done():  # its caller gave up waiting
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
 
     def _write(self, fns: list[Write], *, again: bool = True) -> list[tuple[bool, Any]]:
         try:
-            with self.db.write() as conn:
+            if self._conn is None:
+                self._conn = self.db.writer()
+            with self.db.write(on=self._conn) as conn:
                 return [(True, fn(conn)) for fn in fns]
         except Exception as error:
+            self._close()  # whatever went wrong, the next transaction starts on a fresh connection
             if len(fns) > 1:
                 return [self._write([fn])[0] for fn in fns]  # find the one that fails; the rest commit
             if again and isinstance(error, DBAPIError) and error.connection_invalidated:
@@ -99,3 +136,20 @@ class GroupCommit:
                 # even a commit whose answer was lost cannot be applied twice.
                 return self._write(fns, again=False)
             return [(False, error)]
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # a dead connection may fail even to close; the pool drops it
+                pass
+
+    async def aclose(self) -> None:
+        """Write what is still queued, then return the kept connection to the pool."""
+        while self._writing is not None or self._queued:
+            if self._writing is not None:
+                await asyncio.gather(self._writing, return_exceptions=True)
+            elif self._queued:
+                self._flush()
+        self._close()

@@ -135,7 +135,8 @@ class JobWorker:
                 continue
             tokens = {job_id: token for job_id, (token, _) in held.items()}
             try:
-                lost = await self.group.run(lambda conn: queue.renew(conn, tokens, self.lease))
+                lost = await self.group.run(lambda conn: queue.renew(conn, tokens, self.lease),
+                                            patience=self.lease / 30)  # a thirtieth of the lease it extends
             except SQLAlchemyError as error:  # keep working; the fenced finish decides later
                 log.warning("heartbeat failed: %s", error.__class__.__name__)
                 continue
@@ -270,9 +271,10 @@ class Background:
 
         self.svc = svc
         self.wakeups = svc.wakeups
-        group = GroupCommit(svc.db, on_loop=dedicated)  # the jobs' and the deliveries' writes share transactions
-        self.deliverer = Deliverer(svc, group=group)
-        self.jobs = JobWorker(svc, self.wakeups, concurrency=concurrency, deliverer=self.deliverer, group=group)
+        self.group = GroupCommit(svc.db, on_loop=dedicated)  # the jobs' and the deliveries' writes share transactions
+        self.deliverer = Deliverer(svc, group=self.group)
+        self.jobs = JobWorker(svc, self.wakeups, concurrency=concurrency, deliverer=self.deliverer,
+                              group=self.group)
         self.reaper = Reaper(svc, self.wakeups)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -293,6 +295,7 @@ class Background:
         finally:
             self.wakeups.stop()
             await self.deliverer.aclose()
+            await self.group.aclose()
 
 
 async def _wait_any(*events: asyncio.Event, timeout: float) -> None:

@@ -48,6 +48,9 @@ log = logging.getLogger("ims.webhooks.delivery")
 
 EXCERPT_BYTES = 4096  # "first 4 KB of the response" (SPEC §4)
 SEND_TIMEOUT = 15.0  # "success = any 2xx within 15 s"
+# The log of an attempt already made can wait a little to share the next transaction (see
+# ims.db.group): the message went out, only its row is late, and the lease covers the wait.
+RECORD_PATIENCE = 0.010
 
 D, A, E = webhook_deliveries, delivery_attempts, webhook_endpoints
 
@@ -302,7 +305,8 @@ class Deliverer:
             else:
                 outcome, give_up = await self._post(claim), False
             recorded = await self.group.run(
-                lambda conn: record_outcome(conn, claim, outcome, self.schedule, at=at, give_up=give_up))
+                lambda conn: record_outcome(conn, claim, outcome, self.schedule, at=at, give_up=give_up),
+                patience=RECORD_PATIENCE)
             if not recorded:
                 log.warning("delivery %s: lease lost before the outcome was recorded; not recorded", claim.id)
             return recorded
