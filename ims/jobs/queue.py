@@ -109,15 +109,21 @@ def finish(conn: Connection, job_id: str, token: str, *, status: str, result: di
     The reaper passes ``only_if_expired`` so that a worker whose heartbeat got
     through after the reaper looked keeps its job.
     """
+    return conn.execute(FINISH, finish_values(job_id, token, status=status, result=result, error=error,
+                                              only_if_expired=only_if_expired)).rowcount == 1
+
+
+def finish_values(job_id: str, token: str, *, status: str, result: dict | None, error: dict | None,
+                  only_if_expired: bool = False) -> dict:
+    """The parameters of ``FINISH`` (also run inside the outbox's statement, ims.webhooks.outbox)."""
     now = utcnow()
     # (Parameter names differ from column names: a key named like a column would be SET too.)
-    values = {"job_id": job_id, "token": token, "to": status, "outcome": result, "problem": error, "now": now,
-              "expired_before": now if only_if_expired else _NEVER}
-    return conn.execute(_FINISH, values).rowcount == 1
+    return {"job_id": job_id, "token": token, "to": status, "outcome": result, "problem": error, "now": now,
+            "expired_before": now if only_if_expired else _NEVER}
 
 
 _NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # "expired before" this: any lease, i.e. no expiry condition
-_FINISH = (
+FINISH = (
     update(jobs)
     .where(jobs.c.id == bindparam("job_id", type_=String()),
            jobs.c.lease_token == bindparam("token", type_=String()),

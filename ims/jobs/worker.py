@@ -22,7 +22,7 @@ from ims.jobs import queue
 from ims.jobs.execute import Outcome, execute
 from ims.jobs.notify import DELIVERIES, JOBS, Wakeups, notify
 from ims.services import Services
-from ims.webhooks.outbox import write_messages
+from ims.webhooks.outbox import finish_and_target, write_messages
 from ims.webhooks.payload import FAILED, SUCCEEDED, failure_payload, success_payload
 
 log = logging.getLogger("ims.worker")
@@ -212,10 +212,11 @@ def end_job_in(conn: Connection, job: dict, token: str, outcome: Outcome, *, onl
     else:
         status, result, error = "failed", None, error_record(outcome.error)
         event, payload = FAILED, failure_payload(job, error, outcome.object_puts)
-    if not queue.finish(conn, job["id"], token, status=status, result=result, error=error,
-                        only_if_expired=only_if_expired):
+    to = finish_and_target(conn, job, queue.finish_values(job["id"], token, status=status, result=result,
+                                                          error=error, only_if_expired=only_if_expired))
+    if to is None:
         return None  # the lease was lost: a newer attempt owns the job and will end it
-    messages = write_messages(conn, job, event, payload, lease=lease)
+    messages = write_messages(conn, job, event, payload, lease=lease, to=to)
     if messages and lease is None:
         notify(conn, DELIVERIES)
     return messages

@@ -117,3 +117,21 @@ def test_cancel_only_from_queued(app):
     (job_id,) = _submit(app)
     queue.claim(app.svc.db, 1, 30)
     assert app.api("POST", f"{URL}/{job_id}/cancel").status_code == 409
+
+
+def test_messages_go_to_enabled_endpoints_oldest_first_or_to_the_jobs_own_url(app):
+    made = [app.api("POST", "/api/v1/webhook_endpoints", json={"url": f"https://1.1.1.1/{name}"}).json()["response"]
+            for name in ("a", "b", "c")]
+    app.api("PATCH", f"/api/v1/webhook_endpoints/{made[1]['id']}", json={"enabled": False})
+    done = Outcome(result={"object_puts": [], "mime": "image/jpeg", "size": 1, "width": 1, "height": 1})
+
+    _submit(app)
+    (job,) = queue.claim(app.svc.db, 1, 30)
+    messages = end_job(app.svc, job, job["lease_token"], done)
+    assert [(m.url, m.endpoint["id"]) for m in messages] == [
+        ("https://1.1.1.1/a", made[0]["id"]), ("https://1.1.1.1/c", made[2]["id"])]  # b is disabled
+
+    _submit(app, webhook_url="https://1.1.1.1/own")
+    (job,) = queue.claim(app.svc.db, 1, 30)
+    (message,) = end_job(app.svc, job, job["lease_token"], done)
+    assert (message.url, message.endpoint["id"]) == ("https://1.1.1.1/own", made[0]["id"])  # signed by the oldest
