@@ -28,12 +28,18 @@ def db(database_url):
     database.dispose()
 
 
+def counted(db) -> list:
+    """A list that gets an item per transaction ``db`` opens from now on."""
+    transactions = []
+    write = db.write
+    db.write = lambda **kw: (transactions.append(1), write(**kw))[1]
+    return transactions
+
+
 @ON_LOOP
 async def test_calls_made_together_share_a_transaction_and_get_their_own_results(db, on_loop):
     group = GroupCommit(db, on_loop=on_loop)
-    transactions = []
-    write = db.write
-    db.write = lambda **kw: (transactions.append(1), write(**kw))[1]  # count the transactions opened
+    transactions = counted(db)
 
     def add(n):
         def write(conn):
@@ -129,9 +135,7 @@ async def test_a_kept_connection_that_died_between_calls_is_replaced(pg_url):
 @ON_LOOP
 async def test_a_patient_call_rides_along_with_the_next_urgent_one(db, on_loop):
     group = GroupCommit(db, on_loop=on_loop)
-    transactions = []
-    write = db.write
-    db.write = lambda **kw: (transactions.append(1), write(**kw))[1]
+    transactions = counted(db)
     loop = asyncio.get_running_loop()
     started = loop.time()
     patient = asyncio.ensure_future(group.run(lambda conn: conn.execute(insert(rows).values(n=1)), patience=5.0))
