@@ -106,7 +106,8 @@ class Renderer:
 
     async def _timed(self, awaitable):
         try:
-            return await asyncio.wait_for(awaitable, self.limits.fetch_seconds)
+            async with asyncio.timeout(self.limits.fetch_seconds):  # (no task per fetch, unlike wait_for)
+                return await awaitable
         except TimeoutError:
             raise FetchTimeout(
                 f"the source did not answer within {self.limits.fetch_seconds:g} s"

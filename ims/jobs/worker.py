@@ -65,6 +65,7 @@ class JobWorker:
         wake = self.wakeups.events[JOBS]
         self.stopping = stop
         beats = asyncio.create_task(self._heartbeats())
+        stopped = asyncio.create_task(_set_when(stop, wake))  # a stop wakes the loop below
         idle = POLL_MIN
         while not stop.is_set():
             wake.clear()
@@ -75,10 +76,11 @@ class JobWorker:
             if claimed and self._room():
                 idle = POLL_MIN
                 continue
-            await _wait_any(wake, stop, timeout=idle)
+            await _wait(wake, timeout=idle)
             idle = POLL_MIN if wake.is_set() else min(idle * 2, POLL_MAX)
         await self._drain()
         beats.cancel()
+        stopped.cancel()
 
     def _room(self) -> int:
         """How many more jobs to claim: free slots, plus as many again to have ready, so a slot
@@ -246,7 +248,7 @@ class Reaper:
                 await asyncio.to_thread(self.reap_once)
             except SQLAlchemyError as error:
                 log.warning("reaper pass failed: %s", error.__class__.__name__)
-            await _wait_any(stop, timeout=self.every)
+            await _wait(stop, timeout=self.every)
 
     def reap_once(self) -> int:
         count = 0
@@ -299,10 +301,16 @@ class Background:
             await self.group.aclose()
 
 
-async def _wait_any(*events: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.create_task(e.wait()) for e in events]
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    """Until ``event`` is set or ``timeout`` passes. (No task per wait, as ``asyncio.wait`` would
+    make: the job loop waits once per finished job.)"""
     try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        pass
+
+
+async def _set_when(cause: asyncio.Event, effect: asyncio.Event) -> None:
+    await cause.wait()
+    effect.set()
