@@ -307,11 +307,12 @@ class JobRun:
         return ", ".join(parts)
 
 
-def run_jobs(inst: Installation, label: str, items: list[dict], args, *, expect: tuple[int, int, str]) -> JobRun:
-    """Queue ``items`` with no worker running, start the workers, wait for every webhook;
-    ``expect`` is each result's (width, height, mime)."""
+def run_jobs(inst: Installation, label: str, items: list[dict], args, *, expect: tuple[int, int, str],
+             ims: Path | None = None) -> JobRun:
+    """Queue ``items`` with no worker running, start the workers (``ims``: another checkout's
+    executable), wait for every webhook; ``expect`` is each result's (width, height, mime)."""
     ids, enqueue_seconds = enqueue_batches(inst.api, items)
-    inst.start_workers(label, args.workers, args.per_worker)
+    inst.start_workers(label, args.workers, args.per_worker, ims)
     hooks = webhooks_for(inst.receiver, set(ids), timeout=max(300.0, len(ids) / 5))  # ≥ 5 jobs/s
     worker_cpu = inst.worker_cpu_seconds()
     inst.stop_workers()

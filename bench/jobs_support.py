@@ -124,14 +124,15 @@ class Installation:
     def _source_path(self, key: str) -> Path:
         return self.data_dir / "sources" / "default" / key
 
-    def start_workers(self, label: str, processes: int, per_worker: int) -> None:
+    def start_workers(self, label: str, processes: int, per_worker: int, ims: Path | None = None) -> None:
         """``processes`` × `ims worker` with IMS_WORKERS=per_worker, logs named after ``label``;
-        returns once each is running (its start-up CPU is left out of ``worker_cpu_seconds``)."""
+        returns once each is running (its start-up CPU is left out of ``worker_cpu_seconds``).
+        ``ims``: another checkout's executable (bench/ab_jobs.py); this venv's by default."""
         env = ims_env(self.data_dir, self.database_url, IMS_WORKERS=str(per_worker))
         for i in range(processes):
             log = self.logs / f"jobs-{self.engine}-{label}-worker-{i}.log"
             log.unlink(missing_ok=True)
-            self.workers.append(ImsProcess("worker", env, log))
+            self.workers.append(ImsProcess("worker", env, log, ims))
         for worker in self.workers:
             wait_until(lambda w=worker: "worker running" in w.output(), 60, "worker start")
             self._cpu_at_start[worker.proc.pid] = cpu_seconds(worker.proc.pid)

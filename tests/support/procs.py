@@ -38,11 +38,12 @@ def ims_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
 class ImsProcess:
     """One `ims serve` or `ims worker`; output goes to a log file next to the data dir."""
 
-    def __init__(self, command: str, env: dict[str, str], log: Path) -> None:
+    def __init__(self, command: str, env: dict[str, str], log: Path, ims: Path | None = None) -> None:
+        """``ims``: the executable (another checkout's, to compare two); this venv's by default."""
         self.command = command
         self.log_path = log
         self._log = open(log, "ab")
-        ims = Path(sys.executable).with_name("ims")
+        ims = ims or Path(sys.executable).with_name("ims")
         self.proc = subprocess.Popen([str(ims), command], env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
