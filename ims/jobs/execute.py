@@ -24,7 +24,9 @@ class Outcome:
     object_puts: list[dict] = field(default_factory=list)
 
 
-async def execute(svc: Services, job: dict) -> Outcome:
+async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outcome:
+    """``light_here``: a process doing nothing else may run light jobs on its loop
+    (``Renderer.render``)."""
     source, targets = await _rows(svc, job)
     if source is None:
         return Outcome(error=NotFound("the job's source was deleted", field="source_id"))
@@ -52,7 +54,7 @@ async def execute(svc: Services, job: dict) -> Outcome:
         params = Params.from_canonical(job["params"])
         storage = svc.storages.get(StorageRef.of(source))
         rendered = await svc.renderer.render(source["id"], storage, job["object_key"], params, keep=False,
-                                             then=put_local if local else None)
+                                             then=put_local if local else None, light_here=light_here)
     except ImsError as error:
         return Outcome(error=error)
 

@@ -48,8 +48,9 @@ class JobWorker:
     """
 
     def __init__(self, svc: Services, wakeups: Wakeups, *, concurrency: int, deliverer=None,
-                 group: GroupCommit | None = None) -> None:
+                 group: GroupCommit | None = None, dedicated: bool = False) -> None:
         self.svc = svc
+        self.dedicated = dedicated  # the process does nothing else: light jobs may run on the loop
         self.deliverer = deliverer  # this process's Deliverer: finished jobs hand their messages to it
         self.wakeups = wakeups
         self.concurrency = concurrency
@@ -107,7 +108,7 @@ class JobWorker:
     async def _run_job(self, job: dict) -> None:
         token = job["lease_token"]
         try:
-            outcome = await execute(self.svc, job)
+            outcome = await execute(self.svc, job, light_here=self.dedicated)
         except asyncio.CancelledError:
             if job["id"] in self.lost:  # the heartbeat found the lease taken: the job is not ours
                 self.lost.discard(job["id"])
@@ -269,7 +270,8 @@ class Background:
 
     def __init__(self, svc: Services, *, concurrency: int, dedicated: bool = False) -> None:
         """``dedicated``: this process does nothing else (``ims worker``), so its database
-        writes may run on the event loop's thread (see ``GroupCommit``)."""
+        writes may run on the event loop's thread (see ``GroupCommit``), and so may light
+        jobs (see ``Renderer.render``)."""
         from ims.webhooks.delivery import Deliverer
 
         self.svc = svc
@@ -277,7 +279,7 @@ class Background:
         self.group = GroupCommit(svc.db, on_loop=dedicated)  # the jobs' and the deliveries' writes share transactions
         self.deliverer = Deliverer(svc, group=self.group)
         self.jobs = JobWorker(svc, self.wakeups, concurrency=concurrency, deliverer=self.deliverer,
-                              group=self.group)
+                              group=self.group, dedicated=dedicated)
         self.reaper = Reaper(svc, self.wakeups)
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -49,7 +49,7 @@ async def test_heartbeat_keeps_long_jobs_and_abandons_one_whose_lease_was_taken(
     finish = asyncio.Event()
     cancelled: list[str] = []
 
-    async def work(_svc, job):
+    async def work(_svc, job, **_):
         started[job["id"]].set()
         try:
             await finish.wait()
@@ -90,7 +90,7 @@ async def test_a_claimed_job_waits_ready_for_a_slot_and_goes_back_on_a_graceful_
     started: list[str] = []
     finish = asyncio.Event()
 
-    async def work(_svc, job):
+    async def work(_svc, job, **_):
         started.append(job["id"])
         await finish.wait()
         return Outcome(result=RESULT)
@@ -142,10 +142,12 @@ async def test_a_job_renders_for_its_destinations_and_leaves_the_on_demand_cache
         app.close()
 
 
-async def test_destinations_written_from_the_pixel_thread_report_in_order_and_fail_alone(tmp_path, database_url):
-    """fs destinations are written right after the pixels, in the pixel thread: the puts that
-    landed are still reported in the job's destination order, and one that fails fails the job
-    with the others listed."""
+@pytest.mark.parametrize("light_here", [False, True], ids=["pool", "light-here"])
+async def test_destinations_written_from_the_pixel_thread_report_in_order_and_fail_alone(tmp_path, database_url,
+                                                                                         light_here):
+    """fs destinations are written right after the pixels, in the pixel thread (or, for a light
+    job in a dedicated worker, on the loop's): the puts that landed are still reported in the
+    job's destination order, and one that fails fails the job with the others listed."""
     import pyvips
 
     from ims.errors import StorageError
@@ -169,14 +171,54 @@ async def test_destinations_written_from_the_pixel_thread_report_in_order_and_fa
                                        "destination_ids": [second["id"], first["id"]]})
         ok, blocked = queue.claim(app.svc.db, 2, 30)
 
-        done = await execute(app.svc, ok)
+        done = await execute(app.svc, ok, light_here=light_here)
         assert done.error is None
         assert done.result["object_puts"] == [{"bucket": "archive", "key": "ok/a.png"},
                                              {"bucket": "local", "key": "ok/a.png"}]
         assert (tmp_path / "archive" / "ok" / "a.png").read_bytes()[:4] == b"\x89PNG"
 
-        failed = await execute(app.svc, blocked)
+        failed = await execute(app.svc, blocked, light_here=light_here)
         assert isinstance(failed.error, StorageError) and "share that name" in failed.error.message
         assert failed.object_puts == [{"bucket": "local", "key": "blocked/a.png"}]
+    finally:
+        app.close()
+
+
+async def test_a_dedicated_worker_runs_light_jobs_on_its_own_thread_and_the_rest_in_the_pool(
+        tmp_path, database_url, monkeypatch):
+    """``light_here`` (``ims worker``): a tiny job renders and writes its fs destination on the
+    calling thread, with no hand-off; a bigger one still goes to a pixel thread."""
+    import threading
+
+    import pyvips
+
+    from ims.jobs import queue
+    from ims.jobs.execute import execute
+    from ims.storage.fs import FsStorage
+    from tests.support.app import app_settings, start_app
+
+    writers: dict[str, str] = {}
+    put = FsStorage.put_blocking
+
+    def recording_put(self, key, data, content_type=""):
+        writers[key] = threading.current_thread().name
+        return put(self, key, data, content_type)
+
+    monkeypatch.setattr(FsStorage, "put_blocking", recording_put)
+    app = start_app(app_settings(tmp_path, database_url))
+    try:
+        source = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]
+        folder = tmp_path / "sources" / "default"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "tiny.png").write_bytes(pyvips.Image.black(16, 16).pngsave_buffer())
+        (folder / "big.png").write_bytes(pyvips.Image.black(300, 200).pngsave_buffer())
+        for key in ("tiny.png", "big.png"):
+            app.api("POST", URL, json={"source_id": source["id"], "object_key": key,
+                                       "destination_object_key": f"out/{key}"})
+        for job in queue.claim(app.svc.db, 2, 30):
+            outcome = await execute(app.svc, job, light_here=True)
+            assert outcome.error is None and outcome.result["object_puts"][0]["key"] == f"out/{job['object_key']}"
+        assert writers["out/tiny.png"] == threading.current_thread().name
+        assert writers["out/big.png"].startswith("pixels")
     finally:
         app.close()
