@@ -56,9 +56,10 @@ def etag_of(variant: str) -> str:
     return f'"{variant[:32]}"'
 
 
-def _process_then(then, data: bytes, params: Params, limits, accept: str) -> tuple[pipeline.Rendered, object]:
-    out = pipeline.process(data, params, limits, accept=accept)
-    return out, then(out.body, out.mime)
+def _process_then(then, data: bytes, params: Params, limits, accept: str,
+                  src=None) -> tuple[pipeline.Rendered, object]:
+    out = pipeline.process(data, params, limits, accept=accept, src=src)
+    return out, then(out.body, out.mime) if then else None
 
 
 class Renderer:
@@ -103,15 +104,17 @@ class Renderer:
         stored = await self.fetch(storage, key)
         if variant is None or stored.info.version != info.version:
             variant = variant_key(source_id, key, stored.info.version, params, accept)
-        src = pipeline.light(stored.data, params, self.limits, accept) if light_here else None
-        if src is not None:
-            out = pipeline.process(stored.data, params, self.limits, accept=accept, src=src)
-            after = then(out.body, out.mime) if then else None
+        # (The header ``light`` read, if it read one, is not read again wherever the render runs.)
+        src, here = pipeline.light(stored.data, params, self.limits, accept) if light_here else (None, False)
+        if here:
+            out, after = _process_then(then, stored.data, params, self.limits, accept, src)
         elif then is None:
-            out = await self.pool.run(variant, pipeline.process, stored.data, params, self.limits, accept=accept)
+            out = await self.pool.run(variant, pipeline.process, stored.data, params, self.limits, accept=accept,
+                                      src=src)
             after = None
         else:
-            out, after = await self.pool.run(None, _process_then, then, stored.data, params, self.limits, accept)
+            out, after = await self.pool.run(None, _process_then, then, stored.data, params, self.limits, accept,
+                                             src)
         meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
                 "vary_accept": out.vary_accept}
         if keep and self.cache.enabled:

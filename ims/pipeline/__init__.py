@@ -10,8 +10,8 @@
       encode.encode
 
 ``process`` is pure CPU work (run it in a thread pool: libvips releases the GIL;
-``light`` says when a render is so small that the hand-off would cost more) and raises only ``ims.errors`` errors: ``NotAnImage`` (422) for anything that
-does not decode, ``PayloadTooLarge`` (413) for sources over the limits,
+``light`` says when a render is so small that the hand-off would cost more) and
+raises only ``ims.errors`` errors: ``NotAnImage`` (422) for anything that does not decode, ``PayloadTooLarge`` (413) for sources over the limits,
 ``InvalidParameter`` (400) from planning, ``Unavailable`` (503) past the
 processing time limit.
 """
@@ -106,26 +106,28 @@ LIGHT_BYTES = 64 * 1024
 _LIGHT_FORMATS = ("jpeg", "png", "webp")  # in; out as jpg/pjpg/png/webp. (Not libheif, GIF, TIFF or SVG.)
 
 
-def light(data: bytes, params: Params, limits: Limits, accept: str = "") -> load.Source | None:
-    """The source's header if rendering it as ``params`` ask is light enough to do on the
-    caller's thread, else None: a still JPEG/PNG/WebP of at most ``LIGHT_PIXELS`` and
-    ``LIGHT_BYTES``, a planned output of at most ``LIGHT_PIXELS`` in one of those formats, and
-    no blur, sharpening or trim (their cost does not follow the size). A source that fails
-    to probe is not light either: ``process`` reports it."""
+def light(data: bytes, params: Params, limits: Limits, accept: str = "") -> tuple[load.Source | None, bool]:
+    """Whether rendering ``data`` as ``params`` ask is light enough to do on the caller's
+    thread: a still JPEG/PNG/WebP of at most ``LIGHT_PIXELS`` and ``LIGHT_BYTES``, a planned
+    output of at most ``LIGHT_PIXELS`` in one of those formats, and no blur, sharpening or
+    trim (their cost does not follow the size). Returned with the header it read to decide,
+    if any, for ``process(src=…)`` wherever the render then runs. A source that fails to
+    probe is not light: ``process`` reports why."""
     if len(data) > LIGHT_BYTES or params.blur or params.sharp or params.trim or params.fm == "json":
-        return None
+        return None, False
     try:
         src = load.probe(data, limits)
-        if src.format not in _LIGHT_FORMATS or src.pages != 1 or src.width * src.height > LIGHT_PIXELS:
-            return None
+    except ImsError:
+        return None, False
+    if src.format not in _LIGHT_FORMATS or src.pages != 1 or src.width * src.height > LIGHT_PIXELS:
+        return src, False
+    try:
         fmt, _ = choose_format(params, accept, src.format, src.has_alpha, src.animated)
         width, height = resolve(src.orientation, params.orient, params.flip).upright_size(src.width, src.height)
         plan = geometry.plan(width, height, params, max_side=limits.output_side)
     except (ImsError, pyvips.Error):
-        return None
-    if fmt not in ("jpg", "pjpg", "png", "webp") or plan.width * plan.height > LIGHT_PIXELS:
-        return None
-    return src
+        return src, False
+    return src, fmt in ("jpg", "pjpg", "png", "webp") and plan.width * plan.height <= LIGHT_PIXELS
 
 
 JPEG_SHRINKS = (8, 4, 2)

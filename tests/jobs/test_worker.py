@@ -187,7 +187,8 @@ async def test_destinations_written_from_the_pixel_thread_report_in_order_and_fa
 async def test_a_dedicated_worker_runs_light_jobs_on_its_own_thread_and_the_rest_in_the_pool(
         tmp_path, database_url, monkeypatch):
     """``light_here`` (``ims worker``): a tiny job renders and writes its fs destination on the
-    calling thread, with no hand-off; a bigger one still goes to a pixel thread."""
+    calling thread, with no hand-off; a bigger one still goes to a pixel thread, and the header
+    read to decide is not read again there."""
     import threading
 
     import pyvips
@@ -205,6 +206,10 @@ async def test_a_dedicated_worker_runs_light_jobs_on_its_own_thread_and_the_rest
         return put(self, key, data, content_type)
 
     monkeypatch.setattr(FsStorage, "put_blocking", recording_put)
+    from ims.pipeline import load
+    probed: list[int] = []
+    probe = load.probe
+    monkeypatch.setattr(load, "probe", lambda data, limits: (probed.append(len(data)), probe(data, limits))[1])
     app = start_app(app_settings(tmp_path, database_url))
     try:
         source = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]
@@ -220,5 +225,6 @@ async def test_a_dedicated_worker_runs_light_jobs_on_its_own_thread_and_the_rest
             assert outcome.error is None and outcome.result["object_puts"][0]["key"] == f"out/{job['object_key']}"
         assert writers["out/tiny.png"] == threading.current_thread().name
         assert writers["out/big.png"].startswith("pixels")
+        assert len(probed) == 2  # one header read per job, wherever it rendered
     finally:
         app.close()

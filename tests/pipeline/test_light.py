@@ -23,7 +23,7 @@ def image(width: int, height: int, fmt: str = ".png") -> bytes:
 
 def is_light(raw: bytes, accept: str = "", **params) -> bool:
     query = {k.replace("_", "-"): str(v) for k, v in params.items()}
-    return light(raw, parse(query), Limits(), accept) is not None
+    return light(raw, parse(query), Limits(), accept)[1]
 
 
 @pytest.mark.parametrize("fmt", [".png", ".jpg", ".webp"])
@@ -70,6 +70,6 @@ def test_auto_format_counts_what_the_client_accepts():
 
 def test_the_probed_header_renders_the_same_as_probing_again():
     raw, params = image(30, 20, ".jpg"), parse({"w": "15", "fm": "png"})
-    src = light(raw, params, Limits())
-    assert src is not None
+    src, here = light(raw, params, Limits())
+    assert src is not None and here
     assert process(raw, params, Limits(), src=src) == process(raw, params, Limits())
