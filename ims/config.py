@@ -30,6 +30,22 @@ class Limits:
     fetch_seconds: float = 10.0
     processing_seconds: float = 30.0
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Limits:
+        """``IMS_PROCESS_SECONDS``, ``IMS_FETCH_SECONDS``, ``IMS_MAX_SOURCE_MB``,
+        ``IMS_MAX_MEGAPIXELS``, ``IMS_MAX_FRAMES`` (SPEC §6)."""
+        default = cls()
+        return cls(
+            source_bytes=int(_float(env, "IMS_MAX_SOURCE_MB", default.source_bytes / 2**20, low=0.001,
+                                    high=10_000) * 2**20),
+            source_pixels=int(_float(env, "IMS_MAX_MEGAPIXELS", default.source_pixels / 1e6, low=0.001,
+                                     high=10_000) * 1e6),
+            frames=_int(env, "IMS_MAX_FRAMES", default.frames, low=1, high=100_000),
+            output_side=default.output_side,
+            fetch_seconds=_float(env, "IMS_FETCH_SECONDS", default.fetch_seconds, low=0.1, high=3600),
+            processing_seconds=_float(env, "IMS_PROCESS_SECONDS", default.processing_seconds, low=0.1, high=3600),
+        )
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -46,6 +62,8 @@ class Settings:
     job_lease_seconds: int = 30
     cache_size_mb: int = 1024
     limits: Limits = field(default_factory=Limits)
+    public_hosts: tuple[str, ...] = ()  # names this installation answers on: never a source's hostname
+    source_hostname_suffixes: tuple[str, ...] = ()  # when set, source hostnames must end in one of these
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +84,9 @@ class Settings:
             webhook_retry_schedule=_schedule(env.get("IMS_WEBHOOK_RETRY_SCHEDULE")),
             job_lease_seconds=_int(env, "IMS_JOB_LEASE_SECONDS", 30, low=1, high=86400),
             cache_size_mb=_int(env, "IMS_CACHE_SIZE_MB", 1024, low=0, high=10**7),
+            limits=Limits.from_env(env),
+            public_hosts=_names(env.get("IMS_PUBLIC_HOSTS")),
+            source_hostname_suffixes=_names(env.get("IMS_SOURCE_HOSTNAME_SUFFIXES")),
         )
 
     def with_secret_key(self) -> Settings:
@@ -96,6 +117,26 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:  # (NaN fails this too)
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {raw}")
+    return value
+
+
+def _names(raw: str | None) -> tuple[str, ...]:
+    """A comma- or space-separated list of host names, lowercased, without trailing dots."""
+    if not raw:
+        return ()
+    return tuple(n.strip().lower().rstrip(".") for n in raw.replace(",", " ").split() if n.strip(". "))
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:
