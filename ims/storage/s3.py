@@ -5,12 +5,29 @@ tree: a missing object is ``ObjectNotFound``, a slow endpoint ``FetchTimeout``,
 everything else ``StorageError`` with a short reason (the S3 error code when
 there is one). Every call is bounded by ``limits.fetch_seconds`` including
 obstore's own retries.
+
+Private networks (SSRF). obstore's HTTP client (reqwest) resolves host names
+itself and offers no resolver or connect hook (its ClientConfig has none), so
+unless private networks are allowed, the endpoint host is resolved here with
+``netguard.resolve_checked`` before a call (again once the last check is
+``RECHECK_SECONDS`` old) and every call is refused with ``StorageError`` while
+any address it resolves to is forbidden. For a plain-http endpoint with a host
+name the client then connects to the checked IP literal itself (SigV4 signs the
+Host it sends, so the signature stays consistent), so no second lookup happens.
+What remains: an https endpoint (TLS needs the name) is resolved again by
+reqwest, so a DNS answer that changes between our check and its lookup (DNS
+rebinding with a short TTL) can still reach a private address for up to
+``RECHECK_SECONDS``; and a plain-http endpoint behind name-based virtual hosting
+sees its IP as the Host. With ``IMS_ALLOW_PRIVATE_NETWORKS=1`` nothing is checked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
+import socket
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -22,6 +39,7 @@ from obstore.store import S3Store
 
 from ims.config import Limits
 from ims.errors import FetchTimeout, ObjectNotFound, PayloadTooLarge, StorageError, ValidationFailed
+from ims.netguard import ForbiddenAddress, resolve_checked
 from ims.storage.base import ObjectInfo, StoredObject, not_found, too_large
 from ims.storage.keys import check_key
 
@@ -30,6 +48,8 @@ _CHUNK = 1024 * 1024
 _S3_CODE = re.compile(r"<Code>([A-Za-z]+)</Code>")
 _STATUS = re.compile(r"status code: (\d{3})")
 _DENIED = {"AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken"}
+RECHECK_SECONDS = 5.0  # how long one address check of the endpoint host is trusted
+_MAX_PINNED = 8  # clients kept for the addresses a plain-http endpoint host resolved to
 
 
 def check_endpoint_url(url: str, field: str = "endpoint_url") -> str:
@@ -62,7 +82,10 @@ class S3Storage:
         region: str | None = None,
         credentials: Mapping[str, str] | None = None,
         limits: Limits,
+        allow_private: bool = False,
     ) -> None:
+        """``allow_private``: let the endpoint host resolve to loopback/private/link-local
+        addresses (``IMS_ALLOW_PRIVATE_NETWORKS``; a local MinIO or SeaweedFS needs it)."""
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         if self.prefix:
@@ -70,8 +93,8 @@ class S3Storage:
         self.limits = limits
         seconds = timedelta(seconds=limits.fetch_seconds)
         options: dict = {"region": region or DEFAULT_REGION}
-        if endpoint_url:
-            options["endpoint"] = check_endpoint_url(endpoint_url).rstrip("/")
+        endpoint = check_endpoint_url(endpoint_url).rstrip("/") if endpoint_url else None
+        if endpoint:
             options["virtual_hosted_style_request"] = False
         if credentials:
             options["access_key_id"] = credentials["access_key_id"]
@@ -80,21 +103,61 @@ class S3Storage:
             # Anonymous: never lend the server's own (env / instance-role) credentials
             # to a bucket a tenant named.
             options["skip_signature"] = True
-        self.store = S3Store(
-            bucket,
-            client_options={
-                "allow_http": bool(endpoint_url and endpoint_url.startswith("http://")),
-                "timeout": seconds,
-                "connect_timeout": seconds,
-            },
-            retry_config={"max_retries": 2, "retry_timeout": seconds},
-            **options,
-        )
+        client_options = {
+            "allow_http": bool(endpoint and endpoint.startswith("http://")),
+            "timeout": seconds,
+            "connect_timeout": seconds,
+        }
+        retry = {"max_retries": 2, "retry_timeout": seconds}
+
+        def make_store(url: str | None) -> S3Store:
+            extra = {"endpoint": url} if url else {}
+            return S3Store(bucket, client_options=client_options, retry_config=retry, **options, **extra)
+
+        self._make_store = make_store
+        self.store = make_store(endpoint)
+        # The endpoint host to check before calls; None when nothing is checked (private
+        # networks allowed, or AWS itself: without endpoint_url the host is AWS's).
+        parts = urlsplit(endpoint) if endpoint and not allow_private else None
+        self._host = parts.hostname if parts else None
+        self._port = (parts.port or (443 if parts.scheme == "https" else 80)) if parts else 0
+        self._pin = bool(parts and parts.scheme == "http" and not _is_ip(parts.hostname))
+        self._checked_at = float("-inf")
+        self._pinned: dict[str, S3Store] = {}
+        self._current = self.store
+
+    async def _client(self) -> S3Store:
+        """The store to call now: the endpoint host is checked first (module docstring)."""
+        if self._host is None:
+            return self.store
+        now = time.monotonic()
+        if now - self._checked_at < RECHECK_SECONDS:
+            return self._current
+        try:
+            addresses = await resolve_checked(self._host, self._port, allow_private=False)
+        except ForbiddenAddress as e:
+            raise StorageError(
+                f"the S3 endpoint host {self._host!r} of bucket {self.bucket!r} resolves to {e.address}, "
+                "a loopback, private, link-local or reserved address; set IMS_ALLOW_PRIVATE_NETWORKS=1 to allow it"
+            ) from None
+        except (socket.gaierror, UnicodeError) as e:
+            reason = getattr(e, "strerror", None) or str(e)
+            raise StorageError(f"the S3 endpoint host {self._host!r} does not resolve: {reason}") from None
+        if self._pin:
+            address = addresses[0]
+            if address not in self._pinned:
+                if len(self._pinned) >= _MAX_PINNED:
+                    self._pinned.clear()
+                literal = f"[{address}]" if ":" in address else address
+                self._pinned[address] = self._make_store(f"http://{literal}:{self._port}")
+            self._current = self._pinned[address]
+        self._checked_at = now
+        return self._current
 
     async def get(self, key: str, *, max_bytes: int) -> StoredObject:
         path = self._path(key)
         async with self._errors(key):
-            result = await obstore.get_async(self.store, path)
+            result = await obstore.get_async(await self._client(), path)
             meta = result.meta
             if meta["size"] > max_bytes:
                 raise PayloadTooLarge(too_large(max_bytes))
@@ -110,7 +173,7 @@ class S3Storage:
         path = self._path(key)
         async with self._errors(key):
             # A HEAD through get_async, because head_async does not return Content-Type.
-            result = await obstore.get_async(self.store, path, options={"head": True})
+            result = await obstore.get_async(await self._client(), path, options={"head": True})
         meta = result.meta
         return ObjectInfo(key, meta["size"], _etag(meta), result.attributes.get("Content-Type"))
 
@@ -118,7 +181,7 @@ class S3Storage:
         path = self._path(key)
         async with self._errors(key):
             result = await obstore.put_async(
-                self.store, path, data, attributes={"Content-Type": content_type}
+                await self._client(), path, data, attributes={"Content-Type": content_type}
             )
         etag = result.get("e_tag")
         if not etag:
@@ -128,8 +191,9 @@ class S3Storage:
     async def delete(self, key: str) -> None:
         path = self._path(key)
         async with self._errors(key):
+            store = await self._client()
             try:
-                await obstore.delete_async(self.store, path)
+                await obstore.delete_async(store, path)
             except FileNotFoundError:
                 return
 
@@ -137,7 +201,7 @@ class S3Storage:
         """List one key: proves the endpoint answers, the bucket exists and we may read it."""
         try:
             async with self._errors(None):
-                stream = obstore.list(self.store, prefix=self.prefix or None, chunk_size=1)
+                stream = obstore.list(await self._client(), prefix=self.prefix or None, chunk_size=1)
                 async for _ in stream:
                     break
         except FetchTimeout:
@@ -193,6 +257,14 @@ class S3Storage:
         if "connection refused" in text.lower() or "error sending request" in text.lower():
             return f"cannot connect to the S3 endpoint of {where}"
         return f"S3 error on {where}: {text.splitlines()[0][:200]}"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 def _etag(meta: Mapping) -> str:

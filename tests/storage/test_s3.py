@@ -69,7 +69,8 @@ async def test_wrong_secret_is_access_denied(seaweed, bucket):
 
 async def test_anonymous_access_to_a_private_bucket_is_denied(seaweed, bucket):
     seaweed.client().put_object(Bucket=bucket, Key="private.png", Body=b"png")
-    storage = S3Storage(bucket, endpoint_url=seaweed.endpoint_url, credentials=None, limits=Limits())
+    storage = S3Storage(bucket, endpoint_url=seaweed.endpoint_url, credentials=None, limits=Limits(),
+                        allow_private=True)
 
     with pytest.raises(StorageError, match="access denied"):
         await storage.get("private.png", max_bytes=10)
@@ -80,7 +81,7 @@ async def test_unreachable_endpoint_is_a_storage_error_quickly():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     storage = S3Storage("b-bucket", endpoint_url=f"http://127.0.0.1:{port}", credentials=None,
-                        limits=Limits(fetch_seconds=3))
+                        limits=Limits(fetch_seconds=3), allow_private=True)
     started = time.monotonic()
 
     with pytest.raises(StorageError, match="cannot connect to the S3 endpoint of bucket 'b-bucket'"):
@@ -99,7 +100,8 @@ def blackhole():
 
 
 async def test_silent_endpoint_is_a_fetch_timeout(blackhole):
-    storage = S3Storage("slow-bucket", endpoint_url=blackhole, credentials=None, limits=Limits(fetch_seconds=0.5))
+    storage = S3Storage("slow-bucket", endpoint_url=blackhole, credentials=None, limits=Limits(fetch_seconds=0.5),
+                        allow_private=True)
     started = time.monotonic()
 
     with pytest.raises(FetchTimeout, match="0.5 s"):
@@ -134,3 +136,60 @@ def test_endpoint_urls_refused(url, problem):
     with pytest.raises(ValidationFailed, match=problem) as e:
         check_endpoint_url(url, field="endpoint_url")
     assert e.value.field == "endpoint_url"
+
+
+# --- the private-network guard at connect time (issue 9 item 5) ------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+async def test_a_private_endpoint_is_refused_at_connect_time(seaweed, bucket, host):
+    """Whatever was saved, every call checks the endpoint host when private networks are refused."""
+    endpoint = seaweed.endpoint_url.replace("127.0.0.1", host)
+    storage = S3Storage(bucket, endpoint_url=endpoint, credentials=seaweed.credentials, limits=Limits(),
+                        allow_private=False)
+    seaweed.client().put_object(Bucket=bucket, Key="guarded.png", Body=b"png")
+
+    calls = [storage.get("guarded.png", max_bytes=10), storage.head("guarded.png"),
+             storage.put("guarded-put.png", b"x", "image/png"), storage.delete("guarded.png"), storage.check()]
+    for call in calls:
+        with pytest.raises(StorageError, match="resolves to .*private.*IMS_ALLOW_PRIVATE_NETWORKS=1"):
+            await call
+
+    keys = [o["Key"] for o in seaweed.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert "guarded.png" in keys and "guarded-put.png" not in keys
+
+
+@pytest.fixture
+def fake_dns(monkeypatch):
+    """Offline there is no public DNS: ``s3.example.test`` resolves to whatever the test says,
+    and only 127.0.0.1 counts as public (a stand-in for a public S3 endpoint)."""
+    from ims import netguard
+    from ims.storage import s3
+
+    answers = {"s3.example.test": "127.0.0.1"}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kw):
+        if host in answers:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
+        return real(host, port, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(netguard, "is_forbidden_ip", lambda ip: str(ip) != "127.0.0.1")
+    monkeypatch.setattr(s3, "RECHECK_SECONDS", 0.0)  # check before every call
+    return answers
+
+
+async def test_a_plain_http_endpoint_is_called_on_the_address_that_was_checked(seaweed, bucket, fake_dns):
+    """reqwest never resolves s3.example.test itself (it could not: only our patched resolver
+    knows it), so the call goes to the checked address; a later private answer is refused."""
+    port = seaweed.endpoint_url.rsplit(":", 1)[1]
+    storage = S3Storage(bucket, endpoint_url=f"http://s3.example.test:{port}", credentials=seaweed.credentials,
+                        limits=Limits(), allow_private=False)
+
+    await storage.put("pinned.png", b"png", "image/png")  # SigV4 over the IP literal is accepted
+    assert (await storage.get("pinned.png", max_bytes=10)).data == b"png"
+
+    fake_dns["s3.example.test"] = "10.0.0.1"  # the name now points inside (DNS rebinding)
+    with pytest.raises(StorageError, match="'s3.example.test' of bucket .* resolves to 10.0.0.1"):
+        await storage.get("pinned.png", max_bytes=10)
