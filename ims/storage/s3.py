@@ -7,24 +7,20 @@ there is one). Every call is bounded by ``limits.fetch_seconds`` including
 obstore's own retries.
 
 Private networks (SSRF). obstore's HTTP client (reqwest) resolves host names
-itself and offers no resolver or connect hook (its ClientConfig has none), so
-unless private networks are allowed, the endpoint host is resolved here with
-``netguard.resolve_checked`` before a call (again once the last check is
-``RECHECK_SECONDS`` old) and every call is refused with ``StorageError`` while
-any address it resolves to is forbidden. For a plain-http endpoint with a host
-name the client then connects to the checked IP literal itself (SigV4 signs the
-Host it sends, so the signature stays consistent), so no second lookup happens.
-What remains: an https endpoint (TLS needs the name) is resolved again by
-reqwest, so a DNS answer that changes between our check and its lookup (DNS
-rebinding with a short TTL) can still reach a private address for up to
-``RECHECK_SECONDS``; and a plain-http endpoint behind name-based virtual hosting
-sees its IP as the Host. With ``IMS_ALLOW_PRIVATE_NETWORKS=1`` nothing is checked.
+itself, follows redirects, and offers no resolver or connect hook. So unless
+private networks are allowed, the client goes through ``ims.egress`` (its
+``proxy_url``): a proxy in this process that checks the addresses of every
+connection, redirect hops included, and connects to the address it checked —
+for https too (a CONNECT tunnel; TLS stays end to end). Before a call the
+endpoint host is also checked here (again once the last check is
+``RECHECK_SECONDS`` old), so a private endpoint fails with a clear
+``StorageError`` before any request. With ``IMS_ALLOW_PRIVATE_NETWORKS=1``
+nothing is checked and no proxy is used.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 import socket
 import time
@@ -37,6 +33,7 @@ import obstore
 from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 from obstore.store import S3Store
 
+from ims import egress
 from ims.config import Limits
 from ims.errors import FetchTimeout, ObjectNotFound, PayloadTooLarge, StorageError, ValidationFailed
 from ims.netguard import ForbiddenAddress, resolve_checked
@@ -49,7 +46,6 @@ _S3_CODE = re.compile(r"<Code>([A-Za-z]+)</Code>")
 _STATUS = re.compile(r"status code: (\d{3})")
 _DENIED = {"AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken"}
 RECHECK_SECONDS = 5.0  # how long one address check of the endpoint host is trusted
-_MAX_PINNED = 8  # clients kept for the addresses a plain-http endpoint host resolved to
 
 
 def check_endpoint_url(url: str, field: str = "endpoint_url") -> str:
@@ -95,6 +91,7 @@ class S3Storage:
         options: dict = {"region": region or DEFAULT_REGION}
         endpoint = check_endpoint_url(endpoint_url).rstrip("/") if endpoint_url else None
         if endpoint:
+            options["endpoint"] = endpoint
             options["virtual_hosted_style_request"] = False
         if credentials:
             options["access_key_id"] = credentials["access_key_id"]
@@ -110,31 +107,24 @@ class S3Storage:
         }
         retry = {"max_retries": 2, "retry_timeout": seconds}
 
-        def make_store(url: str | None) -> S3Store:
-            extra = {"endpoint": url} if url else {}
-            return S3Store(bucket, client_options=client_options, retry_config=retry, **options, **extra)
-
-        self._make_store = make_store
-        self.store = make_store(endpoint)
+        if not allow_private:
+            # Every connection through the checking proxy (module docstring); a proxy from
+            # the environment would resolve names for us, so none is ever used instead.
+            client_options["proxy_url"] = egress.shared().url
+        self.store = S3Store(bucket, client_options=client_options, retry_config=retry, **options)
         # The endpoint host to check before calls; None when nothing is checked (private
         # networks allowed, or AWS itself: without endpoint_url the host is AWS's).
         parts = urlsplit(endpoint) if endpoint and not allow_private else None
         self._host = parts.hostname if parts else None
         self._port = (parts.port or (443 if parts.scheme == "https" else 80)) if parts else 0
-        self._pin = bool(parts and parts.scheme == "http" and not _is_ip(parts.hostname))
         self._checked_at = float("-inf")
-        self._pinned: dict[str, S3Store] = {}
-        self._current = self.store
 
     async def _client(self) -> S3Store:
-        """The store to call now: the endpoint host is checked first (module docstring)."""
-        if self._host is None:
+        """The store, once the endpoint host is known not to resolve privately (module docstring)."""
+        if self._host is None or time.monotonic() - self._checked_at < RECHECK_SECONDS:
             return self.store
-        now = time.monotonic()
-        if now - self._checked_at < RECHECK_SECONDS:
-            return self._current
         try:
-            addresses = await resolve_checked(self._host, self._port, allow_private=False)
+            await resolve_checked(self._host, self._port, allow_private=False)
         except ForbiddenAddress as e:
             raise StorageError(
                 f"the S3 endpoint host {self._host!r} of bucket {self.bucket!r} resolves to {e.address}, "
@@ -143,16 +133,8 @@ class S3Storage:
         except (socket.gaierror, UnicodeError) as e:
             reason = getattr(e, "strerror", None) or str(e)
             raise StorageError(f"the S3 endpoint host {self._host!r} does not resolve: {reason}") from None
-        if self._pin:
-            address = addresses[0]
-            if address not in self._pinned:
-                if len(self._pinned) >= _MAX_PINNED:
-                    self._pinned.clear()
-                literal = f"[{address}]" if ":" in address else address
-                self._pinned[address] = self._make_store(f"http://{literal}:{self._port}")
-            self._current = self._pinned[address]
-        self._checked_at = now
-        return self._current
+        self._checked_at = time.monotonic()
+        return self.store
 
     async def get(self, key: str, *, max_bytes: int) -> StoredObject:
         path = self._path(key)
@@ -246,6 +228,9 @@ class S3Storage:
         status = _STATUS.search(text)
         code_name = code.group(1) if code else None
         where = f"bucket {self.bucket!r}"
+        if code_name == "PrivateAddressRefused":  # ims.egress refused a connection (e.g. a redirect)
+            message = re.search(r"<Message>([^<]*)</Message>", text)
+            return f"S3 request of {where} refused: {message.group(1) if message else 'a private address'}"
         if code_name == "NoSuchBucket":
             return f"{where} does not exist"
         if denied or code_name in _DENIED or (status and status.group(1) in ("401", "403")):
@@ -257,14 +242,6 @@ class S3Storage:
         if "connection refused" in text.lower() or "error sending request" in text.lower():
             return f"cannot connect to the S3 endpoint of {where}"
         return f"S3 error on {where}: {text.splitlines()[0][:200]}"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
 
 
 def _etag(meta: Mapping) -> str:

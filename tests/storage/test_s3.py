@@ -180,16 +180,41 @@ def fake_dns(monkeypatch):
     return answers
 
 
-async def test_a_plain_http_endpoint_is_called_on_the_address_that_was_checked(seaweed, bucket, fake_dns):
+async def test_every_connection_goes_to_an_address_that_was_checked(seaweed, bucket, fake_dns):
     """reqwest never resolves s3.example.test itself (it could not: only our patched resolver
-    knows it), so the call goes to the checked address; a later private answer is refused."""
+    knows it): the checking proxy does, and connects to the checked address; a later private
+    answer is refused."""
     port = seaweed.endpoint_url.rsplit(":", 1)[1]
     storage = S3Storage(bucket, endpoint_url=f"http://s3.example.test:{port}", credentials=seaweed.credentials,
                         limits=Limits(), allow_private=False)
 
-    await storage.put("pinned.png", b"png", "image/png")  # SigV4 over the IP literal is accepted
-    assert (await storage.get("pinned.png", max_bytes=10)).data == b"png"
+    await storage.put("proxied.png", b"png", "image/png")
+    assert (await storage.get("proxied.png", max_bytes=10)).data == b"png"
+    assert (await storage.head("proxied.png")).size == 3
+    await storage.check()
 
     fake_dns["s3.example.test"] = "10.0.0.1"  # the name now points inside (DNS rebinding)
     with pytest.raises(StorageError, match="'s3.example.test' of bucket .* resolves to 10.0.0.1"):
-        await storage.get("pinned.png", max_bytes=10)
+        await storage.get("proxied.png", max_bytes=10)
+
+
+async def test_a_redirect_to_a_private_address_is_not_followed(fake_dns):
+    """obstore follows redirects: a public endpoint answering 302 to an internal server must
+    not make ims fetch (and serve) the internal bytes. (Only 127.0.0.1 counts as public
+    here, so the internal address is 127.0.0.2: the checking proxy must refuse it.)"""
+    from tests.support.receiver import Receiver, Reply
+
+    internal = Receiver(default=Reply(200, body=b"internal secret")).start()
+    port = internal.url.rsplit(":", 1)[1]
+    front = Receiver(default=Reply(302, location=f"http://127.0.0.2:{port}/b/x.png")).start()
+    try:
+        endpoint = front.url.replace("127.0.0.1", "s3.example.test")
+        storage = S3Storage("b", endpoint_url=endpoint, limits=Limits(fetch_seconds=5), allow_private=False)
+
+        with pytest.raises(StorageError, match="refused: 127.0.0.2 resolves to 127.0.0.2, a loopback"):
+            await storage.get("x.png", max_bytes=100)
+
+        assert front.requests and internal.requests == []
+    finally:
+        front.stop()
+        internal.stop()
