@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import threading
 from urllib.parse import urlsplit
@@ -38,10 +39,11 @@ _shared: EgressProxy | None = None
 
 
 def shared() -> EgressProxy:
-    """The process's proxy, started on first use (a daemon thread; it lives as long as the process)."""
+    """The process's proxy, started on first use (a daemon thread; it lives as long as the process).
+    A forked child gets its own: the parent's thread does not exist there."""
     global _shared
     with _lock:
-        if _shared is None:
+        if _shared is None or _shared.pid != os.getpid():
             _shared = EgressProxy()
         return _shared
 
@@ -50,6 +52,7 @@ class EgressProxy:
     """The proxy itself, listening on an ephemeral port of 127.0.0.1 (``url``)."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="ims-egress-proxy", daemon=True).start()
         self._server = asyncio.run_coroutine_threadsafe(
