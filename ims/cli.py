@@ -103,9 +103,18 @@ def _announce(settings: Settings, created) -> None:
         f"{settings.data_dir / 'destinations' / 'default'}.",
         f"  Try: curl -H 'x-api-key: {created.api_key if created.key_was_generated else '$IMS_BOOTSTRAP_API_KEY'}' "
         f"{base}/api/v1/sources",
+        _private_networks_line(settings),
         "",
     ]
     print("\n".join(lines), flush=True)
+
+
+def _private_networks_line(settings: Settings) -> str:
+    if settings.allow_private_networks:
+        return ("  Private networks: allowed (IMS_ALLOW_PRIVATE_NETWORKS=1) — http sources, S3 endpoints and "
+                "webhooks may reach loopback and private addresses; unset it when tenants are not trusted.")
+    return ("  Private networks: refused — http sources, S3 endpoints and webhooks must be public hosts. "
+            "For a local MinIO/SeaweedFS or receiver on 127.0.0.1, start with IMS_ALLOW_PRIVATE_NETWORKS=1.")
 
 
 def worker(settings: Settings, _args) -> int:

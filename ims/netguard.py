@@ -1,9 +1,11 @@
 """SSRF protection for every outbound HTTP request ims makes on a user's behalf.
 
-Two checks, for http sources and webhook URLs:
+Two checks, for http sources, S3 endpoints and webhook URLs:
 
-* ``check_public_url`` — when the URL is saved: scheme, host, the host resolves,
-  and (unless private networks are allowed) no address it resolves to is forbidden.
+* ``check_public_url`` — before the URL is saved (outside the write transaction):
+  scheme, host, the host resolves, and (unless private networks are allowed) no
+  address it resolves to is forbidden. ``check_url_form`` is its syntactic half,
+  for inside the transaction.
 * ``guarded_async_client`` — again at connect time, for every connection including
   each redirect hop, because DNS can answer differently later (DNS rebinding).
   The client resolves the host itself, refuses forbidden addresses with
@@ -82,10 +84,11 @@ def is_forbidden_ip(ip: str | IPAddress) -> bool:
     )
 
 
-def check_public_url(url: str, *, allow_private: bool, field: str) -> None:
-    """Refuse, with ``ValidationFailed(field=field)``, a URL ims must not call.
+def check_url_form(url: str, *, field: str) -> tuple[str, int]:
+    """(host, port) of an http(s) URL ims may save; ``ValidationFailed(field=field)`` if malformed.
 
-    Blocking (it resolves the host); call it from a thread in async code.
+    No name resolution: cheap enough for a write transaction. ``check_public_url``
+    adds the address check and must run before the transaction starts.
     """
     try:
         parts = urlsplit(url) if isinstance(url, str) else None
@@ -101,7 +104,18 @@ def check_public_url(url: str, *, allow_private: bool, field: str) -> None:
         raise ValidationFailed(f"{field} must include a host name", field=field)
     if parts.username or parts.password:
         raise ValidationFailed(f"{field} must not contain a user name or password", field=field)
-    port = port or (443 if parts.scheme == "https" else 80)
+    return host, port or (443 if parts.scheme == "https" else 80)
+
+
+def check_public_url(url: str, *, allow_private: bool, field: str) -> None:
+    """Refuse, with ``ValidationFailed(field=field)``, a URL ims must not call.
+
+    Blocking (it resolves the host); call it from a thread in async code, and
+    never inside a write transaction (a slow resolver would hold the write lock).
+    Numeric spellings (``127.1``, ``2130706433``, ``[::ffff:7f00:1]``) are judged
+    by the address getaddrinfo makes of them.
+    """
+    host, port = check_url_form(url, field=field)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as e:

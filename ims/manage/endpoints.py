@@ -13,14 +13,16 @@ from ims.db.types import utcnow
 from ims.ids import new_id
 from ims.manage.common import Page, get_owned, iso, list_page
 from ims.manage.schemas import EndpointCreate, EndpointPatch
-from ims.netguard import check_public_url
+from ims.netguard import check_url_form
 from ims.signing import new_webhook_secret
 
 ROTATION_OVERLAP = timedelta(hours=24)
 
 
 def create_endpoint(conn: Connection, project_id: str, body: EndpointCreate, settings: Settings, sealer: Sealer) -> dict:
-    check_public_url(body.url, allow_private=settings.allow_private_networks, field="url")
+    """A new endpoint. Its URL's addresses are checked before the write transaction
+    (``check_public_url``, in the route): here only its form, no name resolution."""
+    check_url_form(body.url, field="url")
     now = utcnow()
     row = {
         "id": new_id(),
@@ -44,7 +46,7 @@ def update_endpoint(
     get_owned(conn, webhook_endpoints, project_id, endpoint_id, "webhook endpoint")
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     if "url" in changes:
-        check_public_url(changes["url"], allow_private=settings.allow_private_networks, field="url")
+        check_url_form(changes["url"], field="url")  # addresses: checked before the transaction
     changes["updated_at"] = utcnow()
     conn.execute(update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id).values(**changes))
     return get_endpoint(conn, project_id, endpoint_id, sealer)

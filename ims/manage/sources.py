@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 from urllib.parse import quote
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -25,12 +27,13 @@ RESERVED = frozenset({"api", "console", "healthz", "readyz", "metrics", "static"
 DEFAULT_CACHE_CONTROL = "public, max-age=31536000"
 PRIVATE_CACHE_CONTROL = "private, max-age=31536000"
 HOSTNAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+_HEX_NUMBER = re.compile(r"0x[0-9a-f]*")
 
 
 def create_source(conn: Connection, project_id: str, body: SourceCreate, settings: Settings, sealer: Sealer) -> dict:
     _check_source_name(body.name)
     config, credentials = _storage(body.kind, body, settings)
-    hostnames = _check_hostnames(body.hostnames or [])
+    hostnames = _check_hostnames(body.hostnames or [], settings)
     now = utcnow()
     row = {
         "id": new_id(),
@@ -77,7 +80,7 @@ def update_source(
     if given.get("signing_key") is not None:
         changes["signing_key"] = sealer.seal(given["signing_key"])
     if "hostnames" in given:
-        _set_hostnames(conn, source_id, _check_hostnames(given["hostnames"] or []))
+        _set_hostnames(conn, source_id, _check_hostnames(given["hostnames"] or [], settings))
     changes["updated_at"] = utcnow()
     conn.execute(update(sources).where(sources.c.id == source_id).values(**changes))
     return get_source(conn, project_id, source_id, sealer)
@@ -173,23 +176,86 @@ def _ensure_name_free(conn: Connection, name: str) -> None:
                        field="name")
 
 
-def _check_hostnames(hostnames: list[str]) -> list[str]:
-    cleaned = []
-    for i, host in enumerate(hostnames):
-        host = host.strip().lower().rstrip(".")
-        if not HOSTNAME.fullmatch(host):
-            raise fail((f"hostnames[{i}]", f"{hostnames[i]!r} is not a valid host name"))
+def service_hosts(settings: Settings) -> frozenset[str]:
+    """The names this installation answers on itself (``localhost``, ``IMS_HOST``,
+    ``IMS_PUBLIC_HOSTS``): no source may claim them, and the image route never
+    routes them by hostname. IP literals and ``*.localhost`` are refused by
+    ``is_service_host`` without being listed."""
+    return frozenset({"localhost", settings.host.strip().lower().rstrip("."), *settings.public_hosts})
+
+
+def is_service_host(host: str, own: frozenset[str]) -> bool:
+    """True if ``host`` (lowercased, no port, no trailing dot) is one of ``own``, a
+    ``*.localhost`` name or an IP literal in any spelling."""
+    return host in own or host.endswith(".localhost") or is_ip_literal(host)
+
+
+def is_ip_literal(host: str) -> bool:
+    """True for every spelling a resolver or a browser reads as an IP address.
+
+    IPv6 with or without brackets, dotted IPv4, and the forms ``inet_aton`` takes
+    (``127.1``, ``2130706433``, ``0x7f.1``, ``0177.0.0.1``); and, like the WHATWG URL
+    parser, any name whose last label is a number (``08.1`` is an invalid IPv4
+    address to a browser, never a DNS name).
+    """
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" in bare:  # no DNS name has a colon; an IPv6 literal always does
+        return True
+    try:
+        ipaddress.ip_address(bare)
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(bare)
+        return True
+    except OSError:
+        pass
+    last = bare.rstrip(".").rsplit(".", 1)[-1]
+    return last.isdigit() or bool(_HEX_NUMBER.fullmatch(last))
+
+
+def _check_hostnames(hostnames: list[str], settings: Settings) -> list[str]:
+    """Clean host names a source may claim; a 400 naming ``hostnames[i]`` and why otherwise.
+
+    A hostname routes every request for that Host to the source, so the service's
+    own hosts are never claimable (a tenant would otherwise take over
+    ``http://127.0.0.1/default/…`` for everyone), and when
+    ``IMS_SOURCE_HOSTNAME_SUFFIXES`` is set only subdomains of those suffixes are.
+    """
+    own = service_hosts(settings)
+    suffixes = tuple(s.lstrip(".") for s in settings.source_hostname_suffixes)
+    cleaned, problems = [], []
+    for i, raw in enumerate(hostnames):
+        host = raw.strip().lower().rstrip(".")
+        field = f"hostnames[{i}]"
+        if is_ip_literal(host):
+            problems.append((field, f"{raw!r} is an IP address; a source can only claim a DNS host name"))
+        elif host == "localhost" or host.endswith(".localhost"):
+            problems.append((field, f"{raw!r} is a loopback name (localhost) and cannot be claimed"))
+        elif host in own:
+            problems.append((field, f"{raw!r} is a host of this ims installation itself "
+                                    "(IMS_HOST or IMS_PUBLIC_HOSTS) and cannot be claimed by a source"))
+        elif not HOSTNAME.fullmatch(host):
+            problems.append((field, f"{raw!r} is not a valid host name"))
+        elif suffixes and not any(host.endswith("." + s) for s in suffixes):
+            problems.append((field, f"{raw!r} is not allowed: hostnames must be subdomains of "
+                                    f"{', '.join(suffixes)} (IMS_SOURCE_HOSTNAME_SUFFIXES)"))
         cleaned.append(host)
+    if problems:
+        raise fail(*problems)
     if len(set(cleaned)) != len(cleaned):
         raise fail(("hostnames", "hostnames contains duplicates"))
     return cleaned
 
 
 def _set_hostnames(conn: Connection, source_id: str, hostnames: list[str]) -> None:
+    """Replace the source's hostnames; one claimed by any other source (any project) is a 409."""
     conn.execute(delete(source_hostnames).where(source_hostnames.c.source_id == source_id))
-    for host in hostnames:
+    for i, host in enumerate(hostnames):
         try:
             with conn.begin_nested():
                 conn.execute(insert(source_hostnames).values(hostname=host, source_id=source_id))
         except IntegrityError:
-            raise Conflict(f"the hostname {host!r} is already bound to another source", field="hostnames") from None
+            raise Conflict(f"the hostname {host!r} is already bound to another source; a hostname is bound "
+                           "by at most one source in the installation", field=f"hostnames[{i}]") from None

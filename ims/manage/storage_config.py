@@ -1,15 +1,17 @@
 """Turn the storage fields of a source or destination body into (config, credentials).
 
 Checks every field for the kind and refuses fields that do not belong to it, so
-a typo never silently does nothing.
+a typo never silently does nothing. ``build`` resolves no names (it runs inside
+the write transaction); ``precheck`` does the address checks before it.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ims.manage.common import fail
-from ims.netguard import check_public_url
+from ims.netguard import check_public_url, check_url_form
 from ims.storage.fs import resolve_fs_root
 from ims.storage.s3 import check_endpoint_url
 
@@ -20,6 +22,22 @@ FIELDS = {
 }
 REQUIRED = {"fs": ("path",), "s3": ("bucket",), "http": ("base_url",)}
 STORAGE_FIELDS = set().union(*FIELDS.values())
+# Without endpoint_url the region is part of the AWS host name: no dots, slashes or '@'.
+REGION = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def precheck(values: dict, *, allow_private: bool) -> None:
+    """Refuse URLs in ``values`` whose host resolves to a private address (unless allowed).
+
+    Blocking (DNS): run it in a thread before the write transaction, never inside
+    one — a slow resolver would hold the SQLite write lock for every process.
+    Only the fields given are checked: a PATCH that leaves a URL alone needs no lookup.
+    """
+    if values.get("base_url"):
+        check_public_url(values["base_url"], allow_private=allow_private, field="base_url")
+    if values.get("endpoint_url"):
+        check_public_url(check_endpoint_url(values["endpoint_url"], field="endpoint_url"),
+                         allow_private=allow_private, field="endpoint_url")
 
 
 def build(
@@ -30,7 +48,11 @@ def build(
     allow_private: bool,
     extra_allowed: frozenset[str] = frozenset(),
 ) -> tuple[dict, dict | None]:
-    """Validate ``values`` (storage fields only, None = absent) for ``kind``."""
+    """Validate ``values`` (storage fields only, None = absent) for ``kind``.
+
+    Resolves no names, so ``allow_private`` is not used here: ``precheck`` must have
+    checked the URLs' addresses before the transaction (the parameter stays for callers).
+    """
     given = {k for k, v in values.items() if v is not None}
     allowed = FIELDS[kind] | extra_allowed
     problems = [(f, f"{f} is not used by kind {kind!r}; its fields are {', '.join(sorted(allowed))}")
@@ -47,10 +69,12 @@ def build(
         return {"path": str(resolve_fs_root(values["path"], fs_roots, field="path"))}, None
     if kind == "http":
         base = values["base_url"]
-        check_public_url(base, allow_private=allow_private, field="base_url")
+        check_url_form(base, field="base_url")  # its addresses: precheck, before the transaction
         return {"base_url": base if base.endswith("/") else base + "/"}, None
     if values.get("endpoint_url"):
-        check_endpoint_url(values["endpoint_url"], field="endpoint_url")
+        check_endpoint_url(values["endpoint_url"], field="endpoint_url")  # addresses: precheck
+    if values.get("region") and not REGION.fullmatch(values["region"]):
+        raise fail(("region", "region must be 1–64 letters, digits, '-' or '_' (e.g. us-east-1)"))
     config = {k: values[k] for k in ("bucket", "prefix", "endpoint_url", "region") if values.get(k)}
     credentials = None
     if creds:

@@ -1,4 +1,8 @@
-"""``?verify=1``: try the storage a source or destination body describes before saving it."""
+"""``?verify=1``: try the storage a source or destination body describes before saving it.
+
+The route has run ``storage_config.precheck`` on the body first; the storage's own
+connect-time guard (http and s3 alike) checks the addresses again when it connects.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ MAIN_FIELD = {"fs": "path", "s3": "bucket", "http": "base_url"}
 async def verify_storage(settings: Settings, kind: str, body) -> None:
     values = {f: getattr(body, f, None) for f in storage_config.STORAGE_FIELDS}
     extra = frozenset({"bucket"}) if kind == "fs" and values.get("bucket") else frozenset()
-    config, credentials = await asyncio.to_thread(  # resolves DNS for http base URLs
+    config, credentials = await asyncio.to_thread(  # fs paths touch the disk
         storage_config.build, kind, values, fs_roots=settings.fs_roots,
         allow_private=settings.allow_private_networks, extra_allowed=extra,
     )

@@ -42,7 +42,10 @@ def open_storage(
     limits: Limits,
     allow_private_networks: bool,
 ) -> Storage:
-    """Build the adapter for a stored source/destination. Opens no connection."""
+    """Build the adapter for a stored source/destination. Opens no connection.
+
+    ``allow_private_networks`` reaches the http and s3 adapters, which refuse hosts that
+    resolve to private addresses at connect time unless it is set."""
     if kind == "fs":
         path = _required(config, "path")
         if not Path(path).is_absolute():
@@ -56,6 +59,7 @@ def open_storage(
             region=config.get("region") or None,
             credentials=credentials or None,
             limits=limits,
+            allow_private=allow_private_networks,  # the endpoint host is checked before calls
         )
     if kind == "http":
         base_url = _required(config, "base_url")

@@ -5,12 +5,25 @@ tree: a missing object is ``ObjectNotFound``, a slow endpoint ``FetchTimeout``,
 everything else ``StorageError`` with a short reason (the S3 error code when
 there is one). Every call is bounded by ``limits.fetch_seconds`` including
 obstore's own retries.
+
+Private networks (SSRF). obstore's HTTP client (reqwest) resolves host names
+itself, follows redirects, and offers no resolver or connect hook. So unless
+private networks are allowed, the client goes through ``ims.egress`` (its
+``proxy_url``): a proxy in this process that checks the addresses of every
+connection, redirect hops included, and connects to the address it checked —
+for https too (a CONNECT tunnel; TLS stays end to end). Before a call the
+endpoint host is also checked here (again once the last check is
+``RECHECK_SECONDS`` old), so a private endpoint fails with a clear
+``StorageError`` before any request. With ``IMS_ALLOW_PRIVATE_NETWORKS=1``
+nothing is checked and no proxy is used.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import socket
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -20,8 +33,10 @@ import obstore
 from obstore.exceptions import PermissionDeniedError, UnauthenticatedError
 from obstore.store import S3Store
 
+from ims import egress
 from ims.config import Limits
 from ims.errors import FetchTimeout, ObjectNotFound, PayloadTooLarge, StorageError, ValidationFailed
+from ims.netguard import ForbiddenAddress, resolve_checked
 from ims.storage.base import ObjectInfo, StoredObject, not_found, too_large
 from ims.storage.keys import check_key
 
@@ -30,6 +45,7 @@ _CHUNK = 1024 * 1024
 _S3_CODE = re.compile(r"<Code>([A-Za-z]+)</Code>")
 _STATUS = re.compile(r"status code: (\d{3})")
 _DENIED = {"AccessDenied", "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken"}
+RECHECK_SECONDS = 5.0  # how long one address check of the endpoint host is trusted
 
 
 def check_endpoint_url(url: str, field: str = "endpoint_url") -> str:
@@ -62,7 +78,10 @@ class S3Storage:
         region: str | None = None,
         credentials: Mapping[str, str] | None = None,
         limits: Limits,
+        allow_private: bool = False,
     ) -> None:
+        """``allow_private``: let the endpoint host resolve to loopback/private/link-local
+        addresses (``IMS_ALLOW_PRIVATE_NETWORKS``; a local MinIO or SeaweedFS needs it)."""
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         if self.prefix:
@@ -70,8 +89,9 @@ class S3Storage:
         self.limits = limits
         seconds = timedelta(seconds=limits.fetch_seconds)
         options: dict = {"region": region or DEFAULT_REGION}
-        if endpoint_url:
-            options["endpoint"] = check_endpoint_url(endpoint_url).rstrip("/")
+        endpoint = check_endpoint_url(endpoint_url).rstrip("/") if endpoint_url else None
+        if endpoint:
+            options["endpoint"] = endpoint
             options["virtual_hosted_style_request"] = False
         if credentials:
             options["access_key_id"] = credentials["access_key_id"]
@@ -80,21 +100,46 @@ class S3Storage:
             # Anonymous: never lend the server's own (env / instance-role) credentials
             # to a bucket a tenant named.
             options["skip_signature"] = True
-        self.store = S3Store(
-            bucket,
-            client_options={
-                "allow_http": bool(endpoint_url and endpoint_url.startswith("http://")),
-                "timeout": seconds,
-                "connect_timeout": seconds,
-            },
-            retry_config={"max_retries": 2, "retry_timeout": seconds},
-            **options,
-        )
+        client_options = {
+            "allow_http": bool(endpoint and endpoint.startswith("http://")),
+            "timeout": seconds,
+            "connect_timeout": seconds,
+        }
+        retry = {"max_retries": 2, "retry_timeout": seconds}
+
+        if not allow_private:
+            # Every connection through the checking proxy (module docstring); a proxy from
+            # the environment would resolve names for us, so none is ever used instead.
+            client_options["proxy_url"] = egress.shared().url
+        self.store = S3Store(bucket, client_options=client_options, retry_config=retry, **options)
+        # The endpoint host to check before calls; None when nothing is checked (private
+        # networks allowed, or AWS itself: without endpoint_url the host is AWS's).
+        parts = urlsplit(endpoint) if endpoint and not allow_private else None
+        self._host = parts.hostname if parts else None
+        self._port = (parts.port or (443 if parts.scheme == "https" else 80)) if parts else 0
+        self._checked_at = float("-inf")
+
+    async def _client(self) -> S3Store:
+        """The store, once the endpoint host is known not to resolve privately (module docstring)."""
+        if self._host is None or time.monotonic() - self._checked_at < RECHECK_SECONDS:
+            return self.store
+        try:
+            await resolve_checked(self._host, self._port, allow_private=False)
+        except ForbiddenAddress as e:
+            raise StorageError(
+                f"the S3 endpoint host {self._host!r} of bucket {self.bucket!r} resolves to {e.address}, "
+                "a loopback, private, link-local or reserved address; set IMS_ALLOW_PRIVATE_NETWORKS=1 to allow it"
+            ) from None
+        except (socket.gaierror, UnicodeError) as e:
+            reason = getattr(e, "strerror", None) or str(e)
+            raise StorageError(f"the S3 endpoint host {self._host!r} does not resolve: {reason}") from None
+        self._checked_at = time.monotonic()
+        return self.store
 
     async def get(self, key: str, *, max_bytes: int) -> StoredObject:
         path = self._path(key)
         async with self._errors(key):
-            result = await obstore.get_async(self.store, path)
+            result = await obstore.get_async(await self._client(), path)
             meta = result.meta
             if meta["size"] > max_bytes:
                 raise PayloadTooLarge(too_large(max_bytes))
@@ -110,7 +155,7 @@ class S3Storage:
         path = self._path(key)
         async with self._errors(key):
             # A HEAD through get_async, because head_async does not return Content-Type.
-            result = await obstore.get_async(self.store, path, options={"head": True})
+            result = await obstore.get_async(await self._client(), path, options={"head": True})
         meta = result.meta
         return ObjectInfo(key, meta["size"], _etag(meta), result.attributes.get("Content-Type"))
 
@@ -118,7 +163,7 @@ class S3Storage:
         path = self._path(key)
         async with self._errors(key):
             result = await obstore.put_async(
-                self.store, path, data, attributes={"Content-Type": content_type}
+                await self._client(), path, data, attributes={"Content-Type": content_type}
             )
         etag = result.get("e_tag")
         if not etag:
@@ -128,8 +173,9 @@ class S3Storage:
     async def delete(self, key: str) -> None:
         path = self._path(key)
         async with self._errors(key):
+            store = await self._client()
             try:
-                await obstore.delete_async(self.store, path)
+                await obstore.delete_async(store, path)
             except FileNotFoundError:
                 return
 
@@ -137,7 +183,7 @@ class S3Storage:
         """List one key: proves the endpoint answers, the bucket exists and we may read it."""
         try:
             async with self._errors(None):
-                stream = obstore.list(self.store, prefix=self.prefix or None, chunk_size=1)
+                stream = obstore.list(await self._client(), prefix=self.prefix or None, chunk_size=1)
                 async for _ in stream:
                     break
         except FetchTimeout:
@@ -182,6 +228,9 @@ class S3Storage:
         status = _STATUS.search(text)
         code_name = code.group(1) if code else None
         where = f"bucket {self.bucket!r}"
+        if code_name == "PrivateAddressRefused":  # ims.egress refused a connection (e.g. a redirect)
+            message = re.search(r"<Message>([^<]*)</Message>", text)
+            return f"S3 request of {where} refused: {message.group(1) if message else 'a private address'}"
         if code_name == "NoSuchBucket":
             return f"{where} does not exist"
         if denied or code_name in _DENIED or (status and status.group(1) in ("401", "403")):

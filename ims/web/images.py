@@ -5,6 +5,7 @@ The story of one request, top to bottom, is ``image``.
 
 from __future__ import annotations
 
+import functools
 import time
 from urllib.parse import parse_qsl, quote
 
@@ -13,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from ims.errors import ImsError, NotFound, Unauthorized
 from ims.manage.keys import authenticate
-from ims.manage.sources import DEFAULT_CACHE_CONTROL, PRIVATE_CACHE_CONTROL, RESERVED
+from ims.manage.sources import DEFAULT_CACHE_CONTROL, PRIVATE_CACHE_CONTROL, RESERVED, is_service_host, service_hosts
 from ims.params import parse
 from ims.render import RenderResult, etag_of, variant_key
 from ims.services import Services
@@ -107,10 +108,17 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
+_own_hosts = functools.lru_cache(maxsize=4)(service_hosts)  # one set per Settings, built once
+
+
 async def _resolve(svc: Services, request: Request, path: str):
-    """(source row, object key): by the Host header if it is bound, else by the first segment."""
+    """(source row, object key): by the Host header if it is bound, else by the first segment.
+
+    The service's own hosts (IP literals, localhost, IMS_HOST, IMS_PUBLIC_HOSTS) are never
+    routed by hostname, even if a row stored before they were refused claims one."""
     host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower().rstrip(".")
-    source = await svc.lookup.by_host(host) if host else None
+    routable = host and not is_service_host(host, _own_hosts(svc.settings))
+    source = await svc.lookup.by_host(host) if routable else None
     if source is not None:
         return source, path
     name, _, key = path.partition("/")

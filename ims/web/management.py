@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
 
-from ims.manage import destinations, endpoints, keys, sources
+from ims.manage import destinations, endpoints, keys, sources, storage_config
 from ims.manage.common import page_from_query
 from ims.manage.schemas import (
     DestinationCreate,
@@ -16,6 +17,8 @@ from ims.manage.schemas import (
     SourceCreate,
     SourcePatch,
 )
+from ims.netguard import check_public_url
+from ims.services import Services
 from ims.web.deps import Svc, Who, in_read, in_write, require_json
 from ims.web.envelope import reply
 from ims.manage.verify import verify_storage
@@ -26,12 +29,34 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_json)])
 Limit = Query(None, description="page size, 1–100 (default 50)")
 Cursor = Query(None, description="next_cursor of the previous page")
 
+
+# Every name resolution a body needs runs here, in the threadpool, before its write
+# transaction starts — never inside one: a slow resolver would hold the SQLite write
+# lock (BEGIN IMMEDIATE) for every process. The writes then check only the URLs' form.
+
+
+async def _precheck_storage(svc: Services, body) -> None:
+    """The addresses of a source or destination body's base_url / endpoint_url."""
+    values = body.model_dump(exclude_unset=True)
+    kind = values.get("kind")  # on create: fields of another kind get their 400 from the write
+    if kind in storage_config.FIELDS:
+        values = {k: v for k, v in values.items() if k in storage_config.FIELDS[kind]}
+    await run_in_threadpool(storage_config.precheck, values, allow_private=svc.settings.allow_private_networks)
+
+
+async def _precheck_url(svc: Services, url: str | None) -> None:
+    """The addresses of a webhook endpoint's url."""
+    if url is not None:
+        await run_in_threadpool(check_public_url, url, allow_private=svc.settings.allow_private_networks, field="url")
+
+
 # -- sources -------------------------------------------------------------------------------------
 
 
 @router.post("/sources", status_code=201, tags=["sources"])
 async def create_source(body: SourceCreate, who: Who, svc: Svc, verify: bool = False):
     """Create a source. ``?verify=1`` first checks that the storage can be read."""
+    await _precheck_storage(svc, body)
     if verify:
         await verify_storage(svc.settings, body.kind, body)
     view = await in_write(svc, sources.create_source, who.project_id, body, svc.settings, svc.sealer)
@@ -53,6 +78,7 @@ async def get_source(source_id: str, who: Who, svc: Svc):
 async def update_source(
     source_id: str, body: SourcePatch, who: Who, svc: Svc
 ):
+    await _precheck_storage(svc, body)
     view = await in_write(svc, sources.update_source, who.project_id, source_id, body, svc.settings, svc.sealer)
     return reply(view)
 
@@ -74,6 +100,7 @@ async def create_signed_url(source_id: str, body: SignedUrlCreate, who: Who, svc
 @router.post("/destinations", status_code=201, tags=["destinations"])
 async def create_destination(body: DestinationCreate, who: Who, svc: Svc, verify: bool = False):
     """Create a destination. ``?verify=1`` first checks that the storage can be used."""
+    await _precheck_storage(svc, body)
     if verify:
         await verify_storage(svc.settings, body.kind, body)
     view = await in_write(svc, destinations.create_destination, who.project_id, body, svc.settings, svc.sealer)
@@ -96,6 +123,7 @@ async def update_destination(
     destination_id: str, body: DestinationPatch,
     who: Who, svc: Svc,
 ):
+    await _precheck_storage(svc, body)
     view = await in_write(
         svc, destinations.update_destination, who.project_id, destination_id, body, svc.settings, svc.sealer
     )
@@ -114,6 +142,7 @@ async def delete_destination(
 
 @router.post("/webhook_endpoints", status_code=201, tags=["webhooks"])
 async def create_endpoint(body: EndpointCreate, who: Who, svc: Svc):
+    await _precheck_url(svc, body.url)
     view = await in_write(svc, endpoints.create_endpoint, who.project_id, body, svc.settings, svc.sealer)
     return reply(view, 201)
 
@@ -133,6 +162,7 @@ async def get_endpoint(endpoint_id: str, who: Who, svc: Svc):
 async def update_endpoint(
     endpoint_id: str, body: EndpointPatch, who: Who, svc: Svc
 ):
+    await _precheck_url(svc, body.url)
     view = await in_write(svc, endpoints.update_endpoint, who.project_id, endpoint_id, body, svc.settings, svc.sealer)
     return reply(view)
 

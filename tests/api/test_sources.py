@@ -95,7 +95,7 @@ def test_malformed_bodies(app, raw, content_type, status, words):
 
 
 def test_s3_credentials_are_never_returned(app):
-    body = {"name": "s3src", "kind": "s3", "bucket": "b", "endpoint_url": "http://127.0.0.1:1",
+    body = {"name": "s3src", "kind": "s3", "bucket": "b",
             "access_key_id": "AKIAEXAMPLE", "secret_access_key": "very-secret-value"}
     created = app.api("POST", "/api/v1/sources", json=body)
     assert created.status_code == 201, created.text
@@ -111,13 +111,19 @@ def test_s3_credentials_are_never_returned(app):
     assert "very-secret-value" not in raw
 
 
-def test_verify_reports_what_failed(app, tmp_path):
-    body = {"name": "dead", "kind": "s3", "bucket": "b", "endpoint_url": "http://127.0.0.1:1"}
-    reply = app.api("POST", "/api/v1/sources?verify=1", json=body)
-    assert reply.status_code == 400 and reply.json()["errors"][0]["field"] == "bucket"
-    assert "verify failed" in reply.json()["message"]
-    ok = app.api("POST", "/api/v1/sources?verify=1", json={"name": "here", "kind": "fs", "path": str(tmp_path)})
-    assert ok.status_code == 201
+def test_verify_reports_what_failed(tmp_path, database_url):
+    from tests.support.app import app_settings, start_app
+
+    app = start_app(app_settings(tmp_path, database_url, allow_private_networks=True))  # 127.0.0.1:1 below
+    try:
+        body = {"name": "dead", "kind": "s3", "bucket": "b", "endpoint_url": "http://127.0.0.1:1"}
+        reply = app.api("POST", "/api/v1/sources?verify=1", json=body)
+        assert reply.status_code == 400 and reply.json()["errors"][0]["field"] == "bucket"
+        assert "verify failed" in reply.json()["message"]
+        ok = app.api("POST", "/api/v1/sources?verify=1", json={"name": "here", "kind": "fs", "path": str(tmp_path)})
+        assert ok.status_code == 201
+    finally:
+        app.close()
 
 
 def test_pagination(app, tmp_path):

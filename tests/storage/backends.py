@@ -41,6 +41,7 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def s3_storage(seaweed, bucket: str, *, prefix: str = "", limits: Limits = LIMITS, **kw) -> S3Storage:
     kw.setdefault("credentials", seaweed.credentials)
+    kw.setdefault("allow_private", True)  # SeaweedFS listens on 127.0.0.1
     return S3Storage(bucket, prefix=prefix, endpoint_url=seaweed.endpoint_url, limits=limits, **kw)
 
 

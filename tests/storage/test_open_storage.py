@@ -25,7 +25,7 @@ async def test_fs(tmp_path):
 async def test_s3_round_trip(seaweed):
     bucket = seaweed.create_bucket("open-storage-test")
     config = {"bucket": bucket, "prefix": "p", "endpoint_url": seaweed.endpoint_url, "region": "us-east-1"}
-    storage = _open("s3", config, seaweed.credentials)
+    storage = _open("s3", config, seaweed.credentials, allow_private=True)
     assert isinstance(storage, S3Storage)
     await storage.put("k.png", b"png", "image/png")
     assert seaweed.client().get_object(Bucket=bucket, Key="p/k.png")["Body"].read() == b"png"

@@ -19,7 +19,7 @@ def bucket(seaweed):
 @pytest.fixture
 def s3_app(make_sqlite_app, kit, seaweed, bucket):
     """An app with an s3 source ``pics`` on ``bucket`` under the prefix ``in/``."""
-    app = make_sqlite_app()
+    app = make_sqlite_app(allow_private_networks=True)  # SeaweedFS listens on 127.0.0.1
     kit.create_source(app, name="pics", kind="s3", bucket=bucket, prefix="in",
                       endpoint_url=seaweed.endpoint_url, **seaweed.credentials)
     return app
@@ -69,7 +69,7 @@ def test_an_overwritten_s3_object_is_served_fresh(s3_app, kit, seaweed, bucket):
 
 
 def test_s3_with_wrong_credentials_is_a_storage_error(make_sqlite_app, kit, seaweed, bucket):
-    app = make_sqlite_app()
+    app = make_sqlite_app(allow_private_networks=True)
     seaweed.client().put_object(Bucket=bucket, Key="a.jpg", Body=kit.image(30, 20, suffix=".jpg"))
     kit.create_source(app, name="badkeys", kind="s3", bucket=bucket, endpoint_url=seaweed.endpoint_url,
                       access_key_id=seaweed.access_key, secret_access_key="not-the-secret")
