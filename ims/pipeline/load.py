@@ -1,10 +1,11 @@
 """Load a source: sniff the format, check the limits on the header, then decode.
 
-``probe`` reads only the header (libvips opens the file lazily: width, height,
-page count and metadata are known before a single pixel is decoded), refuses
-formats we do not serve and sources over the pixel or frame limits. Only then
-does ``decode`` open the image for real, with shrink-on-load when the target is
-much smaller than the source.
+``probe`` first drops a PNG's text chunks (``pngchunks``: deflate bombs that
+libvips would inflate and keep), then reads only the header (libvips opens the
+file lazily: width, height, page count and metadata are known before a single
+pixel is decoded), refuses formats we do not serve and sources over the pixel
+or frame limits. Only then does ``decode`` open the image for real, with
+shrink-on-load when the target is much smaller than the source.
 
 Decoding is strict (``fail_on="error"``): a truncated or corrupt file fails with
 ``NotAnImage`` instead of rendering half-grey. Recoverable warnings (e.g. a JPEG
@@ -20,6 +21,7 @@ import pyvips
 
 from ims.config import Limits
 from ims.errors import NotAnImage, PayloadTooLarge
+from ims.pipeline import pngchunks
 
 # libvips loader class (without Buffer/Source suffix) → our format name.
 # Anything else libvips could open (matrix, csv, ppm, fits, vips, …) is refused.
@@ -51,7 +53,7 @@ _MAGIC = (
 class Source:
     """What the header says about a source, before any pixel is decoded."""
 
-    data: bytes
+    data: bytes              # what is decoded: the source, PNG text chunks stripped
     loader: str              # libvips operation, e.g. "VipsForeignLoadJpegBuffer"
     format: str              # jpeg png webp gif avif heic tiff svg
     width: int               # stored size of one frame (before EXIF orientation)
@@ -62,6 +64,7 @@ class Source:
     interpretation: str      # libvips interpretation: srgb, cmyk, b-w, rgb16, grey16, …
     icc: bytes | None        # embedded ICC profile
     bits: int                # bits per sample (8 or 16)
+    size: int                # bytes of the source as stored
 
     @property
     def animated(self) -> bool:
@@ -79,6 +82,7 @@ def probe(data: bytes, limits: Limits) -> Source:
         raise PayloadTooLarge(
             f"source image is {len(data):,} bytes; the limit is {limits.source_bytes:,} bytes"
         )
+    size, data = len(data), pngchunks.strip_text(data)
     loader = _find_loader(data)
     try:
         header = pyvips.Operation.call(loader, data, access="sequential", fail_on="error")
@@ -100,6 +104,7 @@ def probe(data: bytes, limits: Limits) -> Source:
         interpretation=str(header.interpretation),
         icc=_get(header, "icc-profile-data", None),
         bits=16 if header.format in ("ushort", "short") else 8,
+        size=size,
     )
     _check_limits(src, limits)
     return src
