@@ -7,9 +7,11 @@ pixel is decoded), refuses formats we do not serve and sources over the pixel
 or frame limits. Only then does ``decode`` open the image for real, with
 shrink-on-load when the target is much smaller than the source.
 
-Decoding is strict (``fail_on="error"``): a truncated or corrupt file fails with
-``NotAnImage`` instead of rendering half-grey. Recoverable warnings (e.g. a JPEG
-with a few junk bytes between markers) still render, as in browsers.
+Decoding is strict (``fail_on="error"``, and ``"warning"`` for JPEGs whose header
+is regular: libjpeg only warns when the pixel data ends early): a truncated or
+corrupt file fails with ``NotAnImage`` instead of rendering half-grey. Harmless
+header warnings (e.g. a JPEG with a few junk bytes between markers) still
+render, as in browsers.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pyvips
 
 from ims.config import Limits
 from ims.errors import NotAnImage, PayloadTooLarge
-from ims.pipeline import pngchunks
+from ims.pipeline import jpegheader, pngchunks
 
 # libvips loader class (without Buffer/Source suffix) → our format name.
 # Anything else libvips could open (matrix, csv, ppm, fits, vips, …) is refused.
@@ -65,6 +67,7 @@ class Source:
     icc: bytes | None        # embedded ICC profile
     bits: int                # bits per sample (8 or 16)
     size: int                # bytes of the source as stored
+    strict: bool             # decode with fail_on="warning" (see ``decode``)
 
     @property
     def animated(self) -> bool:
@@ -105,6 +108,7 @@ def probe(data: bytes, limits: Limits) -> Source:
         icc=_get(header, "icc-profile-data", None),
         bits=16 if header.format in ("ushort", "short") else 8,
         size=size,
+        strict=fmt == "jpeg" and jpegheader.is_regular(data),
     )
     _check_limits(src, limits)
     return src
@@ -115,8 +119,11 @@ def decode(src: Source, *, shrink: int = 1, scale: float | None = None, frames: 
     """Open the pixels. ``shrink`` (JPEG/WebP, 1/2/4/8) and ``scale`` (SVG) decode smaller.
 
     ``frames=-1`` loads every frame of an animation as one tall strip (``page-height``).
+    A JPEG with a regular header decodes with ``fail_on="warning"``: libjpeg reports
+    a scan that ends early only as a warning, then fills the rest with grey
+    (``jpegheader`` says why the other JPEGs keep ``fail_on="error"``).
     """
-    options: dict = {"access": access, "fail_on": "error"}
+    options: dict = {"access": access, "fail_on": "warning" if src.strict else "error"}
     if src.format == "jpeg" and shrink > 1:
         options["shrink"] = shrink
     elif src.format == "webp" and shrink > 1:
