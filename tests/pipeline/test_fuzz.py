@@ -139,9 +139,9 @@ def failures(seed: int, count: int) -> list[tuple[str, dict, str]]:
     return found
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_random_valid_queries_never_answer_500(seed):
-    assert failures(seed, 150) == []
+    assert failures(seed, 100) == []
 
 
 @pytest.mark.parametrize("name", sorted(set(_CORPUS) | set(_made())))
