@@ -1,14 +1,17 @@
 """Load a source: sniff the format, check the limits on the header, then decode.
 
-``probe`` reads only the header (libvips opens the file lazily: width, height,
-page count and metadata are known before a single pixel is decoded), refuses
-formats we do not serve and sources over the pixel or frame limits. Only then
-does ``decode`` open the image for real, with shrink-on-load when the target is
-much smaller than the source.
+``probe`` first drops a PNG's text chunks (``pngchunks``: deflate bombs that
+libvips would inflate and keep), then reads only the header (libvips opens the
+file lazily: width, height, page count and metadata are known before a single
+pixel is decoded), refuses formats we do not serve and sources over the pixel
+or frame limits. Only then does ``decode`` open the image for real, with
+shrink-on-load when the target is much smaller than the source.
 
-Decoding is strict (``fail_on="error"``): a truncated or corrupt file fails with
-``NotAnImage`` instead of rendering half-grey. Recoverable warnings (e.g. a JPEG
-with a few junk bytes between markers) still render, as in browsers.
+Decoding is strict (``fail_on="error"``, and ``"warning"`` for JPEGs whose header
+is regular: libjpeg only warns when the pixel data ends early): a truncated or
+corrupt file fails with ``NotAnImage`` instead of rendering half-grey. Harmless
+header warnings (e.g. a JPEG with a few junk bytes between markers) still
+render, as in browsers.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pyvips
 
 from ims.config import Limits
 from ims.errors import NotAnImage, PayloadTooLarge
+from ims.pipeline import jpegheader, pngchunks
 
 # libvips loader class (without Buffer/Source suffix) → our format name.
 # Anything else libvips could open (matrix, csv, ppm, fits, vips, …) is refused.
@@ -51,7 +55,7 @@ _MAGIC = (
 class Source:
     """What the header says about a source, before any pixel is decoded."""
 
-    data: bytes
+    data: bytes              # what is decoded: the source, PNG text chunks stripped
     loader: str              # libvips operation, e.g. "VipsForeignLoadJpegBuffer"
     format: str              # jpeg png webp gif avif heic tiff svg
     width: int               # stored size of one frame (before EXIF orientation)
@@ -62,6 +66,8 @@ class Source:
     interpretation: str      # libvips interpretation: srgb, cmyk, b-w, rgb16, grey16, …
     icc: bytes | None        # embedded ICC profile
     bits: int                # bits per sample (8 or 16)
+    size: int                # bytes of the source as stored
+    strict: bool             # decode with fail_on="warning" (see ``decode``)
 
     @property
     def animated(self) -> bool:
@@ -79,6 +85,7 @@ def probe(data: bytes, limits: Limits) -> Source:
         raise PayloadTooLarge(
             f"source image is {len(data):,} bytes; the limit is {limits.source_bytes:,} bytes"
         )
+    size, data = len(data), pngchunks.strip_text(data)
     loader = _find_loader(data)
     try:
         header = pyvips.Operation.call(loader, data, access="sequential", fail_on="error")
@@ -100,6 +107,8 @@ def probe(data: bytes, limits: Limits) -> Source:
         interpretation=str(header.interpretation),
         icc=_get(header, "icc-profile-data", None),
         bits=16 if header.format in ("ushort", "short") else 8,
+        size=size,
+        strict=fmt == "jpeg" and jpegheader.is_regular(data),
     )
     _check_limits(src, limits)
     return src
@@ -110,8 +119,11 @@ def decode(src: Source, *, shrink: int = 1, scale: float | None = None, frames: 
     """Open the pixels. ``shrink`` (JPEG/WebP, 1/2/4/8) and ``scale`` (SVG) decode smaller.
 
     ``frames=-1`` loads every frame of an animation as one tall strip (``page-height``).
+    A JPEG with a regular header decodes with ``fail_on="warning"``: libjpeg reports
+    a scan that ends early only as a warning, then fills the rest with grey
+    (``jpegheader`` says why the other JPEGs keep ``fail_on="error"``).
     """
-    options: dict = {"access": access, "fail_on": "error"}
+    options: dict = {"access": access, "fail_on": "warning" if src.strict else "error"}
     if src.format == "jpeg" and shrink > 1:
         options["shrink"] = shrink
     elif src.format == "webp" and shrink > 1:

@@ -46,7 +46,7 @@ def describe(src: Source, orientation: Orientation | None = None) -> bytes:
         "colour_space": src.interpretation,
         "icc_profile": profile,
         "bit_depth": src.bits,
-        "bytes": len(src.data),
+        "bytes": src.size,
         "pages": src.pages,
         "animated": src.animated,
         "PixelWidth": width,
@@ -57,7 +57,7 @@ def describe(src: Source, orientation: Orientation | None = None) -> bytes:
         "Depth": src.bits,
         "HasAlpha": src.has_alpha,
         "Content-Type": mime,
-        "Content-Length": str(len(src.data)),
+        "Content-Length": str(src.size),
     }
     return json.dumps(body, separators=(",", ":")).encode()
 

@@ -45,24 +45,34 @@ class Deadline:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.at = time.monotonic() + seconds
-        self.killed = False
+        self._kill = _Kill(self.at)
         self._watched: pyvips.Image | None = None
 
     @property
     def passed(self) -> bool:
         return time.monotonic() > self.at
 
+    @property
+    def killed(self) -> bool:
+        """Whether the callback stopped a computation."""
+        return self._kill.killed
+
     def watch(self, image: pyvips.Image) -> None:
+        kill = self._kill
+
         def on_eval(img: pyvips.Image, progress) -> None:
-            if time.monotonic() > self.at:
-                self.killed = True
+            if time.monotonic() > kill.at:
+                kill.killed = True
                 img.set_kill(True)
 
         image.set_progress(True)
         image.signal_connect("eval", on_eval)
         # pyvips keeps the callback alive on the Python wrapper only: hold it for
         # as long as this deadline (the whole ``process`` call), or libvips would
-        # call into a collected handle.
+        # call into a collected handle. The callback reaches only ``_Kill``, never
+        # this deadline: image → callback → deadline → image was a reference cycle
+        # that kept every image (and the megabytes of metadata its loader read)
+        # alive until the next gc pass, long after the request.
         self._watched = image
 
     def check(self) -> None:
@@ -71,6 +81,15 @@ class Deadline:
 
     def error(self) -> Unavailable:
         return Unavailable(f"processing took longer than {self.seconds:g} s")
+
+
+class _Kill:
+    """The part of a ``Deadline`` the eval callback touches."""
+
+    __slots__ = ("at", "killed")
+
+    def __init__(self, at: float) -> None:
+        self.at, self.killed = at, False
 
 
 @dataclass

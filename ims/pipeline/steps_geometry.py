@@ -28,23 +28,39 @@ def trim(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     """
     if not ctx.params.trim:
         return image
-    if (image.hasalpha() and ctx.params.trim == "auto"
-            and image[image.bands - 1].getpoint(0, 0)[0] == 0):
-        probe, bg = image[image.bands - 1].cast("uchar", shift=image.format == "ushort"), [0]
-    else:
-        probe = _eight_bit(image)
-        if ctx.params.trim == "color" and ctx.params.trim_color:
-            r, g, b, _ = ctx.params.trim_color
-            bg = [r, g, b] if probe.bands >= 3 else [round((r + g + b) / 3)]
-        else:
-            bg = [probe.getpoint(0, 0)[i] for i in range(probe.bands)]
-    left, top, width, height = probe.find_trim(background=bg, threshold=10)
+    left, top, width, height = _find_trim(image, ctx.params)
     if width > 0 and height > 0 and (width, height) != (image.width, image.height):
         image = image.crop(left, top, width, height)
     ctx.base_w, ctx.base_h = image.width, image.height
     up_w, up_h = ctx.orientation.upright_size(image.width, image.height)
     ctx.plan = ctx.planner(up_w, up_h, ctx.params, max_side=ctx.max_side)
     return image
+
+
+def _find_trim(image: pyvips.Image, params) -> tuple[int, int, int, int]:
+    """The box inside the border, found on an 8-bit copy without alpha (libvips'
+    ``find_trim`` wants a background of one value per band of that copy)."""
+    if (image.hasalpha() and params.trim == "auto"
+            and image[image.bands - 1].getpoint(0, 0)[0] == 0):
+        probe, bg = image[image.bands - 1].cast("uchar", shift=image.format == "ushort"), [0]
+    else:
+        probe = _eight_bit(image)
+        colour = probe[:probe.bands - 1] if probe.hasalpha() else probe
+        if params.trim == "color" and params.trim_color:
+            r, g, b, _ = params.trim_color
+            bg = [r, g, b] if colour.bands >= 3 else [round((r + g + b) / 3)]
+        else:
+            bg = [colour.getpoint(0, 0)[i] for i in range(colour.bands)]
+        # Transparent pixels count as border: they take the border colour.
+        probe = probe.flatten(background=bg).cast("uchar") if probe.hasalpha() else probe
+    # find_trim smooths with a 3×3 median first: a side under 3 px is extended by copying
+    # its last row or column, and the box is clipped back to the image.
+    w, h = image.width, image.height
+    if w < 3 or h < 3:
+        probe = probe.embed(0, 0, max(w, 3), max(h, 3), extend="copy")
+    left, top, width, height = probe.find_trim(background=bg, threshold=10)
+    width, height = min(left + width, w) - left, min(top + height, h) - top
+    return left, top, width, height
 
 
 def rect(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
