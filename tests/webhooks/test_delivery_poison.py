@@ -4,9 +4,11 @@ and never holds up the others — against a real receiver, on SQLite and Postgre
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
-from ims.db.tables import webhook_endpoints
+from ims.db.tables import webhook_deliveries, webhook_endpoints
+from ims.db.types import utcnow
+from ims.ids import new_id
 from ims.webhooks.sender import WebhookSender
 from tests.support.receiver import Reply
 from tests.webhooks.test_delivery import add_endpoint, deliverers, delivery, drain, emit, make_app  # noqa: F401
@@ -64,3 +66,21 @@ async def test_an_unexpected_error_in_an_attempt_is_an_attempt_and_the_schedule_
     row = delivery(app, delivery_id)
     assert row["status"] == "exhausted" and len(row["attempts"]) == 3  # 1 + len(schedule), then parked
     assert all(a["error"] == "internal error: RuntimeError: a bug in the sender" for a in row["attempts"])
+
+
+async def test_a_delivery_stored_with_a_bare_nan_is_still_listed(make_app, receiver):
+    """The old code wrote ``NaN`` into webhook bodies (SQLite accepted the metadata): the deliveries
+    list must show such a row, not answer 500."""
+    app = make_app()
+    endpoint = add_endpoint(app, receiver.url)
+    now = utcnow()
+    with app.svc.db.write() as conn:
+        conn.execute(insert(webhook_deliveries).values(
+            id=new_id(), project_id=app.project_id, job_id=new_id(), endpoint_id=endpoint["id"], url=receiver.url,
+            event="background_process.succeeded", body='{"status_code": 200, "response": {"metadata": {"n": NaN}}}',
+            status="delivered", attempt_count=1, cycle_attempts=1, next_attempt_at=now, created_at=now,
+            delivered_at=now, updated_at=now))
+    listed = app.api("GET", "/api/v1/webhook_deliveries")
+    assert listed.status_code == 200, listed.text
+    (item,) = listed.json()["response"]["items"]
+    assert item["payload"] == {"status_code": 200, "response": {"metadata": {"n": None}}}
