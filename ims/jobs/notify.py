@@ -66,3 +66,6 @@ class Wakeups:
             except psycopg.Error as error:
                 log.warning("LISTEN connection lost (%s); retrying", error)
                 self._stop.wait(1.0)
+            except Exception:  # anything else must not end the thread: wake-ups would stop for good
+                log.exception("LISTEN failed; retrying")
+                self._stop.wait(1.0)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select
 
+from ims import jsonsafe
 from ims.config import Settings
 from ims.db.tables import destinations, jobs, sources
 from ims.db.types import utcnow
@@ -43,6 +44,7 @@ def parse_submission(body: object, settings: Settings) -> Submission:
     """Check the shape of a request body; all field problems are reported together."""
     if not isinstance(body, dict):
         raise ValidationFailed("the body must be a JSON object", field=None)
+    _check_storable(body)
     problems: list[FieldError] = [
         FieldError(name, f"unknown field {name!r}; allowed: {', '.join(FIELDS)}") for name in body if name not in FIELDS
     ]
@@ -115,6 +117,14 @@ def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
 def accepted_reply(job: dict) -> dict:
     return {"job_id": job["id"], "status": job["status"], "source_id": job["source_id"],
             "object_key": job["object_key"]}
+
+
+def _check_storable(body: dict) -> None:
+    """Every field, ``parameters`` and ``metadata`` values too, must be storable and sendable as
+    JSON (SPEC §5): a job whose metadata cannot be written into its webhook must never be queued."""
+    for name, value in body.items():
+        jsonsafe.check(name, "a field name")
+        jsonsafe.check(value, name)
 
 
 def _source_id(value) -> str:

@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy import Connection, select
 
 from ims.db.tables import jobs, webhook_deliveries
+from ims.jsonsafe import printable
 from ims.errors import ValidationFailed
 from ims.manage.common import Page, fetch_page, get_owned, iso
 
@@ -35,6 +36,8 @@ def list_jobs(conn: Connection, project_id: str, status: str | None, page: Page)
 
 
 def job_view(row) -> dict:
+    """A job as the API shows it. Stored JSON goes through ``printable``: a row written before
+    submissions were checked (a lone surrogate, NaN in its metadata) is shown, not a 500."""
     return {
         "job_id": row["id"],
         "status": row["status"],
@@ -42,15 +45,15 @@ def job_view(row) -> dict:
         "object_key": row["object_key"],
         "destination_object_key": row["destination_key"],
         "parameters": dict(parse_qsl(row["params"])),
-        "destination_ids": row["destination_ids"],
-        "metadata": row["metadata"],
+        "destination_ids": printable(row["destination_ids"]),
+        "metadata": printable(row["metadata"]),
         "webhook_url": row["webhook_url"],
         "attempts": row["attempts"],
         "created_at": iso(row["created_at"]),
         "started_at": iso(row["started_at"]),
         "finished_at": iso(row["finished_at"]),
-        "result": row["result"],
-        "error": row["error"],
+        "result": printable(row["result"]),
+        "error": printable(row["error"]),
     }
 
 

@@ -17,10 +17,11 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from ims.db.group import GroupCommit
-from ims.errors import ImsError
+from ims.errors import ImsError, ValidationFailed
 from ims.jobs import queue
 from ims.jobs.execute import Outcome, execute
 from ims.jobs.notify import DELIVERIES, JOBS, Wakeups, notify
+from ims.jsonsafe import check, printable
 from ims.services import Services
 from ims.webhooks.outbox import finish_and_target, write_messages
 from ims.webhooks.payload import FAILED, SUCCEEDED, failure_payload, success_payload
@@ -34,8 +35,9 @@ TITLES = {400: "Bad parameters", 404: "Source object not found", 410: "Gone", 41
 
 
 def error_record(error: ImsError) -> dict:
+    # (printable: a message may quote a value from outside; the record is stored and sent as JSON)
     return {"status": error.status, "code": error.code, "message": TITLES.get(error.status, error.default_message),
-            "detail": error.message}
+            "detail": printable(error.message)}
 
 
 class JobWorker:
@@ -104,6 +106,9 @@ class JobWorker:
         except SQLAlchemyError as error:  # database away: nothing claimed, try again after a pause
             log.warning("claim failed: %s", error.__class__.__name__)
             return []
+        except Exception:  # anything else (a row that cannot be read): the loop must not die of it
+            log.exception("claim failed")
+            return []
 
     async def _run_job(self, job: dict) -> None:
         token = job["lease_token"]
@@ -143,6 +148,9 @@ class JobWorker:
             except SQLAlchemyError as error:  # keep working; the fenced finish decides later
                 log.warning("heartbeat failed: %s", error.__class__.__name__)
                 continue
+            except Exception:  # never let the heartbeat die: every lease would then run out
+                log.exception("heartbeat failed")
+                continue
             for job_id in lost:
                 task = held[job_id][1]
                 if task is None:  # still waiting for a slot: just drop it
@@ -164,7 +172,7 @@ class JobWorker:
                 lease = self.deliverer.lease_for_handoff() if self.deliverer else None
                 messages = await self.group.run(lambda conn: end_job_in(conn, job, token, outcome, lease=lease))
                 if messages is not None:
-                    status = "succeeded" if error is None else "failed"
+                    status = "succeeded" if outcome.error is None else "failed"
                     self.svc.metrics.inc("ims_jobs_finished_total", (("status", status),))
                     if messages and lease:
                         self.deliverer.start(messages)
@@ -174,6 +182,12 @@ class JobWorker:
             except SQLAlchemyError as db_error:
                 log.warning("settling job %s failed (%s); retrying", job["id"], db_error.__class__.__name__)
                 await asyncio.sleep(delay)
+            except Exception as bug:  # not the database: the same write would fail again, so write less
+                if isinstance(outcome.error, Unwritable):
+                    log.exception("job %s: even its minimal failure could not be written", job["id"])
+                    break
+                log.exception("job %s: its outcome could not be written; failing it", job["id"])
+                outcome, again = unwritable(bug, outcome), False
         log.error("job %s: could not record its outcome; it will run again after its lease", job["id"])
 
     async def _drain(self) -> None:
@@ -209,12 +223,12 @@ def end_job_in(conn: Connection, job: dict, token: str, outcome: Outcome, *, onl
     With ``lease`` the messages are written leased to this process's deliverer;
     without, they are left pending and announced (NOTIFY) to every deliverer.
     """
-    if outcome.error is None:
-        status, result, error = "succeeded", outcome.result, None
-        event, payload = SUCCEEDED, success_payload(job, outcome.result)
-    else:
-        status, result, error = "failed", None, error_record(outcome.error)
-        event, payload = FAILED, failure_payload(job, error, outcome.object_puts)
+    status, result, error, event, payload = _ending(job, outcome)
+    try:  # what is stored and sent must be JSON as it will be read back (SPEC §5)
+        check(payload, "webhook")
+        check(result, "the job's result")
+    except ValidationFailed as why:
+        status, result, error, event, payload = _ending(job, unwritable(why, outcome))
     to = finish_and_target(conn, job, queue.finish_values(job["id"], token, status=status, result=result,
                                                           error=error, only_if_expired=only_if_expired))
     if to is None:
@@ -223,6 +237,29 @@ def end_job_in(conn: Connection, job: dict, token: str, outcome: Outcome, *, onl
     if messages and lease is None:
         notify(conn, DELIVERIES)
     return messages
+
+
+def _ending(job: dict, outcome: Outcome) -> tuple:
+    """(status, result, error record, event, webhook payload) for a job ending with ``outcome``."""
+    if outcome.error is None:
+        return "succeeded", outcome.result, None, SUCCEEDED, success_payload(job, outcome.result)
+    error = error_record(outcome.error)
+    echo = not isinstance(outcome.error, Unwritable)  # the echoed metadata may be what could not be written
+    return "failed", None, error, FAILED, failure_payload(job, error, outcome.object_puts, metadata=echo)
+
+
+class Unwritable(ImsError):
+    """A job's outcome could not be stored or serialised: it fails with this minimal record instead
+    (its webhook without the echoed metadata), once — never retried, never looping."""
+
+    status, code, default_message = 500, "unserialisable", "The job's outcome could not be written"
+
+
+def unwritable(why: Exception, outcome: Outcome) -> Outcome:
+    """The outcome to write instead of one that could not be written; the puts that landed are kept."""
+    reason = why.message if isinstance(why, ImsError) else f"{type(why).__name__}: {why}"
+    puts = outcome.result["object_puts"] if outcome.result else outcome.object_puts
+    return Outcome(error=Unwritable(f"the job's outcome could not be written ({reason})"), object_puts=puts)
 
 
 class _Crash(ImsError):
@@ -249,20 +286,33 @@ class Reaper:
                 await asyncio.to_thread(self.reap_once)
             except SQLAlchemyError as error:
                 log.warning("reaper pass failed: %s", error.__class__.__name__)
+            except Exception:  # a reaper that dies leaves every crashed job processing forever
+                log.exception("reaper pass failed")
             await _wait(stop, timeout=self.every)
 
     def reap_once(self) -> int:
         count = 0
         for job in queue.expired(self.svc.db):
-            if job["attempts"] < job["max_attempts"]:
-                count += queue.requeue_expired(self.svc.db, job["id"], job["lease_token"], job["attempts"])
-            else:
-                lost = WorkerLost("the worker processing this job stopped, and it ran out of attempts")
-                ended = end_job(self.svc, job, job["lease_token"], Outcome(error=lost), only_if_expired=True)
-                count += ended is not None
+            try:
+                count += self._reap(job)
+            except Exception:  # this job alone: the others are still reaped, and it is tried next pass
+                log.exception("job %s: could not be reaped", job["id"])
         if count:
             self.wakeups.wake(JOBS)
         return count
+
+    def _reap(self, job: dict) -> int:
+        if job["attempts"] < job["max_attempts"]:
+            return queue.requeue_expired(self.svc.db, job["id"], job["lease_token"], job["attempts"])
+        outcome = Outcome(error=WorkerLost("the worker processing this job stopped, and it ran out of attempts"))
+        try:
+            ended = end_job(self.svc, job, job["lease_token"], outcome, only_if_expired=True)
+        except SQLAlchemyError:
+            raise
+        except Exception as bug:  # as in ``JobWorker._settle``: write the minimal failure instead
+            log.exception("job %s: its outcome could not be written; failing it", job["id"])
+            ended = end_job(self.svc, job, job["lease_token"], unwritable(bug, outcome), only_if_expired=True)
+        return ended is not None
 
 
 class Background:

@@ -16,6 +16,7 @@ from ims.db.tables import delivery_attempts, jobs, webhook_deliveries
 from ims.db.types import utcnow
 from ims.errors import Conflict, ValidationFailed
 from ims.jobs.notify import DELIVERIES, notify
+from ims.jsonsafe import printable
 from ims.manage.common import Page, fetch_page, get_owned, iso
 
 STATUSES = ("pending", "delivering", "delivered", "exhausted")
@@ -85,7 +86,7 @@ def delivery_view(row, attempts: list[dict]) -> dict:
         "created_at": iso(row["created_at"]),
         "delivered_at": iso(row["delivered_at"]),
         "attempts": attempts,
-        "payload": json.loads(row["body"]),
+        "payload": printable(json.loads(row["body"])),  # (a body stored with a bare NaN, before it was refused)
     }
 
 

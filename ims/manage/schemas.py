@@ -1,17 +1,44 @@
-"""Request bodies of the management API. Unknown fields are errors (extra="forbid")."""
+"""Request bodies of the management API. Unknown fields are errors (extra="forbid").
+
+What is stored must be sendable as it will be sent (SPEC §5): floats finite (``allow_inf_nan``),
+a ``cache_control`` that is a valid HTTP header value, an ``expires`` the image route reads back. (pydantic
+already refuses strings with lone surrogates.) The checks raise ``ValidationFailed`` themselves,
+so the 400 names the field in our words rather than pydantic's.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ims.errors import ValidationFailed
 
 Access = Literal["public", "signed", "private"]
 Scheme = Literal["hmac-sha256", "imgix-md5"]
 
 
+# The last second of year 9999: the furthest time a signed URL's expiry is shown as (and ≤ 15 digits,
+# what ``ims.signing`` reads back).
+MAX_EXPIRES = 253402300799
+
+
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def header_value(value: str | None, field: str) -> str | None:
+    """``value`` if it can be sent as an HTTP header value: printable ASCII, no control characters
+    (CR, LF and NUL would split or end the header, and the reply would go out empty; beyond ASCII,
+    clients disagree on how to read it — and Cache-Control's grammar is ASCII anyway)."""
+    if value is None:
+        return None
+    bad = next((c for c in value if not " " <= c <= "~"), None)
+    if bad is not None:
+        raise ValidationFailed(
+            f"{field} is sent as an HTTP header: it must be printable ASCII, without control characters "
+            f"(found U+{ord(bad):04X})", field=field)
+    return value
 
 
 class StorageFields(Body):
@@ -32,6 +59,11 @@ class SourceFields(StorageFields):
     hostnames: list[str] | None = None
     cache_control: str | None = Field(None, max_length=200)
 
+    @field_validator("cache_control")
+    @classmethod
+    def _cache_control(cls, value: str | None) -> str | None:
+        return header_value(value, "cache_control")
+
 
 class SourceCreate(SourceFields):
     name: str
@@ -47,6 +79,17 @@ class SignedUrlCreate(Body):
     parameters: dict[str, str | int | float | bool] = Field(default_factory=dict,
                                                             description="on-demand parameters, e.g. {\"w\": 300}")
     expires: int | None = Field(None, description="unix seconds after which the URL answers 410")
+
+    @field_validator("expires")
+    @classmethod
+    def _expires(cls, value: int | None) -> int | None:
+        # A time already past is allowed (the URL answers 410, as it says); one the image route
+        # could not read back (negative, 0, more digits than it takes) would only ever answer 400.
+        if value is not None and not 0 < value <= MAX_EXPIRES:
+            raise ValidationFailed(
+                f"expires must be a unix time in seconds, 1–{MAX_EXPIRES} (9999-12-31T23:59:59Z), got {value}",
+                field="expires")
+        return value
 
 
 class DestinationCreate(StorageFields):

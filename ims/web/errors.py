@@ -59,9 +59,22 @@ def _field_error(e: dict) -> FieldError:
 
 
 async def _http_error(_request: Request, error: HTTPException) -> JSONResponse:
-    message = _STATUS_MESSAGES.get(error.status_code) or str(error.detail)
+    message = _STATUS_MESSAGES.get(error.status_code) or _unreadable_body(error) or str(error.detail)
     body = {"status_code": error.status_code, "message": message, "errors": [{"field": None, "message": message}]}
     return JSONResponse(body, status_code=error.status_code, headers=getattr(error, "headers", None))
+
+
+def _unreadable_body(error: HTTPException) -> str | None:
+    """FastAPI answers 400 "There was an error parsing the body" to a JSON body that ``json.loads``
+    raised other than JSONDecodeError on, chaining the cause: say which way the body is wrong."""
+    cause = error.__cause__
+    if isinstance(cause, RecursionError):
+        return "the body cannot be read: it nests too deeply"
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid UTF-8 text"
+    if isinstance(cause, ValueError):  # int(): "Exceeds the limit (4300 digits) for integer string conversion"
+        return "the body cannot be read: it holds an integer of more than 4300 digits"
+    return None
 
 
 async def _crash(_request: Request, error: Exception) -> JSONResponse:

@@ -8,11 +8,11 @@ to send JSON, because the values are gone.
 
 from __future__ import annotations
 
-import json
 import re
 
 from fastapi import Request
 
+from ims import jsonsafe
 from ims.errors import UnsupportedMediaType, ValidationFailed
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -21,15 +21,14 @@ JSON_FIELDS = ("parameters", "metadata", "destination_ids")
 
 
 async def read_body(request: Request) -> object:
+    """The decoded body; anything unreadable (not JSON, NaN, an integer of thousands of digits,
+    nesting past ``jsonsafe.MAX_BODY_DEPTH``) is a 400 naming the body, never a crash."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
         raw = await request.body()
         if not raw.strip():
             raise ValidationFailed("a JSON object body is required", field=None)
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ValidationFailed(f"the body is not valid JSON ({error})", field=None) from None
+        return jsonsafe.loads(raw)
     if media in FORM_TYPES:
         form = await request.form()
         return form_to_body(list(form.multi_items()))
@@ -70,11 +69,8 @@ def form_to_body(items: list[tuple[str, object]]) -> dict:
 def _json_field(name: str, values: list[str]) -> object:
     if name == "destination_ids" and not (len(values) == 1 and values[0].lstrip().startswith("[")):
         return values
-    if len(values) == 1:
-        try:
-            return json.loads(values[0])
-        except json.JSONDecodeError:
-            pass
+    if len(values) == 1 and values[0].lstrip()[:1] in ("{", "["):
+        return jsonsafe.loads(values[0], what=f"the {name} field", field=name, max_depth=jsonsafe.MAX_DEPTH)
     if name == "parameters":
         raise ValidationFailed(
             f"parameters arrived as bare names without values ({', '.join(values)}): this is what "

@@ -34,10 +34,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Integer, String, Text, and_, bindparam, insert, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ims.db.group import GroupCommit
 from ims.db.tables import delivery_attempts, webhook_deliveries, webhook_endpoints
 from ims.db.types import UTCDateTime, utcnow
+from ims.jsonsafe import printable
 from ims.manage.endpoints import active_secrets
 from ims.netguard import ForbiddenAddress
 from ims.services import Services
@@ -66,6 +69,7 @@ class Claim:
     cycle_attempts: int
     lease_token: str
     secrets: tuple[str, ...] | None  # None: the signing endpoint was deleted
+    unsendable: str | None = None  # why it cannot be sent at all (it is parked: exhausted)
 
 
 @dataclass(frozen=True)
@@ -250,10 +254,21 @@ class Deliverer:
         """Send messages written with a ``lease_for_handoff`` lease (call on the loop's thread)."""
         now = utcnow()
         for m in messages:
-            claim = Claim(id=m.id, url=m.url, event=m.event, body=m.body.encode("utf-8"), cycle_attempts=0,
-                          lease_token=m.lease_token,
-                          secrets=tuple(active_secrets(m.endpoint, self.svc.sealer, now)))
+            claim = self._claim_of(m.id, m.url, m.event, m.body, 0, m.lease_token, m.endpoint, now)
             self._sending(claim)
+
+    def _claim_of(self, delivery_id: str, url: str, event: str, body: str, cycle_attempts: int, lease_token: str,
+                  endpoint: dict | None, now: datetime) -> Claim:
+        """The Claim to send; one that cannot be made (its endpoint's secret cannot be opened, its
+        body cannot be encoded) carries the reason, and ``send`` parks it instead of sending."""
+        try:
+            return Claim(id=delivery_id, url=url, event=event, body=body.encode("utf-8"),
+                         cycle_attempts=cycle_attempts, lease_token=lease_token,
+                         secrets=tuple(active_secrets(endpoint, self.svc.sealer, now)) if endpoint else None)
+        except Exception as error:
+            log.exception("delivery %s: cannot be sent", delivery_id)
+            return Claim(id=delivery_id, url=url, event=event, body=b"", cycle_attempts=cycle_attempts,
+                         lease_token=lease_token, secrets=None, unsendable=f"{type(error).__name__}: {error}")
 
     def _sending(self, claim: Claim) -> None:
         task = asyncio.create_task(self.send(claim))
@@ -309,31 +324,35 @@ class Deliverer:
         """Lease up to ``limit`` due deliveries to this Deliverer (see ``claim_due``)."""
         rows, endpoints = await self.group.run(lambda conn: self._claim_rows(conn, limit))
         now = utcnow()
-        claims = []
-        for r in rows:
-            endpoint = endpoints.get(r["endpoint_id"])
-            claims.append(Claim(
-                id=r["id"], url=r["url"], event=r["event"], body=r["body"].encode("utf-8"),
-                cycle_attempts=r["cycle_attempts"], lease_token=r["lease_token"],
-                secrets=tuple(active_secrets(endpoint, self.svc.sealer, now)) if endpoint else None,
-            ))
-        return claims
+        return [self._claim_of(r["id"], r["url"], r["event"], r["body"], r["cycle_attempts"], r["lease_token"],
+                               endpoints.get(r["endpoint_id"]), now) for r in rows]
 
     async def send(self, claim: Claim) -> bool:
         """Attempt one claimed delivery and record it; True if the outcome was recorded.
 
-        Never raises: a failure of the send is the attempt's outcome, and a failure to
-        record it is logged — the lease then expires and the message is sent again.
+        Never raises: a failure of the send is the attempt's outcome (an unexpected one too:
+        it is retried on the schedule, then exhausted, never forever), and a failure to record
+        it is logged — the lease then expires and the message is sent again. An outcome that
+        cannot be recorded as it is (not the database: its text) is recorded without its excerpt.
         """
         try:
             at = utcnow()
-            if claim.secrets is None:
+            if claim.unsendable is not None:
+                outcome, give_up = Outcome(None, 0, f"cannot be sent: {claim.unsendable}", None), True
+            elif claim.secrets is None:
                 outcome, give_up = Outcome(None, 0, "endpoint deleted", None), True
             else:
-                outcome, give_up = await self._post(claim), False
-            recorded = await self.group.run(
-                lambda conn: record_outcome(conn, claim, outcome, self.schedule, at=at, give_up=give_up),
-                patience=RECORD_PATIENCE)
+                outcome, give_up = await self._attempt(claim), False
+            try:
+                recorded = await self._record(claim, outcome, at, give_up)
+            except (OperationalError, InterfaceError, PoolTimeout):
+                raise  # the database is away: the lease brings the message back
+            except Exception:  # the outcome itself (its text): the same write would fail again
+                log.exception("delivery %s: could not record the attempt as it is; recording it without its text",
+                              claim.id)
+                bare = Outcome(outcome.status_code, outcome.latency_ms, "the attempt's outcome could not be stored",
+                               None)
+                recorded = await self._record(claim, bare, at, give_up)
             if not recorded:
                 log.warning("delivery %s: lease lost before the outcome was recorded; not recorded", claim.id)
             return recorded
@@ -341,6 +360,18 @@ class Deliverer:
             log.exception("delivery %s: could not record the attempt; it will be retried after the lease",
                           claim.id)
             return False
+
+    async def _attempt(self, claim: Claim) -> Outcome:
+        try:
+            return await self._post(claim)
+        except Exception as error:  # a bug, not the receiver: still an attempt, so the schedule ends it
+            log.exception("delivery %s: the attempt failed unexpectedly", claim.id)
+            return Outcome(None, 0, storable_text(f"internal error: {type(error).__name__}: {error}"), None)
+
+    async def _record(self, claim: Claim, outcome: Outcome, at: datetime, give_up: bool) -> bool:
+        return await self.group.run(
+            lambda conn: record_outcome(conn, claim, outcome, self.schedule, at=at, give_up=give_up),
+            patience=RECORD_PATIENCE)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -379,8 +410,8 @@ class Deliverer:
         if error is None:
             error = _status_error(status)
         excerpt = response.excerpt if response is not None else b""
-        text = excerpt.decode("utf-8", "replace") if status is not None else None
-        return Outcome(status, latency_ms, error, text)
+        text = storable_text(excerpt.decode("utf-8", "replace")) if status is not None else None
+        return Outcome(status, latency_ms, storable_text(error), text)
 
     def client(self) -> WebhookSender:
         if self._client is None:
@@ -420,6 +451,14 @@ class Deliverer:
     def _next_due_blocking(self) -> datetime | None:
         with self.svc.db.read() as conn:
             return next_due_at(conn)
+
+
+def storable_text(text: str | None) -> str | None:
+    """Text any database column takes: PostgreSQL's text refuses NUL, and UTF-8 lone surrogates
+    (a receiver answering with a NUL byte must not make its attempt unloggable, and so resent forever)."""
+    if text is None:
+        return None
+    return printable(text.replace("\x00", "\ufffd"))
 
 
 def _status_error(status: int | None) -> str | None:

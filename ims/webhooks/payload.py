@@ -24,7 +24,8 @@ def success_payload(job, result: dict) -> dict:
     return {"status_code": 200, "message": "Success", "response": response}
 
 
-def failure_payload(job, error: dict, object_puts: list[dict]) -> dict:
+def failure_payload(job, error: dict, object_puts: list[dict], *, metadata: bool = True) -> dict:
+    """``metadata=False`` leaves the job's metadata out (when it is what could not be written)."""
     response = {
         "source_id": job["source_id"],
         "job_id": job["id"],
@@ -32,11 +33,14 @@ def failure_payload(job, error: dict, object_puts: list[dict]) -> dict:
         "object_key": job["object_key"],
         "error": {"code": error["code"], "detail": error["detail"]},
     }
-    if job["metadata"] is not None:
+    if metadata and job["metadata"] is not None:
         response["metadata"] = job["metadata"]
     return {"status_code": error["status"], "message": error["message"], "response": response}
 
 
 def serialise(payload: dict) -> str:
-    """Done once per message; every attempt sends (and signs) exactly these bytes."""
-    return json.dumps(payload, ensure_ascii=False)
+    """Done once per message; every attempt sends (and signs) exactly these bytes.
+
+    ``allow_nan=False``: a bare ``NaN`` would make the body not JSON (ValueError instead).
+    """
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False)
