@@ -131,6 +131,22 @@ def test_the_cli_exits_with_the_message(tmp_path):
     assert not (tmp_path / "ims.db").exists()
 
 
+# --- item 9: symlinks below an fs source, on demand --------------------------------------
+
+
+def test_symlinks_in_an_fs_source_answer_404_never_the_outside_file(app, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "secret.png").write_bytes(_png())
+    folder = app.svc.settings.data_dir / "sources" / "default"
+    (folder / "link.png").symlink_to(outside / "secret.png")
+    (folder / "dir").symlink_to(outside, target_is_directory=True)
+    (folder / "loop").symlink_to(folder / "loop")
+
+    for key in ("link.png", "dir/secret.png", "loop", "loop/a.png", "x" * 300 + ".png"):
+        reply = app.client.get(f"/default/{key}?w=4")
+        assert reply.status_code == 404, (key, reply.status_code, reply.text)
+
+
 # --- item 3: one project per fs path ----------------------------------------------------
 
 

@@ -343,3 +343,14 @@ def test_refuses_relative_paths(roots, monkeypatch):
 
 def test_any_of_several_roots(roots, tmp_path):
     assert resolve_fs_root(str(tmp_path / "elsewhere"), [roots, tmp_path / "elsewhere"])
+
+
+def test_refuses_a_path_that_would_reach_ims_own_files(roots):
+    private = ((roots / "photos" / "secret.key").resolve(), (roots / "cache").resolve())
+    (roots / "cache" / "x").mkdir(parents=True)
+
+    for path in (roots, roots / "photos", roots / "cache", roots / "cache" / "x"):
+        with pytest.raises(ValidationFailed, match="ims's own files") as e:
+            resolve_fs_root(str(path), [roots], private=private)
+        assert e.value.field == "path"
+    assert resolve_fs_root(str(roots / "cache" / ".." / "photos" / ".."), [roots]) == roots.resolve()
