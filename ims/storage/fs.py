@@ -56,16 +56,13 @@ class FsStorage:
         # like ``head``: that costs less than the hop to a thread and back (measured:
         # ~0.2 ms of CPU per object on a busy worker). Larger files are read in a thread,
         # from the descriptor already opened, so what was checked is what is read.
+        # The read closes the descriptor itself: a cancelled await must not close it under
+        # the thread still reading (the number could be reused by another open meanwhile).
         fd, st = self._open_file(key)
-        try:
-            if st.st_size > max_bytes:
-                raise PayloadTooLarge(too_large(max_bytes))
-            if st.st_size <= INLINE_READ_BYTES:
-                data = _read(fd, key, st.st_size, max_bytes)
-            else:
-                data = await asyncio.to_thread(_read, fd, key, st.st_size, max_bytes)
-        finally:
-            os.close(fd)
+        if st.st_size <= INLINE_READ_BYTES or st.st_size > max_bytes:
+            data = _read_and_close(fd, key, st.st_size, max_bytes)
+        else:
+            data = await asyncio.to_thread(_read_and_close, fd, key, st.st_size, max_bytes)
         return StoredObject(_info(key, st), data)
 
     async def head(self, key: str) -> ObjectInfo:
@@ -244,8 +241,17 @@ def _open_dir(parent: int, segment: str, key: str, *, create: bool) -> int:
         raise StorageError(f"Could not write {key!r}: {e.strerror}") from None
 
 
+def _read_and_close(fd: int, key: str, expected: int, max_bytes: int) -> bytes:
+    """Up to ``max_bytes`` of the file, then close it; one read when it still has the ``expected`` size."""
+    try:
+        return _read(fd, key, expected, max_bytes)
+    finally:
+        os.close(fd)
+
+
 def _read(fd: int, key: str, expected: int, max_bytes: int) -> bytes:
-    """Up to ``max_bytes`` of the file; one read when it still has the ``expected`` size."""
+    if expected > max_bytes:
+        raise PayloadTooLarge(too_large(max_bytes))
     chunks: list[bytes] = []
     size = 0
     try:
