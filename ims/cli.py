@@ -25,7 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"ims: {error}", file=sys.stderr)
         return 2
-    return args.run(settings, args) or 0
+    try:
+        return args.run(settings, args) or 0
+    except SettingsError as error:  # from the start checks (_open)
+        print(f"ims: {error}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +73,7 @@ def _limit_malloc_arenas() -> None:
 def _open(settings: Settings):
     from ims.services import Services
 
+    settings.check_fs_roots()
     _limit_malloc_arenas()
     svc = Services.open(settings)
     svc.db.migrate()

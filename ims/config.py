@@ -70,7 +70,8 @@ class Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("IMS_DATA_DIR") or "var").absolute()
         roots = env.get("IMS_FS_ROOTS")
-        fs_roots = tuple(Path(p).absolute() for p in roots.split(":") if p) if roots else (data_dir,)
+        fs_roots = (tuple(Path(p).absolute() for p in roots.split(":") if p) if roots
+                    else (data_dir / "sources", data_dir / "destinations"))
         return cls(
             host=env.get("IMS_HOST") or "127.0.0.1",
             port=_int(env, "IMS_PORT", 8080, low=0, high=65535),
@@ -104,6 +105,45 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def private_paths(self) -> tuple[Path, ...]:
+        """ims's own files and directories, resolved: no fs source or destination may reach them.
+
+        The SQLite database with its journal files (wherever ``IMS_DATABASE_URL`` puts
+        it, and the default name in the data dir), the generated secret key and the
+        result cache. The data dir itself is not listed: it also holds ``sources/`` and
+        ``destinations/``, which are meant for fs storage.
+        """
+        databases = [self.data_dir / "ims.db"]
+        if self.is_sqlite:  # sqlite:///relative/file or sqlite:////absolute/file, maybe with ?options
+            name = self.database_url.partition(":///")[2].split("?", 1)[0]
+            if name and name != ":memory:":
+                databases.append(Path(name))
+        paths = [self.data_dir / "secret.key", self.data_dir / "cache"]
+        paths += [Path(f"{db}{suffix}") for db in databases for suffix in ("", "-wal", "-shm", "-journal")]
+        return tuple(dict.fromkeys(Path(os.path.realpath(p)) for p in paths))
+
+    def check_fs_roots(self) -> None:
+        """Refuse, at start, an ``IMS_FS_ROOTS`` entry that contains or lies inside ims's own files.
+
+        With such a root any API key could create an fs destination over the database
+        or the secret key and overwrite them with a job (or read them through a source).
+        """
+        private = self.private_paths()
+        for root in self.fs_roots:
+            real = Path(os.path.realpath(root))
+            for path in private:
+                if path.is_relative_to(real):
+                    where = f"contains ims's own file '{path}'"
+                elif real.is_relative_to(path):
+                    where = f"lies inside ims's own '{path}'"
+                else:
+                    continue
+                raise SettingsError(
+                    f"IMS_FS_ROOTS: the root '{root}' {where}; fs sources and destinations must never "
+                    "reach the database, the secret key or the cache. Use directories that hold only "
+                    f"images, e.g. the default '{self.data_dir / 'sources'}:{self.data_dir / 'destinations'}'"
+                )
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:

@@ -47,6 +47,7 @@ class Storages:
                 self._sealer.open_json(ref.credentials),
                 limits=self._settings.limits,
                 allow_private_networks=self._settings.allow_private_networks,
+                private_paths=self._settings.private_paths(),
             )
             self._open[key] = storage
             while len(self._open) > _MAX_OPEN:

@@ -10,7 +10,7 @@ from ims.db.tables import destinations
 from ims.db.types import utcnow
 from ims.errors import Conflict
 from ims.ids import new_id
-from ims.manage import storage_config
+from ims.manage import fs_paths, storage_config
 from ims.manage.common import Page, check_name, fail, get_owned, iso, list_page
 from ims.manage.schemas import DestinationCreate, DestinationPatch
 
@@ -20,6 +20,7 @@ def create_destination(
 ) -> dict:
     check_name(body.name)
     config, credentials = _storage(body.kind, body.model_dump(), settings)
+    _ensure_fs_path_free(conn, project_id, body.kind, config, settings)
     _ensure_name_free(conn, project_id, body.name)
     now = utcnow()
     row = {
@@ -50,6 +51,7 @@ def update_destination(
     if storage_config.STORAGE_FIELDS & given.keys():
         merged = {"bucket": row["bucket"], **row["config"], **(sealer.open_json(row["credentials"]) or {}), **given}
         changes["config"], credentials = _storage(row["kind"], merged, settings)
+        _ensure_fs_path_free(conn, project_id, row["kind"], changes["config"], settings)
         changes["credentials"] = sealer.seal_json(credentials)
         changes["bucket"] = merged["bucket"]
     conn.execute(update(destinations).where(destinations.c.id == destination_id).values(**changes))
@@ -100,11 +102,16 @@ def _storage(kind: str, values: dict, settings: Settings) -> tuple[dict, dict | 
             raise fail(("bucket", "bucket is required: for kind 'fs' it is the label reported in object_puts"))
         return storage_config.build(
             kind, values, fs_roots=settings.fs_roots, allow_private=settings.allow_private_networks,
-            extra_allowed=frozenset({"bucket"}),
+            extra_allowed=frozenset({"bucket"}), private_paths=settings.private_paths(),
         )
     return storage_config.build(
         kind, values, fs_roots=settings.fs_roots, allow_private=settings.allow_private_networks
     )
+
+
+def _ensure_fs_path_free(conn: Connection, project_id: str, kind: str, config: dict, settings: Settings) -> None:
+    if kind == "fs":
+        fs_paths.ensure_path_is_free(conn, project_id, config["path"], settings.data_dir)
 
 
 def _ensure_name_free(conn: Connection, project_id: str, name: str) -> None:

@@ -16,7 +16,7 @@ from ims.db.tables import source_hostnames, sources
 from ims.db.types import utcnow
 from ims.errors import Conflict, InvalidParameter
 from ims.ids import is_id, new_id
-from ims.manage import storage_config
+from ims.manage import fs_paths, storage_config
 from ims.manage.common import Page, check_name, fail, get_owned, iso, list_page
 from ims.manage.schemas import SignedUrlCreate, SourceCreate, SourceFields, SourcePatch
 from ims.params import parse
@@ -33,6 +33,7 @@ _HEX_NUMBER = re.compile(r"0x[0-9a-f]*")
 def create_source(conn: Connection, project_id: str, body: SourceCreate, settings: Settings, sealer: Sealer) -> dict:
     _check_source_name(body.name)
     config, credentials = _storage(body.kind, body, settings)
+    _ensure_fs_path_free(conn, project_id, body.kind, config, settings)
     hostnames = _check_hostnames(body.hostnames or [], settings)
     now = utcnow()
     row = {
@@ -73,6 +74,7 @@ def update_source(
     if storage_keys:
         merged = {**row["config"], **(sealer.open_json(row["credentials"]) or {}), **given}
         changes["config"], credentials = _storage(row["kind"], SourceFields(**_fields(merged)), settings)
+        _ensure_fs_path_free(conn, project_id, row["kind"], changes["config"], settings)
         changes["credentials"] = sealer.seal_json(credentials)
     for key in ("access", "signature", "cache_control"):
         if given.get(key) is not None:
@@ -158,8 +160,14 @@ def _fields(merged: dict) -> dict:
 def _storage(kind: str, body, settings: Settings) -> tuple[dict, dict | None]:
     values = {f: getattr(body, f, None) for f in storage_config.STORAGE_FIELDS}
     return storage_config.build(
-        kind, values, fs_roots=settings.fs_roots, allow_private=settings.allow_private_networks
+        kind, values, fs_roots=settings.fs_roots, allow_private=settings.allow_private_networks,
+        private_paths=settings.private_paths(),
     )
+
+
+def _ensure_fs_path_free(conn: Connection, project_id: str, kind: str, config: dict, settings: Settings) -> None:
+    if kind == "fs":
+        fs_paths.ensure_path_is_free(conn, project_id, config["path"], settings.data_dir)
 
 
 def _check_source_name(name: str) -> None:

@@ -47,11 +47,13 @@ def build(
     fs_roots: tuple[Path, ...],
     allow_private: bool,
     extra_allowed: frozenset[str] = frozenset(),
+    private_paths: tuple[Path, ...] = (),
 ) -> tuple[dict, dict | None]:
     """Validate ``values`` (storage fields only, None = absent) for ``kind``.
 
     Resolves no names, so ``allow_private`` is not used here: ``precheck`` must have
     checked the URLs' addresses before the transaction (the parameter stays for callers).
+    ``private_paths``: ims's own files; an fs path that contains or lies inside one is refused.
     """
     given = {k for k, v in values.items() if v is not None}
     allowed = FIELDS[kind] | extra_allowed
@@ -66,7 +68,8 @@ def build(
         raise fail(*problems)
 
     if kind == "fs":
-        return {"path": str(resolve_fs_root(values["path"], fs_roots, field="path"))}, None
+        path = resolve_fs_root(values["path"], fs_roots, field="path", private=private_paths)
+        return {"path": str(path)}, None
     if kind == "http":
         base = values["base_url"]
         check_url_form(base, field="base_url")  # its addresses: precheck, before the transaction

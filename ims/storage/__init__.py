@@ -41,16 +41,18 @@ def open_storage(
     *,
     limits: Limits,
     allow_private_networks: bool,
+    private_paths: tuple[Path, ...] = (),
 ) -> Storage:
     """Build the adapter for a stored source/destination. Opens no connection.
 
     ``allow_private_networks`` reaches the http and s3 adapters, which refuse hosts that
-    resolve to private addresses at connect time unless it is set."""
+    resolve to private addresses at connect time unless it is set.
+    ``private_paths``: ims's own files (``Settings.private_paths``), which an fs storage refuses to reach."""
     if kind == "fs":
         path = _required(config, "path")
         if not Path(path).is_absolute():
             raise ValidationFailed("path must be an absolute directory path", field="path")
-        return FsStorage(path)
+        return FsStorage(path, private=private_paths)
     if kind == "s3":
         return S3Storage(
             _required(config, "bucket"),

@@ -1,47 +1,72 @@
 """A directory as a storage: objects are files under a root that keys can never leave.
 
-A key is joined to the root, symlinks are resolved, and the result must still be
-inside the root; ``..``, absolute keys and NUL are refused earlier by
-``check_key``. Writes go to a temp file in the target directory and are moved
-into place with ``os.replace``, so readers see the old or the new file, never half.
-Blocking IO runs in a thread, except the few system calls of ``head`` and of reading
-a small file.
+``..``, absolute keys and NUL are refused earlier by ``check_key``. Every object is
+reached from a directory handle of the root, one segment at a time, with
+``O_NOFOLLOW`` (``openat``): a symlink anywhere below the root is never followed, so
+the check and the read are one system call and swapping a file for a symlink while
+requests run cannot reach outside the root. The root itself may be a symlink: it is
+resolved once, when first used (the management API stores resolved paths).
+
+Writes go to a temp file in the target directory and are moved into place with
+``rename`` relative to that directory's handle, so readers see the old or the new
+file, never half; a symlink in the final name is replaced, not followed. Blocking IO
+runs in a thread, except the few system calls of ``head`` and of reading a small file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import mimetypes
 import os
+import secrets
 import stat
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from ims.errors import ObjectNotFound, PayloadTooLarge, StorageError, ValidationFailed
 from ims.storage.base import ObjectInfo, StoredObject, not_found, too_large
 from ims.storage.keys import check_key
 
-_MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
 INLINE_READ_BYTES = 64 * 1024
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO someone left in the directory must not hang the event loop
+# (it is refused as "not an object" right after); regular files ignore the flag.
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+_TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# A key that names no object: missing, a symlink (ELOOP, or ENOTDIR for a directory
+# opened with O_NOFOLLOW), a segment too long for the file system, or any other name
+# the kernel refuses to look up (EINVAL and the like on unusual file systems).
+_NOT_AN_OBJECT = {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.EINVAL, errno.EISDIR,
+                  errno.EILSEQ, errno.ENXIO}
 
 
 class FsStorage:
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, *, private: Sequence[Path] = ()) -> None:
+        """``private``: ims's own files (resolved); a root that contains one, or lies inside
+        one, is refused on every call, whatever the database says (defence in depth)."""
         self.root = Path(root)
-        self._real_root: str | None = None  # resolved once: the management API stores resolved paths
+        self._private = tuple(private)
+        self._real_root: str | None = None
 
     async def get(self, key: str, *, max_bytes: int) -> StoredObject:
-        # A small file is read on the event loop, like ``head``: open + read of a few KB
-        # costs less than the hop to a thread and back (measured: ~0.2 ms of CPU per
-        # object on a busy worker). Larger files are read in a thread.
-        path = self._path(key)
-        if _size(path) <= INLINE_READ_BYTES:
-            return self._read(key, path, max_bytes)
-        return await asyncio.to_thread(self._read, key, path, max_bytes)
+        # Opening (a few openat calls) and reading a small file run on the event loop,
+        # like ``head``: that costs less than the hop to a thread and back (measured:
+        # ~0.2 ms of CPU per object on a busy worker). Larger files are read in a thread,
+        # from the descriptor already opened, so what was checked is what is read.
+        # The read closes the descriptor itself: a cancelled await must not close it under
+        # the thread still reading (the number could be reused by another open meanwhile).
+        fd, st = self._open_file(key)
+        if st.st_size <= INLINE_READ_BYTES or st.st_size > max_bytes:
+            data = _read_and_close(fd, key, st.st_size, max_bytes)
+        else:
+            data = await asyncio.to_thread(_read_and_close, fd, key, st.st_size, max_bytes)
+        return StoredObject(_info(key, st), data)
 
     async def head(self, key: str) -> ObjectInfo:
-        # A few lstat/stat calls on a local directory take microseconds, less than the
+        # A few openat/fstatat calls on a local directory take microseconds, less than the
         # hop to a thread and back: this one runs on the event loop.
         return self._head(key)
 
@@ -57,72 +82,77 @@ class FsStorage:
     async def aclose(self) -> None:
         return None
 
-    def _read(self, key: str, path: Path, max_bytes: int) -> StoredObject:
+    def _open_file(self, key: str) -> tuple[int, os.stat_result]:
+        """A descriptor of the regular file ``key`` names, and its stat; never through a symlink."""
+        with self._parent(key) as (parent, name):
+            try:
+                fd = os.open(name, _FILE, dir_fd=parent)
+            except OSError as e:
+                raise _lookup_error(e, key) from None
         try:
-            with open(path, "rb") as f:
-                st = os.fstat(f.fileno())
-                if st.st_size > max_bytes:
-                    raise PayloadTooLarge(too_large(max_bytes))
-                data = f.read(max_bytes + 1)  # the file may have grown since fstat
-        except _MISSING:
-            raise ObjectNotFound(not_found(key)) from None
-        except PermissionError:
-            raise StorageError(f"Permission denied reading {key!r}") from None
+            st = os.fstat(fd)
         except OSError as e:
+            os.close(fd)
             raise StorageError(f"Could not read {key!r}: {e.strerror}") from None
-        if len(data) > max_bytes:
-            raise PayloadTooLarge(too_large(max_bytes))
-        return StoredObject(_info(key, path, st), data)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise ObjectNotFound(not_found(key))
+        return fd, st
 
     def _head(self, key: str) -> ObjectInfo:
-        path = self._path(key)
-        try:
-            st = path.stat()
-        except _MISSING:
-            raise ObjectNotFound(not_found(key)) from None
-        except OSError as e:
-            raise StorageError(f"Could not stat {key!r}: {e.strerror}") from None
-        if not stat.S_ISREG(st.st_mode):
+        with self._parent(key) as (parent, name):
+            try:
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except OSError as e:
+                raise _lookup_error(e, key) from None
+        if not stat.S_ISREG(st.st_mode):  # a directory, a symlink, a FIFO…: not an object
             raise ObjectNotFound(not_found(key))
-        return _info(key, path, st)
+        return _info(key, st)
 
     def put_blocking(self, key: str, data: bytes, content_type: str = "") -> ObjectInfo:
         """``put`` for a caller already in a worker thread (the type comes from the key's extension)."""
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
+        with self._parent(key, create=True) as (parent, name):
+            tmp = f".{name[:64]}.{secrets.token_hex(6)}.tmp"
             try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            st = path.stat()
-        except (NotADirectoryError, FileExistsError, IsADirectoryError):
-            raise StorageError(f"Cannot write {key!r}: a file and a directory share that name") from None
-        except OSError as e:
-            raise StorageError(f"Could not write {key!r}: {e.strerror}") from None
-        return _info(key, path, st)
+                fd = os.open(tmp, _TEMP, 0o644, dir_fd=parent)
+                try:
+                    with os.fdopen(fd, "wb") as f:
+                        os.fchmod(f.fileno(), 0o644)  # whatever the umask: results are meant to be served
+                        f.write(data)
+                        f.flush()
+                        os.fsync(f.fileno())
+                    os.replace(tmp, name, src_dir_fd=parent, dst_dir_fd=parent)
+                except BaseException:
+                    _unlink_quietly(tmp, parent)
+                    raise
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            except (IsADirectoryError, NotADirectoryError, FileExistsError):
+                raise StorageError(f"Cannot write {key!r}: a file and a directory share that name") from None
+            except OSError as e:
+                if e.errno == errno.ENAMETOOLONG:
+                    raise _too_long(key) from None
+                raise StorageError(f"Could not write {key!r}: {e.strerror}") from None
+        return _info(key, st)
 
     def _delete(self, key: str) -> None:
-        path = self._path(key)
         try:
-            path.unlink()
-        except _MISSING:
+            with self._parent(key) as (parent, name):
+                try:
+                    os.unlink(name, dir_fd=parent)  # unlinkat removes a symlink itself, never its target
+                except OSError as e:
+                    if e.errno in _NOT_AN_OBJECT:  # missing, or a directory (EISDIR)
+                        return
+                    raise StorageError(f"Could not delete {key!r}: {e.strerror}") from None
+        except ObjectNotFound:
             return
-        except OSError as e:
-            raise StorageError(f"Could not delete {key!r}: {e.strerror}") from None
 
     def _check(self) -> None:
         if not self.root.exists():
             raise StorageError(f"directory '{self.root}' does not exist")
         if not self.root.is_dir():
             raise StorageError(f"'{self.root}' is not a directory")
+        with self._root_fd():
+            pass
         try:
             with os.scandir(self.root) as entries:
                 next(entries, None)
@@ -131,48 +161,148 @@ class FsStorage:
         except OSError as e:
             raise StorageError(f"cannot list directory '{self.root}': {e.strerror}") from None
 
-    def _path(self, key: str) -> Path:
-        """The file for ``key``, guaranteed to be inside the root even through symlinks.
+    @contextmanager
+    def _parent(self, key: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
+        """(a descriptor of the directory holding ``key``'s last segment, that segment).
 
-        ``check_key`` already refuses ``..``, ``.`` and empty segments, so a path
-        with no symlink below the root cannot leave it: the common case costs one
-        lstat per key segment. Only when a segment is a symlink is the whole path
-        resolved and checked for containment.
+        Each directory is opened relative to the one above with ``O_NOFOLLOW``: a symlink
+        or a file where a directory should be is refused, never followed. ``create``
+        makes the missing directories (for ``put``); otherwise a missing or refused
+        directory is ``ObjectNotFound``.
         """
         check_key(key)
+        *dirs, name = key.split("/")
+        with self._root_fd() as root:
+            fd = root
+            try:
+                for segment in dirs:
+                    child = _open_dir(fd, segment, key, create=create)
+                    if fd != root:
+                        os.close(fd)
+                    fd = child
+                yield fd, name
+            finally:
+                if fd != root:
+                    os.close(fd)
+
+    @contextmanager
+    def _root_fd(self) -> Iterator[int]:
+        try:
+            fd = os.open(self._root(), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise StorageError(f"cannot open directory '{self.root}': {e.strerror}") from None
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _root(self) -> str:
+        """The root, resolved once (it may be a symlink), and refused if it reaches ims's own files."""
         if self._real_root is None:
-            self._real_root = os.path.realpath(self.root)
-        root = path = self._real_root
-        for part in key.split("/"):
-            path = os.path.join(path, part)
-            if os.path.islink(path):
-                return self._resolved_inside(root, key)
-        return Path(path)
-
-    @staticmethod
-    def _resolved_inside(root: str, key: str) -> Path:
-        path = Path(os.path.realpath(os.path.join(root, key)))
-        if str(path) == root or not path.is_relative_to(root):
-            raise ValidationFailed(
-                f"object_key {key!r} resolves outside the storage directory", field="object_key"
-            )
-        return path
+            try:
+                real = os.path.realpath(self.root, strict=True)
+            except OSError as e:
+                raise StorageError(f"cannot open directory '{self.root}': {e.strerror}") from None
+            for path in self._private:
+                if Path(path).is_relative_to(real) or Path(real).is_relative_to(path):
+                    raise StorageError(
+                        f"directory '{self.root}' holds ims's own files; fs storage never reaches them"
+                    )
+            self._real_root = real
+        return self._real_root
 
 
-def _size(path: Path) -> int:
-    """The file's size; 0 if it cannot be stat'ed (reading it then fails at once, saying why)."""
+def _open_dir(parent: int, segment: str, key: str, *, create: bool) -> int:
+    """Open the directory ``segment`` under ``parent``, never through a symlink."""
     try:
-        return os.stat(path).st_size
+        try:
+            return os.open(segment, _DIR, dir_fd=parent)
+        except FileNotFoundError:
+            if not create:
+                raise
+            try:
+                os.mkdir(segment, 0o755, dir_fd=parent)
+            except FileExistsError:  # made by a concurrent put, or a symlink/file: the open decides
+                pass
+            return os.open(segment, _DIR, dir_fd=parent)
+    except OSError as e:
+        if not create:
+            raise _lookup_error(e, key) from None
+        if e.errno in (errno.ENOTDIR, errno.ELOOP):
+            if _is_symlink(segment, parent):
+                raise ValidationFailed(
+                    f"object_key {key!r} passes through the symbolic link {segment!r}; "
+                    "fs storage does not follow symbolic links",
+                    field="object_key",
+                ) from None
+            raise StorageError(f"Cannot write {key!r}: a file and a directory share that name") from None
+        if e.errno == errno.ENAMETOOLONG:
+            raise _too_long(key) from None
+        raise StorageError(f"Could not write {key!r}: {e.strerror}") from None
+
+
+def _read_and_close(fd: int, key: str, expected: int, max_bytes: int) -> bytes:
+    """Up to ``max_bytes`` of the file, then close it; one read when it still has the ``expected`` size."""
+    try:
+        return _read(fd, key, expected, max_bytes)
+    finally:
+        os.close(fd)
+
+
+def _read(fd: int, key: str, expected: int, max_bytes: int) -> bytes:
+    if expected > max_bytes:
+        raise PayloadTooLarge(too_large(max_bytes))
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while size <= max_bytes:  # the file may have grown since fstat
+            want = expected + 1 if not chunks else 65536
+            chunk = os.read(fd, min(want, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as e:
+        raise StorageError(f"Could not read {key!r}: {e.strerror}") from None
+    if size > max_bytes:
+        raise PayloadTooLarge(too_large(max_bytes))
+    return b"".join(chunks)
+
+
+def _lookup_error(error: OSError, key: str) -> Exception:
+    if error.errno in _NOT_AN_OBJECT:
+        return ObjectNotFound(not_found(key))
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return StorageError(f"Permission denied reading {key!r}")
+    return StorageError(f"Could not read {key!r}: {error.strerror}")
+
+
+def _too_long(key: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"object_key {key!r} has a segment longer than the file system allows (255 bytes)", field="object_key"
+    )
+
+
+def _is_symlink(name: str, parent: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
     except OSError:
-        return 0
+        return False
 
 
-def _info(key: str, path: Path, st: os.stat_result) -> ObjectInfo:
+def _unlink_quietly(name: str, parent: int) -> None:
+    try:
+        os.unlink(name, dir_fd=parent)
+    except OSError:
+        pass
+
+
+def _info(key: str, st: os.stat_result) -> ObjectInfo:
     # The inode is part of the version because os.replace gives every write a new
     # inode: two same-size writes within one mtime tick still get different versions.
     # ctime too: an in-place copy that restores the old mtime (cp -p) still changes it.
     version = f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_ctime_ns:x}-{st.st_size:x}"
-    content_type = _content_type(path.name)
+    content_type = _content_type(key.rsplit("/", 1)[-1])
     return ObjectInfo(key, st.st_size, version, content_type)
 
 
@@ -191,27 +321,38 @@ def _content_type(name: str) -> str | None:
     return _IMAGE_TYPES.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
 
 
-def resolve_fs_root(path: str, roots: Sequence[Path], field: str = "path") -> Path:
+def resolve_fs_root(path: str, roots: Sequence[Path], field: str = "path", *, private: Sequence[Path] = ()) -> Path:
     """Accept ``path`` as an fs source/destination only inside one of ``roots``.
 
     The path must be absolute and an existing directory; containment is checked after
     resolving symlinks on both sides, so a symlink cannot smuggle in another directory.
-    Returns the resolved path.
+    ``private`` (ims's own files, resolved): a path that contains one, or lies inside
+    one, is refused even within a root. Returns the resolved path.
     """
     allowed = ", ".join(f"'{r}'" for r in roots) or "(none configured)"
     if not isinstance(path, str) or not path or "\x00" in path:
         raise ValidationFailed(f"{field} must be an absolute directory path", field=field)
     if not os.path.isabs(path):
         raise ValidationFailed(f"{field} must be an absolute path, got {path!r}", field=field)
-    resolved = Path(path).resolve()
+    try:
+        resolved = Path(os.path.realpath(path))
+    except (OSError, ValueError):  # ELOOP, EINVAL… on a strange path: it is not one we accept
+        raise ValidationFailed(f"{field} {path!r} cannot be resolved to a directory", field=field) from None
     # Containment first: answering "does not exist" for paths outside the roots
     # would let an API key probe the server's file system.
-    if not any(resolved.is_relative_to(Path(r).resolve()) for r in roots):
+    if not any(resolved.is_relative_to(os.path.realpath(r)) for r in roots):
         raise ValidationFailed(
             f"{field} {path!r} is outside the allowed roots ({allowed}); "
             "set IMS_FS_ROOTS to allow more directories",
             field=field,
         )
+    for own in private:
+        if Path(own).is_relative_to(resolved) or resolved.is_relative_to(own):
+            raise ValidationFailed(
+                f"{field} {path!r} would reach ims's own files (database, secret key, cache); "
+                "use a directory that holds only images",
+                field=field,
+            )
     if not resolved.exists():
         raise ValidationFailed(f"{field} {path!r} does not exist", field=field)
     if not resolved.is_dir():

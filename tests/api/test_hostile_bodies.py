@@ -19,9 +19,9 @@ def _raw(app, method: str, url: str, body: str):
 def _routes(app, tmp_path) -> dict[str, str]:
     """Each route with a body template: ``VALUE`` takes one field's JSON value text."""
     source_id = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]["id"]
-    (tmp_path / "new").mkdir(exist_ok=True)
+    (tmp_path / "sources" / "new").mkdir(exist_ok=True)
     return {
-        "/api/v1/sources": '{"name": "new", "kind": "fs", "path": "%s", "cache_control": VALUE}' % (tmp_path / "new"),
+        "/api/v1/sources": '{"name": "new", "kind": "fs", "path": "%s", "cache_control": VALUE}' % (tmp_path / "sources" / "new"),
         "/api/v1/webhook_endpoints": '{"url": "https://example.com/hook", "description": VALUE}',
         f"/api/v1/sources/{source_id}/signed_urls": '{"object_key": "a.jpg", "parameters": {"w": VALUE}}',
     }
@@ -60,8 +60,8 @@ def test_values_that_cannot_be_stored_are_a_400_naming_the_field(app, tmp_path, 
 @pytest.mark.parametrize("value", ["no-store\r\nSet-Cookie: a=b", "public\u0000", "public\n", "max-age=60\x7f",
                                    "public, \u2028max-age=1", "caf\u00e9", "\u20ac"])
 def test_cache_control_must_be_a_header_value(app, tmp_path, value):
-    (tmp_path / "cc").mkdir()
-    body = {"name": "cc", "kind": "fs", "path": str(tmp_path / "cc"), "cache_control": value}
+    (tmp_path / "sources" / "cc").mkdir()
+    body = {"name": "cc", "kind": "fs", "path": str(tmp_path / "sources" / "cc"), "cache_control": value}
     _assert_400(app.api("POST", "/api/v1/sources", json=body), "cache_control", "HTTP header", "printable ASCII")
     source_id = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]["id"]
     patch = app.api("PATCH", f"/api/v1/sources/{source_id}", json={"cache_control": value})
@@ -69,7 +69,7 @@ def test_cache_control_must_be_a_header_value(app, tmp_path, value):
 
 
 def test_a_good_cache_control_is_served(app, tmp_path):
-    folder = tmp_path / "cc"
+    folder = tmp_path / "sources" / "cc"
     folder.mkdir()
     pyvips.Image.black(8, 8).pngsave(str(folder / "a.png"))
     body = {"name": "cc", "kind": "fs", "path": str(folder), "cache_control": "public, max-age=60, stale-if-error=600"}
@@ -80,7 +80,7 @@ def test_a_good_cache_control_is_served(app, tmp_path):
 
 
 def test_expires_must_be_readable_back_by_the_image_route(app, tmp_path):
-    photos = tmp_path / "signed"
+    photos = tmp_path / "sources" / "signed"
     photos.mkdir()
     pyvips.Image.black(8, 8).pngsave(str(photos / "a.png"))
     source = app.api("POST", "/api/v1/sources", json={"name": "locked", "kind": "fs", "path": str(photos),

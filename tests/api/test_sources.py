@@ -8,8 +8,9 @@ def _count(app, kind):
 
 
 def test_create_get_patch_delete_fs_source(app, tmp_path):
-    (tmp_path / "photos").mkdir()
-    created = app.api("POST", "/api/v1/sources", json={"name": "photos", "kind": "fs", "path": str(tmp_path / "photos")})
+    (tmp_path / "sources" / "photos").mkdir()
+    created = app.api("POST", "/api/v1/sources", json={"name": "photos", "kind": "fs",
+                                                       "path": str(tmp_path / "sources" / "photos")})
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["status_code"] == 201 and body["message"] == "Created"
@@ -52,8 +53,8 @@ def test_create_get_patch_delete_fs_source(app, tmp_path):
     ],
 )
 def test_bad_source_bodies_name_the_field(app, tmp_path, body, field, words):
-    (tmp_path / "file.txt").write_text("x")
-    body = {k: (v.replace("DATA", str(tmp_path)) if isinstance(v, str) else v) for k, v in body.items()}
+    (tmp_path / "sources" / "file.txt").write_text("x")
+    body = {k: (v.replace("DATA", str(tmp_path / "sources")) if isinstance(v, str) else v) for k, v in body.items()}
     before = _count(app, "sources")
     reply = app.api("POST", "/api/v1/sources", json=body)
     assert reply.status_code == 400, reply.text
@@ -65,15 +66,15 @@ def test_bad_source_bodies_name_the_field(app, tmp_path, body, field, words):
 
 
 def test_duplicate_source_name_is_409(app, tmp_path):
-    reply = app.api("POST", "/api/v1/sources", json={"name": "default", "kind": "fs", "path": str(tmp_path)})
+    reply = app.api("POST", "/api/v1/sources", json={"name": "default", "kind": "fs", "path": str(tmp_path / "sources")})
     assert reply.status_code == 409
     assert reply.json()["errors"][0]["field"] == "name"
 
 
 def test_symlink_out_of_the_roots_is_refused(app, tmp_path, tmp_path_factory):
     outside = tmp_path_factory.mktemp("outside")
-    (tmp_path / "link").symlink_to(outside)
-    reply = app.api("POST", "/api/v1/sources", json={"name": "x", "kind": "fs", "path": str(tmp_path / "link")})
+    (tmp_path / "sources" / "link").symlink_to(outside)
+    reply = app.api("POST", "/api/v1/sources", json={"name": "x", "kind": "fs", "path": str(tmp_path / "sources" / "link")})
     assert reply.status_code == 400 and "allowed roots" in reply.text
 
 
@@ -120,7 +121,8 @@ def test_verify_reports_what_failed(tmp_path, database_url):
         reply = app.api("POST", "/api/v1/sources?verify=1", json=body)
         assert reply.status_code == 400 and reply.json()["errors"][0]["field"] == "bucket"
         assert "verify failed" in reply.json()["message"]
-        ok = app.api("POST", "/api/v1/sources?verify=1", json={"name": "here", "kind": "fs", "path": str(tmp_path)})
+        ok = app.api("POST", "/api/v1/sources?verify=1", json={"name": "here", "kind": "fs",
+                                                                      "path": str(tmp_path / "sources")})
         assert ok.status_code == 201
     finally:
         app.close()
@@ -128,7 +130,7 @@ def test_verify_reports_what_failed(tmp_path, database_url):
 
 def test_pagination(app, tmp_path):
     for i in range(5):
-        d = tmp_path / f"d{i}"
+        d = tmp_path / "sources" / f"d{i}"
         d.mkdir()
         assert app.api("POST", "/api/v1/sources", json={"name": f"s{i}", "kind": "fs", "path": str(d)}).status_code == 201
     seen, cursor = [], None
@@ -147,7 +149,7 @@ def test_pagination(app, tmp_path):
 
 
 def test_destinations(app, tmp_path):
-    out = tmp_path / "out"
+    out = tmp_path / "destinations" / "out"
     out.mkdir()
     created = app.api("POST", "/api/v1/destinations", json={"name": "out", "kind": "fs", "bucket": "archive", "path": str(out)})
     assert created.status_code == 201, created.text
@@ -197,7 +199,7 @@ def test_the_api_returns_signed_urls_that_work(app, tmp_path):
 
     import pyvips
 
-    photos = tmp_path / "signed"
+    photos = tmp_path / "sources" / "signed"
     photos.mkdir()
     pyvips.Image.black(40, 30).jpegsave(str(photos / "a b.jpg"))
     source = app.api("POST", "/api/v1/sources", json={"name": "locked", "kind": "fs", "path": str(photos),

@@ -159,12 +159,12 @@ async def test_destinations_written_from_the_pixel_thread_report_in_order_and_fa
     try:
         source = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]
         first = app.api("GET", "/api/v1/destinations").json()["response"]["items"][0]
-        (tmp_path / "archive").mkdir()
-        second = app.api("POST", "/api/v1/destinations", json={
-            "name": "archive", "kind": "fs", "bucket": "archive", "path": str(tmp_path / "archive")}).json()["response"]
+        (tmp_path / "destinations" / "archive").mkdir()
+        second = app.api("POST", "/api/v1/destinations", json={"name": "archive", "kind": "fs", "bucket": "archive",
+                                                                "path": str(tmp_path / "destinations" / "archive")}).json()["response"]
         (tmp_path / "sources" / "default").mkdir(parents=True, exist_ok=True)
         (tmp_path / "sources" / "default" / "a.png").write_bytes(pyvips.Image.black(8, 8).pngsave_buffer())
-        (tmp_path / "archive" / "blocked").write_bytes(b"a file where the job needs a directory")
+        (tmp_path / "destinations" / "archive" / "blocked").write_bytes(b"a file where the job needs a directory")
 
         for key in ("ok/a.png", "blocked/a.png"):
             app.api("POST", URL, json={"source_id": source["id"], "object_key": "a.png", "destination_object_key": key,
@@ -175,7 +175,7 @@ async def test_destinations_written_from_the_pixel_thread_report_in_order_and_fa
         assert done.error is None
         assert done.result["object_puts"] == [{"bucket": "archive", "key": "ok/a.png"},
                                              {"bucket": "local", "key": "ok/a.png"}]
-        assert (tmp_path / "archive" / "ok" / "a.png").read_bytes()[:4] == b"\x89PNG"
+        assert (tmp_path / "destinations" / "archive" / "ok" / "a.png").read_bytes()[:4] == b"\x89PNG"
 
         failed = await execute(app.svc, blocked, light_here=light_here)
         assert isinstance(failed.error, StorageError) and "share that name" in failed.error.message

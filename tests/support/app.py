@@ -35,7 +35,7 @@ def app_settings(data_dir: Path, database_url: str, **overrides) -> Settings:
     base = Settings(
         data_dir=data_dir,
         database_url=database_url,
-        fs_roots=(data_dir,),
+        fs_roots=(data_dir / "sources", data_dir / "destinations"),  # the default layout
         workers=0,
         secret_key="test-secret-key",
         bootstrap_api_key="ims_test_bootstrap_key_0123456789abcdefghijklmnopqrstuvwxyz",
@@ -44,6 +44,7 @@ def app_settings(data_dir: Path, database_url: str, **overrides) -> Settings:
 
 
 def start_app(settings: Settings) -> RunningApp:
+    settings.check_fs_roots()  # as ims serve does
     svc = Services.open(settings)
     svc.db.migrate()
     created = bootstrap(svc.db, svc.settings, svc.sealer)
