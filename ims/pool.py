@@ -167,7 +167,12 @@ class _Child:
         if self.process is None or not self.process.is_alive():  # (left after a task: RSS)
             self.stop()
             self._start()
-        self.conn.send(task)
+        try:
+            self.conn.send(task)
+        except OSError:  # it died while idle (the OOM killer, a stray signal): once more, fresh
+            self.stop()
+            self._start()
+            self.conn.send(task)
         if not self.conn.poll(seconds + GRACE):
             self.stop()
             raise Unavailable(f"processing took longer than {seconds:g} s")
