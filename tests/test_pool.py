@@ -19,6 +19,7 @@ from ims.config import Limits
 from ims.errors import ImsError, InvalidParameter, NotAnImage, PayloadTooLarge, Unavailable, Unprocessable
 from ims.params import parse
 from ims.pool import PixelPool
+from tests.pipeline.test_cost import svg_bomb
 from tests.support import pixelwork
 from tests.support.testdata import IMAGES
 
@@ -207,9 +208,3 @@ def test_children_die_with_their_parent(tmp_path):
         assert time.monotonic() < deadline, f"children left behind: {pids}"
         time.sleep(0.05)
 
-
-def svg_bomb(side: int = 8000, sigma: int = 5000) -> bytes:
-    """The issue's 196-byte SVG: a full-size rectangle through a huge gaussian blur."""
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{side}" height="{side}">'
-            f'<filter id="f"><feGaussianBlur stdDeviation="{sigma}"/></filter>'
-            f'<rect width="{side}" height="{side}" filter="url(#f)"/></svg>').encode()
