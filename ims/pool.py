@@ -47,7 +47,7 @@ MAX_RSS = 1 << 30          # a child that grew past this after a task is replace
 _CONTEXT = multiprocessing.get_context("forkserver")
 # "__main__": the server imports the main script once (guarded by ``if __name__ ==
 # "__main__"``, as multiprocessing requires), so that children do not each run it again.
-_CONTEXT.set_forkserver_preload(["__main__", "ims.pipeline"])
+_CONTEXT.set_forkserver_preload(["__main__", "ims.pipeline", "ims.pool"])
 
 
 class PixelPool:
@@ -103,6 +103,10 @@ class PixelPool:
             try:
                 done, result = child.call((fn, args, kwargs, heavy, self.heavy_seconds),
                                           self.seconds)
+            except Unprocessable:
+                if self._closed:  # killed by ``shutdown``, not by the image: worth another try
+                    raise Unavailable("the server is shutting down") from None
+                raise
             finally:
                 self._give_back(child, heavy)
             if done:
