@@ -24,7 +24,9 @@ Fair share: work calls ``admit(seconds)`` with its estimated cost before the exp
 part. An estimate of ``heavy_seconds`` or more is heavy: heavy work may hold at most N − 1
 of the N children, so small renders always find one. (A heavy task that finds the quota
 full gives its child back and waits for a heavy turn; its header is read twice.) With
-one core the pool keeps two children and lets heavy work have one.
+one core the pool keeps two children and lets heavy work have one. Estimates can be
+wrong: when every child has been busy for longer than ``heavy_seconds``, light work
+starts one more child (up to 2 N) rather than wait for the limit.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -61,7 +64,7 @@ class PixelPool:
         self.max_waiting = max_waiting if max_waiting is not None else self.processes * 16
         self.seconds = seconds
         self.heavy_seconds = heavy_seconds if heavy_seconds is not None else max(1.0, seconds / 10)
-        size = max(2, self.processes)
+        self.size = size = max(2, self.processes)
         self.heavy_slots = size - 1
         self._children = [_Child(max_rss) for _ in range(size)]
         self._free = list(self._children)
@@ -70,7 +73,7 @@ class PixelPool:
         self._slots = threading.Condition()
         # A thread per admitted job (running or waiting for a child): a light job never
         # queues behind heavy ones waiting for their turn.
-        self._executor = ThreadPoolExecutor(size + self.max_waiting, thread_name_prefix="pixels")
+        self._executor = ThreadPoolExecutor(2 * size + self.max_waiting, thread_name_prefix="pixels")
         self._in_flight: dict[str, asyncio.Future] = {}
         self._pending = 0
 
@@ -83,7 +86,7 @@ class PixelPool:
             return await asyncio.shield(self._in_flight[key])
         if self._closed:
             raise Unavailable("the server is shutting down")
-        if self._pending >= len(self._children) + self.max_waiting:
+        if self._pending >= self.size + self.max_waiting:
             raise Unavailable("the server is busy processing images; try again shortly",
                               headers={"Retry-After": "1"})
         loop = asyncio.get_running_loop()
@@ -115,16 +118,35 @@ class PixelPool:
 
     def _take(self, heavy: bool) -> _Child:
         with self._slots:
-            while not self._closed and (not self._free or heavy and self._heavy >= self.heavy_slots):
-                self._slots.wait()
-            if self._closed:
-                raise Unavailable("the server is shutting down")
+            while True:
+                if self._closed:
+                    raise Unavailable("the server is shutting down")
+                if self._free and not (heavy and self._heavy >= self.heavy_slots):
+                    break
+                if not heavy and not self._free and self._all_slow():
+                    self._free.append(_Child(self._children[0].max_rss))
+                    self._children.append(self._free[-1])
+                    break
+                # (light work looks again as the busy renders age: see ``_all_slow``)
+                self._slots.wait(None if heavy else 0.25)
             self._heavy += heavy
-            return self._free.pop()  # the most recently used: children start only when needed
+            child = self._free.pop()  # the most recently used: children start only when needed
+            child.since = time.monotonic()
+            return child
+
+    def _all_slow(self) -> bool:
+        """Every child busy for longer than heavy work takes, as if it were heavy (estimates
+        can be wrong): light work may then start one more child, up to twice the cores.
+        The busy ones stay bounded by the limit; the cores are shared for a while."""
+        if len(self._children) >= 2 * self.size:
+            return False
+        slow = time.monotonic() - self.heavy_seconds
+        return all(c.since is not None and c.since < slow for c in self._children)
 
     def _give_back(self, child: _Child, heavy: bool) -> None:
         with self._slots:
             self._heavy -= heavy
+            child.since = None
             self._free.append(child)
             self._slots.notify_all()
 
@@ -164,6 +186,7 @@ class _Child:
         self.max_rss = max_rss
         self.process: multiprocessing.process.BaseProcess | None = None
         self.conn = None
+        self.since: float | None = None  # when its current task started
 
     def call(self, task: tuple, seconds: float) -> tuple[bool, Any]:
         """(True, result), or (False, None) for a heavy task on a light turn; raises what

@@ -150,6 +150,21 @@ async def test_heavy_renders_leave_a_child_to_small_ones(make_pool, tmp_path, pr
         task.cancel()
 
 
+async def test_renders_slower_than_estimated_do_not_hold_up_small_ones_either(make_pool, tmp_path):
+    # two renders estimated light that run long: once both have run longer than heavy work
+    # takes (1 s here), a small render gets a child of its own
+    pool = make_pool(processes=2, seconds=30, heavy_seconds=1)
+    started = [tmp_path / "a", tmp_path / "b"]
+    slow = [asyncio.ensure_future(pool.run(None, pixelwork.spin, 20, 0.0, str(path))) for path in started]
+    await _until(lambda: all(path.exists() for path in started))
+    began = time.monotonic()
+    out = await pool.run(None, pipeline.process, PHOTO, SMALL, Limits())
+    assert out.width == 32 and time.monotonic() - began < 5  # (the slow ones take 20 s each)
+    assert len(pool.pids()) == 3
+    for task in slow:
+        task.cancel()
+
+
 async def test_a_child_that_grew_too_big_is_replaced_after_its_reply(make_pool):
     pool = make_pool(processes=1, max_rss=1)
     first = await pool.run(None, pixelwork.pid)
