@@ -38,6 +38,7 @@ import os
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -266,7 +267,8 @@ def _serve(conn, max_rss: int) -> None:
         except ImsError as e:
             reply = ("error", e)
         except Exception as e:  # a bug: the parent reports it as an internal error
-            reply = ("error", ImsError(f"image processing failed: {type(e).__name__}: {e}"))
+            traceback.print_exc()  # (to ims's stderr: the details are not the client's)
+            reply = ("error", ImsError(f"image processing failed: {type(e).__name__}"))
         try:
             conn.send(reply)
         except Exception as e:  # (an unpicklable result or error)

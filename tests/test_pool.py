@@ -136,6 +136,15 @@ async def test_an_error_keeps_its_headers(make_pool):
     assert e.value.headers == {"Retry-After": "7"} and e.value.message == "busy for a moment"
 
 
+async def test_a_bug_in_the_child_is_an_internal_error_without_its_details(make_pool):
+    pool = make_pool(processes=1)
+    with pytest.raises(ImsError) as e:
+        await pool.run(None, pixelwork.broken)
+    assert type(e.value) is ImsError and e.value.status == 500
+    assert e.value.message == "image processing failed: ValueError"
+    assert (await pool.run(None, pipeline.process, PHOTO, SMALL, Limits())).width == 32
+
+
 @pytest.mark.parametrize("processes", [2, 1])
 async def test_heavy_renders_leave_a_child_to_small_ones(make_pool, tmp_path, processes):
     pool = make_pool(processes=processes, seconds=30)

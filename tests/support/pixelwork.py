@@ -44,3 +44,7 @@ def process_unbudgeted(*args, **kwargs):
     """``pipeline.process`` with the pixel-cost budget out of the way (in this child only)."""
     cost.MIN_BUDGET = cost.FILTER_RASTER_PIXELS = float("inf")
     return pipeline.process(*args, **kwargs)
+
+
+def broken(admit=None) -> None:
+    raise ValueError("a secret path /etc/somewhere")
