@@ -4,7 +4,8 @@
       head          the object's version, for the cache key and the ETag (on-demand only)
       cache         a hit answers without reading the source
       get           with the byte limit and the fetch time limit
-      pool.run      pipeline.process in the pixel pool; identical renders coalesce
+      pool.run      pipeline.process in the pixel pool's child processes (killed past the
+                    processing limit); identical renders coalesce
                     (a light render in a dedicated worker runs where it is: ``light_here``)
       cache.put     (on demand only)
 """
@@ -83,9 +84,10 @@ class Renderer:
         with ``keep`` the result is stored there (background jobs, whose results go to their
         destinations, pass False: a cache file per job would only push hot renders out).
 
-        ``then(body, mime)`` runs in the pixel thread right after the pixels, and what it
-        returns comes back as ``RenderResult.then``: background jobs write their local
-        destinations there, saving a hop to another thread and back per job. A render with
+        ``then(body, mime)`` runs in the pool's thread that waited for the render's child
+        process, right after the pixels, and what it returns comes back as
+        ``RenderResult.then``: background jobs write their local destinations there, saving
+        a hop to another thread and back per job. A render with
         ``then`` is not shared with identical renders in flight (``then`` is the caller's).
 
         ``light_here``: a light render (``pipeline.light``: a few thousand pixels in and out)
@@ -112,9 +114,9 @@ class Renderer:
             out = await self.pool.run(variant, pipeline.process, stored.data, params, self.limits, accept=accept,
                                       src=src)
             after = None
-        else:
-            out, after = await self.pool.run(None, _process_then, then, stored.data, params, self.limits, accept,
-                                             src)
+        else:  # ``then`` is the caller's closure: it runs in the parent thread that waited for the child
+            out, after = await self.pool.run(None, pipeline.process, stored.data, params, self.limits,
+                                             accept=accept, src=src, then=lambda o: (o, then(o.body, o.mime)))
         meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
                 "vary_accept": out.vary_accept}
         if keep and self.cache.enabled:

@@ -32,7 +32,7 @@ class Services:
     def open(cls, settings: Settings) -> Services:
         settings = settings.with_secret_key()
         sealer = Sealer(settings.secret_key)
-        pool = PixelPool()
+        pool = PixelPool(seconds=settings.limits.processing_seconds)
         cache = ResultCache(settings.data_dir / "cache", settings.cache_size_mb * 1024 * 1024)
         db = Database(settings.database_url)
         return cls(

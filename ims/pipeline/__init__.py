@@ -5,6 +5,7 @@
       meta.describe   fm=json stops here
       choose_format   fm, else Accept (auto=format), else the source's format
       geometry.plan   on the upright source size
+      cost.check      the pixel-cost budget: refused before a pixel is decoded
       load.decode     with shrink-on-load when the target is much smaller
       steps.run       the step list, once per frame for animations
       encode.encode
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyvips
@@ -29,7 +31,7 @@ from ims.config import Limits
 from ims.errors import ImsError
 from ims.params import Params
 from ims.pipeline import encode as _encode
-from ims.pipeline import load, meta
+from ims.pipeline import cost, load, meta
 from ims.pipeline.encode import ANIMATED_FORMATS, MIME, choose_format
 from ims.pipeline.steps import Ctx, Deadline, run
 from ims.pipeline.steps_orient import resolve
@@ -61,9 +63,10 @@ class Rendered:
 
 
 def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
-            src: load.Source | None = None) -> Rendered:
+            src: load.Source | None = None, admit: Callable[[float], None] | None = None) -> Rendered:
     """Render ``data`` as ``params`` ask (``src``: its header, if ``light`` already read it).
-    See the module docstring for the order."""
+    See the module docstring for the order. ``admit(seconds)``, if given, hears the
+    estimated cost before decoding (``ims.pool`` gives heavy renders their own turn)."""
     deadline = Deadline(limits.processing_seconds)
     src = src or load.probe(data, limits)
     if params.fm == "json":
@@ -78,11 +81,14 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
               deadline=deadline, planner=geometry.plan)
     try:
         if params.trim and not animated:
+            _budget(src, None, params, fmt, limits, admit, frames=1)
             image = load.decode(src, access="random")   # trim plans after cutting the borders
         else:
             up_w, up_h = ctx.orientation.upright_size(src.width, src.height)
             ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side)
             shrink, scale = shrink_on_load(src, ctx, animated, limits.source_pixels)
+            _budget(src, ctx.plan, params, fmt, limits, admit, frames=src.frames if animated else 1,
+                    shrink=shrink, scale=scale)
             image = load.decode(src, shrink=shrink, scale=scale, frames=-1 if animated else 1)
         deadline.watch(image)
         if animated:
@@ -97,6 +103,14 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
     except pyvips.Error as e:
         raise _translate(e, deadline, src) from None
     return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary)
+
+
+def _budget(src: load.Source, plan: geometry.Plan | None, params: Params, fmt: str, limits: Limits,
+            admit: Callable[[float], None] | None, **work) -> None:
+    """Refuse a render over the pixel-cost budget (``cost``), before it decodes."""
+    seconds = cost.check_render(src, plan, params, fmt, limits, **work)
+    if admit:
+        admit(seconds)
 
 
 # A render this small costs about a millisecond of CPU (2–3.5 ms at worst on a slow 2-core VM,
