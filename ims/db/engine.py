@@ -163,6 +163,13 @@ class Database:
             with conn.begin():
                 yield conn
 
+    def listener(self) -> psycopg.Connection:
+        """A psycopg connection of its own, in autocommit (for LISTEN), bounded as the pool's are."""
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = _BoundedConnection.connect(url, autocommit=True, **pg_connect_args(self.bound))
+        conn.bound = self.bound
+        return conn
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))

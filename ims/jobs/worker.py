@@ -130,8 +130,10 @@ class JobWorker:
     async def _heartbeats(self) -> None:
         """Every third of a lease, extend the leases of all running jobs in one transaction;
         a job whose lease was taken meanwhile (presumed dead, reclaimed) is abandoned."""
+        pause = self.lease / 3
         while True:
-            await asyncio.sleep(self.lease / 3)
+            await asyncio.sleep(pause)
+            pause = self.lease / 3
             held = {job["id"]: (job["lease_token"], task) for task, job in self.running.items()}
             held.update((job["id"], (job["lease_token"], None)) for job in self.ready)
             if not held:
@@ -142,6 +144,7 @@ class JobWorker:
                                             patience=self.lease / 30)  # a thirtieth of the lease it extends
             except SQLAlchemyError as error:  # keep working; the fenced finish decides later
                 log.warning("heartbeat failed: %s", error.__class__.__name__)
+                pause = min(pause, 1.0)  # the database may be back any moment: renew as soon as it is
                 continue
             for job_id in lost:
                 task = held[job_id][1]
@@ -244,12 +247,24 @@ class Reaper:
         self.every = max(0.5, svc.settings.job_lease_seconds / 4)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """After a pass fails (the database unreachable), reaping resumes only a grace period
+        after the database answers again: the heartbeats of live workers, cut off by the same
+        outage, get through first (they retry every second or so, each try within the database's
+        bound) instead of their leases, expired by the outage alone, being taken from them."""
+        grace = self.svc.settings.job_lease_seconds / 3 + self.svc.db.bound + 1
+        reachable = True
         while not stop.is_set():
+            pause = self.every
             try:
-                await asyncio.to_thread(self.reap_once)
+                if reachable:
+                    await asyncio.to_thread(self.reap_once)
+                else:
+                    await asyncio.to_thread(self.svc.db.ping)
+                    reachable, pause = True, grace
             except SQLAlchemyError as error:
                 log.warning("reaper pass failed: %s", error.__class__.__name__)
-            await _wait(stop, timeout=self.every)
+                reachable = False
+            await _wait(stop, timeout=pause)
 
     def reap_once(self) -> int:
         count = 0
