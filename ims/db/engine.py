@@ -48,7 +48,7 @@ class _BoundedConnection(psycopg.Connection):
             return super().wait(gen, interval, timeout)
         try:
             return super().wait(gen, interval, self.bound)
-        except psycopg.errors._WaitTimeout:
+        except psycopg.errors._WaitTimeout:  # what psycopg's own wait raises at its timeout
             self.pgconn.finish()
             raise psycopg.OperationalError(f"the database did not answer within {self.bound:g} s") from None
 

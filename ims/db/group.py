@@ -99,7 +99,7 @@ class GroupCommit:
         fns = [fn for fn, _ in batch]
         if self.on_loop and not self._troubled:
             outcomes = self._write_once(fns)
-            if outcomes is not None:
+            if not isinstance(outcomes, Exception):
                 self._answer(batch, outcomes)
                 return
             # The batch failed on the loop: its retries (a fresh connection, one call at a time)
@@ -111,7 +111,7 @@ class GroupCommit:
     async def _write_in_thread(self, batch, fns: list[Write]) -> None:
         try:
             outcomes = await asyncio.to_thread(self._write, fns)
-            self._troubled = self._troubled and not all(ok for ok, _ in outcomes)
+            self._troubled = self._troubled and not any(ok for ok, _ in outcomes)
         except asyncio.CancelledError:  # the loop is shutting down: nobody is left to answer
             for _, future in batch + self._queued:
                 future.cancel()
@@ -131,18 +131,8 @@ class GroupCommit:
             else:
                 future.set_exception(value)
 
-    def _write_once(self, fns: list[Write]) -> list[tuple[bool, Any]] | None:
-        """The batch in one transaction; None, with the connection closed, if it failed."""
-        try:
-            if self._conn is None:
-                self._conn = self.db.writer()
-            with self.db.write(on=self._conn) as conn:
-                return [(True, fn(conn)) for fn in fns]
-        except Exception:
-            self._close()  # whatever went wrong, the next transaction starts on a fresh connection
-            return None
-
-    def _write(self, fns: list[Write], *, again: bool = True) -> list[tuple[bool, Any]]:
+    def _write_once(self, fns: list[Write]) -> list[tuple[bool, Any]] | Exception:
+        """The batch in one transaction: each call's outcome, or what made the transaction fail."""
         try:
             if self._conn is None:
                 self._conn = self.db.writer()
@@ -150,14 +140,21 @@ class GroupCommit:
                 return [(True, fn(conn)) for fn in fns]
         except Exception as error:
             self._close()  # whatever went wrong, the next transaction starts on a fresh connection
-            if len(fns) > 1:
-                return [self._write([fn])[0] for fn in fns]  # find the one that fails; the rest commit
-            if again and isinstance(error, DBAPIError) and error.connection_invalidated:
-                # The connection died under the transaction (a database restart or failover): the
-                # pool has dropped it, so once more on a fresh one. Every write here is fenced, so
-                # even a commit whose answer was lost cannot be applied twice.
-                return self._write(fns, again=False)
-            return [(False, error)]
+            return error
+
+    def _write(self, fns: list[Write], *, again: bool = True) -> list[tuple[bool, Any]]:
+        written = self._write_once(fns)
+        if not isinstance(written, Exception):
+            return written
+        error = written
+        if len(fns) > 1:
+            return [self._write([fn])[0] for fn in fns]  # find the one that fails; the rest commit
+        if again and isinstance(error, DBAPIError) and error.connection_invalidated:
+            # The connection died under the transaction (a database restart or failover): the
+            # pool has dropped it, so once more on a fresh one. Every write here is fenced, so
+            # even a commit whose answer was lost cannot be applied twice.
+            return self._write(fns, again=False)
+        return [(False, error)]
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
