@@ -10,7 +10,9 @@ the bound is the ``busy_timeout`` a writer waits for another process's lock.
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -129,6 +131,19 @@ class Database:
         self.engine = make_engine(self.url, bound)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sqlite_writer = threading.Lock()
+        self._troubled_at = -math.inf  # when a call last failed to reach the database (monotonic)
+        unreachable = (self.engine.dialect.loaded_dbapi.OperationalError,
+                       self.engine.dialect.loaded_dbapi.InterfaceError)
+
+        @event.listens_for(self.engine, "handle_error")
+        def _note_trouble(context) -> None:
+            if context.is_disconnect or isinstance(context.original_exception, unreachable):
+                self._troubled_at = time.monotonic()
+
+    def quiet_for(self) -> float:
+        """Seconds since a call of this process last failed to reach the database (a lost or
+        refused connection, a timeout, a lock); infinite if none ever did."""
+        return time.monotonic() - self._troubled_at
 
     @contextmanager
     def write(self, on: Connection | None = None) -> Iterator[Connection]:

@@ -245,26 +245,24 @@ class Reaper:
         self.svc = svc
         self.wakeups = wakeups
         self.every = max(0.5, svc.settings.job_lease_seconds / 4)
+        # Heartbeats cut off by a database outage retry every second or so, each try within the
+        # database's bound: after trouble, they get this long to renew before anything is reaped.
+        self.grace = svc.settings.job_lease_seconds / 3 + svc.db.bound + 1
+
+    async def _after_trouble(self, stop: asyncio.Event) -> None:
+        """Reap only once the database has answered this process without trouble for ``grace``:
+        an outage expires the leases of live workers too, and those are not to be taken from them."""
+        while (left := self.grace - self.svc.db.quiet_for()) > 0 and not stop.is_set():
+            await _wait(stop, timeout=left)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """After a pass fails (the database unreachable), reaping resumes only a grace period
-        after the database answers again: the heartbeats of live workers, cut off by the same
-        outage, get through first (they retry every second or so, each try within the database's
-        bound) instead of their leases, expired by the outage alone, being taken from them."""
-        grace = self.svc.settings.job_lease_seconds / 3 + self.svc.db.bound + 1
-        reachable = True
         while not stop.is_set():
-            pause = self.every
+            await self._after_trouble(stop)
             try:
-                if reachable:
-                    await asyncio.to_thread(self.reap_once)
-                else:
-                    await asyncio.to_thread(self.svc.db.ping)
-                    reachable, pause = True, grace
+                await asyncio.to_thread(self.reap_once)
             except SQLAlchemyError as error:
                 log.warning("reaper pass failed: %s", error.__class__.__name__)
-                reachable = False
-            await _wait(stop, timeout=pause)
+            await _wait(stop, timeout=self.every)
 
     def reap_once(self) -> int:
         count = 0

@@ -66,6 +66,12 @@ async def _http_error(_request: Request, error: HTTPException) -> JSONResponse:
     return JSONResponse(body, status_code=error.status_code, headers=getattr(error, "headers", None))
 
 
+async def _crash(_request: Request, error: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=error)
+    body = {"status_code": 500, "message": "Internal error", "errors": [{"field": None, "message": "Internal error"}]}
+    return JSONResponse(body, status_code=500)
+
+
 DATABASE_RETRY_AFTER = "5"  # seconds: about how long the database's bounded waits take to fail
 
 
@@ -88,9 +94,3 @@ async def _database_error(request: Request, error: db_errors.SQLAlchemyError) ->
     log.warning("database unavailable: %s", str(error).splitlines()[0] if str(error) else type(error).__name__)
     return error_response(Unavailable("the database is unavailable, try again shortly",
                                       headers={"Retry-After": DATABASE_RETRY_AFTER}))
-
-
-async def _crash(_request: Request, error: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=error)
-    body = {"status_code": 500, "message": "Internal error", "errors": [{"field": None, "message": "Internal error"}]}
-    return JSONResponse(body, status_code=500)
