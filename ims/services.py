@@ -8,6 +8,7 @@ from ims.cache import ResultCache
 from ims.config import Settings
 from ims.crypto import Sealer
 from ims.db import Database
+from ims.db.engine import wait_seconds
 from ims.jobs.notify import Wakeups
 from ims.manage.lookup import SourceLookup
 from ims.metrics import Metrics
@@ -34,7 +35,7 @@ class Services:
         sealer = Sealer(settings.secret_key)
         pool = PixelPool(seconds=settings.limits.processing_seconds)
         cache = ResultCache(settings.data_dir / "cache", settings.cache_size_mb * 1024 * 1024)
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, bound=wait_seconds(settings.job_lease_seconds))
         return cls(
             settings=settings,
             db=db,

@@ -161,3 +161,92 @@ async def test_closing_writes_what_is_still_queued(db, on_loop):
     await asyncio.wait_for(patient, timeout=1)
     with db.read() as conn:
         assert list(conn.execute(select(rows.c.n)).scalars()) == [9]
+
+
+async def test_a_stalled_database_freezes_the_loop_once_for_a_bounded_time_not_for_the_outage(pg_url):
+    """PostgreSQL stops answering (a black-holed connection: open, silent) while writes run on
+    the loop: the loop is held once, for no more than the database's bound (a wait that ends in
+    a closed connection, and the reconnect that fails); the writes after that fail in a thread
+    while the loop keeps turning, and the first write once the database answers again commits."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from tests.support.tcpproxy import StallingProxy
+
+    setup = Database(pg_url)
+    rows.create(setup.engine, checkfirst=True)
+    proxy = StallingProxy(make_url(pg_url).port or 5432).start()
+    database = Database(make_url(pg_url).set(port=proxy.port).render_as_string(hide_password=False), bound=2)
+    group = GroupCommit(database, on_loop=True)
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+
+    async def tick():
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.02)
+            gaps.append(loop.time() - before)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        await group.run(lambda conn: conn.execute(insert(rows).values(n=1)))
+        proxy.stall()
+        failures, until = 0, loop.time() + 10  # five times the bound
+        while loop.time() < until:
+            try:
+                await group.run(lambda conn: conn.execute(text("SELECT 1")))
+            except SQLAlchemyError:
+                failures += 1
+            await asyncio.sleep(0.1)
+        proxy.release()
+        deadline = loop.time() + 15
+        while True:
+            try:
+                await group.run(lambda conn: conn.execute(insert(rows).values(n=2)))
+                break
+            except SQLAlchemyError:
+                assert loop.time() < deadline, "no write got through after the database came back"
+                await asyncio.sleep(0.1)
+    finally:
+        proxy.release()
+        ticker.cancel()
+        await group.aclose()
+        database.dispose()
+        proxy.close()
+    held = [gap for gap in gaps if gap > 1.0]
+    assert failures >= 2
+    assert len(held) <= 1 and max(gaps) < 2 * database.bound + 1.5, sorted(gaps)[-5:]
+    with setup.read() as conn:
+        assert sorted(conn.execute(select(rows.c.n)).scalars()) == [1, 2]
+    rows.drop(setup.engine)
+    setup.dispose()
+
+
+async def test_a_sqlite_lock_held_by_another_process_holds_the_loop_for_the_bound_not_the_lease(tmp_path):
+    """Another process keeps SQLite's write lock: a write on the loop fails after ``busy_timeout``
+    (the database's bound, a third of the lease at most), where it used to wait 30 s — as long
+    as the default lease itself."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from ims.db.engine import wait_seconds
+
+    assert wait_seconds(30) == 5 and wait_seconds(6) == 2 and wait_seconds(3) == 2
+    database = Database(f"sqlite:///{tmp_path}/locked.db", bound=wait_seconds(6))
+    rows.create(database.engine)
+    holder = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    group = GroupCommit(database, on_loop=True)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        with pytest.raises(OperationalError, match="locked"):
+            await group.run(lambda conn: conn.execute(insert(rows).values(n=1)))
+        assert loop.time() - started < 3 * database.bound + 1  # the batch, then it alone again, in a thread
+    finally:
+        holder.rollback()
+        holder.close()
+    await group.run(lambda conn: conn.execute(insert(rows).values(n=1)))
+    await group.aclose()
+    database.dispose()

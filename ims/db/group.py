@@ -54,7 +54,10 @@ class GroupCommit:
     2 cores, trivial jobs went from 220 to 307/s on SQLite and from 206 to 244/s on
     PostgreSQL. The price is that the loop waits while the database does (a SQLite write
     lock another process holds, PostgreSQL round trips), so ``ims serve``, whose loop also
-    answers HTTP, keeps it off.
+    answers HTTP, keeps it off. How long it can wait is bounded by the database's own bound
+    (``Database.bound``: a stalled connection fails within it); a batch that fails on the
+    loop is retried in a thread, and writes stay there until one commits, so an outage
+    costs the loop one bounded wait, not one per retry for as long as it lasts.
     """
 
     def __init__(self, db: Database, *, on_loop: bool = False, window: float = WINDOW_SECONDS) -> None:
@@ -66,6 +69,7 @@ class GroupCommit:
         self._timer: asyncio.TimerHandle | None = None
         self._writing: asyncio.Task | None = None  # a batch being written in a worker thread
         self._conn: Connection | None = None  # kept from one batch to the next (see ``Database.writer``)
+        self._troubled = False  # on_loop: a batch failed; write in a thread until one commits
 
     async def run(self, fn: Write, *, patience: float = 0.0) -> Any:
         """``fn(conn)`` inside a write transaction shared with other callers; its result once
@@ -93,14 +97,21 @@ class GroupCommit:
             self._timer = None
         batch, self._queued, self._due = self._queued, [], math.inf
         fns = [fn for fn, _ in batch]
-        if self.on_loop:
-            self._answer(batch, self._write(fns))
-            return
+        if self.on_loop and not self._troubled:
+            outcomes = self._write_once(fns)
+            if not isinstance(outcomes, Exception):
+                self._answer(batch, outcomes)
+                return
+            # The batch failed on the loop: its retries (a fresh connection, one call at a time)
+            # may each wait out the database's bound, so they, and the batches after them until
+            # one commits, are written in a thread while the loop keeps running.
+            self._troubled = True
         self._writing = asyncio.create_task(self._write_in_thread(batch, fns))
 
     async def _write_in_thread(self, batch, fns: list[Write]) -> None:
         try:
             outcomes = await asyncio.to_thread(self._write, fns)
+            self._troubled = self._troubled and not any(ok for ok, _ in outcomes)
         except asyncio.CancelledError:  # the loop is shutting down: nobody is left to answer
             for _, future in batch + self._queued:
                 future.cancel()
@@ -120,7 +131,8 @@ class GroupCommit:
             else:
                 future.set_exception(value)
 
-    def _write(self, fns: list[Write], *, again: bool = True) -> list[tuple[bool, Any]]:
+    def _write_once(self, fns: list[Write]) -> list[tuple[bool, Any]] | Exception:
+        """The batch in one transaction: each call's outcome, or what made the transaction fail."""
         try:
             if self._conn is None:
                 self._conn = self.db.writer()
@@ -128,14 +140,21 @@ class GroupCommit:
                 return [(True, fn(conn)) for fn in fns]
         except Exception as error:
             self._close()  # whatever went wrong, the next transaction starts on a fresh connection
-            if len(fns) > 1:
-                return [self._write([fn])[0] for fn in fns]  # find the one that fails; the rest commit
-            if again and isinstance(error, DBAPIError) and error.connection_invalidated:
-                # The connection died under the transaction (a database restart or failover): the
-                # pool has dropped it, so once more on a fresh one. Every write here is fenced, so
-                # even a commit whose answer was lost cannot be applied twice.
-                return self._write(fns, again=False)
-            return [(False, error)]
+            return error
+
+    def _write(self, fns: list[Write], *, again: bool = True) -> list[tuple[bool, Any]]:
+        written = self._write_once(fns)
+        if not isinstance(written, Exception):
+            return written
+        error = written
+        if len(fns) > 1:
+            return [self._write([fn])[0] for fn in fns]  # find the one that fails; the rest commit
+        if again and isinstance(error, DBAPIError) and error.connection_invalidated:
+            # The connection died under the transaction (a database restart or failover): the
+            # pool has dropped it, so once more on a fresh one. Every write here is fenced, so
+            # even a commit whose answer was lost cannot be applied twice.
+            return self._write(fns, again=False)
+        return [(False, error)]
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None

@@ -53,11 +53,11 @@ class Wakeups:
         self._stop.set()
 
     def _listen(self, db: Database) -> None:
-        """Blocking LISTEN loop; reconnects after a database restart (workers poll meanwhile)."""
-        url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        """Blocking LISTEN loop; reconnects after a database restart (workers poll meanwhile).
+        Its connection is bounded like the pool's: a stalled database ends it within seconds."""
         while not self._stop.is_set():
             try:
-                with psycopg.connect(url, autocommit=True) as conn:
+                with db.listener() as conn:
                     conn.execute(f"LISTEN {JOBS}")
                     conn.execute(f"LISTEN {DELIVERIES}")
                     while not self._stop.is_set():

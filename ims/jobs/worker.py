@@ -135,8 +135,10 @@ class JobWorker:
     async def _heartbeats(self) -> None:
         """Every third of a lease, extend the leases of all running jobs in one transaction;
         a job whose lease was taken meanwhile (presumed dead, reclaimed) is abandoned."""
+        pause = self.lease / 3
         while True:
-            await asyncio.sleep(self.lease / 3)
+            await asyncio.sleep(pause)
+            pause = self.lease / 3
             held = {job["id"]: (job["lease_token"], task) for task, job in self.running.items()}
             held.update((job["id"], (job["lease_token"], None)) for job in self.ready)
             if not held:
@@ -147,6 +149,7 @@ class JobWorker:
                                             patience=self.lease / 30)  # a thirtieth of the lease it extends
             except SQLAlchemyError as error:  # keep working; the fenced finish decides later
                 log.warning("heartbeat failed: %s", error.__class__.__name__)
+                pause = min(pause, 1.0)  # the database may be back any moment: renew as soon as it is
                 continue
             except Exception:  # never let the heartbeat die: every lease would then run out
                 log.exception("heartbeat failed")
@@ -279,9 +282,19 @@ class Reaper:
         self.svc = svc
         self.wakeups = wakeups
         self.every = max(0.5, svc.settings.job_lease_seconds / 4)
+        # Heartbeats cut off by a database outage retry every second or so, each try within the
+        # database's bound: after trouble, they get this long to renew before anything is reaped.
+        self.grace = svc.settings.job_lease_seconds / 3 + svc.db.bound + 1
+
+    async def _after_trouble(self, stop: asyncio.Event) -> None:
+        """Reap only once the database has answered this process without trouble for ``grace``:
+        an outage expires the leases of live workers too, and those are not to be taken from them."""
+        while (left := self.grace - self.svc.db.quiet_for()) > 0 and not stop.is_set():
+            await _wait(stop, timeout=left)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            await self._after_trouble(stop)
             try:
                 await asyncio.to_thread(self.reap_once)
             except SQLAlchemyError as error:

@@ -7,9 +7,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException
 
-from ims.errors import FieldError, ImsError, ValidationFailed
+from ims.errors import FieldError, ImsError, Unavailable, ValidationFailed
 
 log = logging.getLogger("ims.web")
 
@@ -20,6 +21,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ImsError, _ims_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(db_errors.SQLAlchemyError, _database_error)
     app.add_exception_handler(Exception, _crash)
 
 
@@ -81,3 +83,27 @@ async def _crash(_request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=error)
     body = {"status_code": 500, "message": "Internal error", "errors": [{"field": None, "message": "Internal error"}]}
     return JSONResponse(body, status_code=500)
+
+
+DATABASE_RETRY_AFTER = "5"  # seconds: about how long the database's bounded waits take to fail
+
+
+def database_unavailable(error: Exception) -> bool:
+    """The database is down, unreachable, too slow or locked: not a bug, a 503 worth retrying.
+
+    OperationalError covers a lost or refused connection, a connect or statement timeout and
+    SQLite's "database is locked"; InterfaceError a connection already closed; TimeoutError
+    a pool with no connection free in time.
+    """
+    if isinstance(error, db_errors.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, (db_errors.OperationalError, db_errors.InterfaceError, db_errors.TimeoutError,
+                              db_errors.DisconnectionError))
+
+
+async def _database_error(request: Request, error: db_errors.SQLAlchemyError) -> JSONResponse:
+    if not database_unavailable(error):
+        return await _crash(request, error)
+    log.warning("database unavailable: %s", str(error).splitlines()[0] if str(error) else type(error).__name__)
+    return error_response(Unavailable("the database is unavailable, try again shortly",
+                                      headers={"Retry-After": DATABASE_RETRY_AFTER}))

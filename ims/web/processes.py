@@ -50,18 +50,19 @@ async def create(
 ):
     """Enqueue one job. Every check that does not need the source object happens before the 202."""
     body = await read_body(request)
+    claim = None
     if idempotency_key is not None:
         digest = idempotency.request_hash(body)
-        earlier = await run_in_threadpool(idempotency.begin, svc.db, who.project_id, idempotency_key, digest)
-        if earlier is not None:
-            status, stored = earlier
+        claim = await run_in_threadpool(idempotency.begin, svc.db, who.project_id, idempotency_key, digest)
+        if not isinstance(claim, idempotency.Claim):
+            status, stored = claim
             return reply(stored, status, headers={"Idempotent-Replayed": "true"})
     try:
         sub = await run_in_threadpool(submit.parse_submission, body, svc.settings)  # may resolve DNS
-        job = await run_in_threadpool(_enqueue, svc, who.project_id, [sub], idempotency_key)
+        job = await run_in_threadpool(_enqueue, svc, who.project_id, [sub], claim)
     except ImsError:
-        if idempotency_key is not None:
-            await run_in_threadpool(idempotency.abandon, svc.db, who.project_id, idempotency_key)
+        if claim is not None:
+            await run_in_threadpool(idempotency.abandon, svc.db, claim)
         raise
     return reply(submit.accepted_reply(job[0]), 202)
 
@@ -115,11 +116,11 @@ async def cancel(job_id: str, who: Who, svc: Svc):
     return reply(await run_in_threadpool(_cancel, svc, who.project_id, job_id))
 
 
-def _enqueue(svc: Services, project_id: str, subs: list, idempotency_key: str | None) -> list[dict]:
+def _enqueue(svc: Services, project_id: str, subs: list, claim: idempotency.Claim | None) -> list[dict]:
     with svc.db.write() as conn:
         rows = [submit.enqueue(conn, project_id, sub) for sub in subs]
-        if idempotency_key is not None:
-            idempotency.complete(conn, project_id, idempotency_key, 202, submit.accepted_reply(rows[0]))
+        if claim is not None:
+            idempotency.complete(conn, claim, 202, submit.accepted_reply(rows[0]))
         notify(conn, JOBS)
     svc.wake(JOBS)
     return rows

@@ -135,3 +135,58 @@ def test_messages_go_to_enabled_endpoints_oldest_first_or_to_the_jobs_own_url(ap
     (job,) = queue.claim(app.svc.db, 1, 30)
     (message,) = end_job(app.svc, job, job["lease_token"], done)
     assert (message.url, message.endpoint["id"]) == ("https://1.1.1.1/own", made[0]["id"])  # signed by the oldest
+
+
+def test_a_call_that_cannot_reach_the_database_is_noted(tmp_path):
+    """``Database.quiet_for`` counts from the last call that failed to reach the database."""
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    from ims.db import Database
+    from tests.support.procs import free_port
+
+    refused = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/ims", bound=2)
+    assert refused.quiet_for() == float("inf")
+    with pytest.raises(OperationalError):
+        refused.ping()
+    assert refused.quiet_for() < 2
+    refused.dispose()
+
+
+def test_after_the_database_failed_the_reaper_lets_heartbeats_in_before_it_reaps(tmp_path, database_url):
+    """An outage longer than the lease expires the leases of live workers as well as dead ones:
+    once the database answers again, the reaper gives heartbeats a grace period, so the live
+    worker keeps its job, and only then reaps the job nobody renewed."""
+    import asyncio
+    import time
+
+    from tests.support.app import app_settings, start_app
+
+    app = start_app(app_settings(tmp_path, database_url, job_lease_seconds=3))  # grace: 1 + 2 + 1 s
+    try:
+        live, dead = _submit(app, 2)
+        tokens = {job["id"]: job["lease_token"] for job in queue.claim(app.svc.db, 2, 3)}
+        _expire(app, live)
+        _expire(app, dead)
+        app.svc.db._troubled_at = time.monotonic()  # this process's calls just failed
+        reaper = Reaper(app.svc, app.svc.wakeups)
+
+        async def scenario():
+            stop = asyncio.Event()
+            reaping = asyncio.create_task(reaper.run(stop))
+            await asyncio.sleep(1.0)  # the live worker's heartbeat retries a second after its failure
+            # (renewed for longer than the test lasts: a live worker would go on renewing it)
+            renewed = await asyncio.to_thread(queue.heartbeat, app.svc.db, live, tokens[live], 60)
+            deadline = asyncio.get_running_loop().time() + reaper.grace + 10
+            while _job(app, dead)["status"] == "processing":
+                assert asyncio.get_running_loop().time() < deadline, "the dead worker's job was never reaped"
+                await asyncio.sleep(0.05)
+            stop.set()
+            await reaping
+            return renewed
+
+        assert asyncio.run(scenario()) is True  # the live worker's lease was still its own
+        assert _job(app, live)["status"] == "processing" and _job(app, live)["lease_token"] == tokens[live]
+        assert _job(app, dead)["status"] == "queued" and _job(app, dead)["error"]["code"] == "worker_lost"
+    finally:
+        app.close()

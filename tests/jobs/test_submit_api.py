@@ -117,9 +117,60 @@ def test_idempotency_in_flight_is_409(app):
     from ims.jobs import idempotency
 
     body = _seed(app)
-    assert idempotency.begin(app.svc.db, app.project_id, "busy", idempotency.request_hash(body)) is None
+    claim = idempotency.begin(app.svc.db, app.project_id, "busy", idempotency.request_hash(body))
+    assert isinstance(claim, idempotency.Claim)
     reply = app.api("POST", URL, json=body, headers={"Idempotency-Key": "busy"})
     assert reply.status_code == 409
+    assert 1 <= int(reply.headers["Retry-After"]) <= idempotency.LEASE.total_seconds()  # when the lease ends
+
+
+def _age_key(app, key: str, seconds: float) -> None:
+    """Make the in-flight row of ``key`` look ``seconds`` older (a request that began that long ago)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from ims.db.tables import idempotency_keys
+
+    with app.svc.db.write() as conn:
+        c = idempotency_keys.c
+        since = conn.execute(select(c.created_at).where(c.key == key)).scalar_one()
+        conn.execute(update(idempotency_keys).where(c.key == key)
+                     .values(created_at=since - timedelta(seconds=seconds)))
+
+
+def test_a_key_left_in_flight_by_a_crashed_request_is_taken_over_after_its_lease(app):
+    """The process handling the first request died between ``begin`` and its reply: a retry
+    is refused (409, Retry-After) while the key's short lease runs, then takes the key over."""
+    from ims.jobs import idempotency
+
+    body = _seed(app)
+    crashed = idempotency.begin(app.svc.db, app.project_id, "crash", idempotency.request_hash(body))
+    assert isinstance(crashed, idempotency.Claim)
+    early = app.api("POST", URL, json=body, headers={"Idempotency-Key": "crash"})
+    assert early.status_code == 409 and "Retry-After" in early.headers
+    _age_key(app, "crash", idempotency.LEASE.total_seconds() + 1)
+    retry = app.api("POST", URL, json=body, headers={"Idempotency-Key": "crash"})
+    assert retry.status_code == 202, retry.text
+    again = app.api("POST", URL, json=body, headers={"Idempotency-Key": "crash"})
+    assert again.status_code == 202 and again.json() == retry.json()
+    assert len(app.api("GET", URL).json()["response"]["items"]) == 1
+
+
+def test_a_request_that_outlived_its_lease_creates_nothing_once_its_key_was_taken_over(app):
+    from ims.errors import Conflict
+    from ims.jobs import idempotency, submit
+    from ims.web.processes import _enqueue
+
+    body = _seed(app)
+    slow = idempotency.begin(app.svc.db, app.project_id, "slow", idempotency.request_hash(body))
+    _age_key(app, "slow", idempotency.LEASE.total_seconds() + 1)
+    taken = app.api("POST", URL, json=body, headers={"Idempotency-Key": "slow"})
+    assert taken.status_code == 202
+    # The slow request finally gets to create its job: the key is another request's now.
+    with pytest.raises(Conflict):
+        _enqueue(app.svc, app.project_id, [submit.parse_submission(body, app.svc.settings)], slow)
+    assert len(app.api("GET", URL).json()["response"]["items"]) == 1
 
 
 def test_concurrent_idempotent_requests_make_one_job(app):
