@@ -7,7 +7,6 @@ import asyncio
 import psycopg
 import pytest
 
-import ims.jobs.notify as notify_module
 from ims.db import Database
 from ims.jobs.notify import JOBS, Wakeups
 
@@ -17,15 +16,16 @@ pytestmark = pytest.mark.anyio
 async def test_the_listener_survives_an_unexpected_error(pg_url, monkeypatch):
     real_connect = psycopg.connect
     failures: list[int] = []
+    db = Database(pg_url)
+    real_listener = db.listener
 
-    def connect(*args, **kwargs):
+    def listener():
         if not failures:
             failures.append(1)
             raise RuntimeError("not a psycopg error")
-        return real_connect(*args, **kwargs)
+        return real_listener()
 
-    monkeypatch.setattr(notify_module.psycopg, "connect", connect)
-    db = Database(pg_url)
+    monkeypatch.setattr(db, "listener", listener)
     wakeups = Wakeups()
     wakeups.bind(asyncio.get_running_loop())
     wakeups.listen_in_background(db)
