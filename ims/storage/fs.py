@@ -158,6 +158,10 @@ class FsStorage:
             )
         return path
 
+    def full_key(self, key: str) -> str:
+        """The key as a reader finds the object (fs has no prefix: the key itself)."""
+        return key
+
 
 def _size(path: Path) -> int:
     """The file's size; 0 if it cannot be stat'ed (reading it then fails at once, saying why)."""
