@@ -11,10 +11,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, select
-
-from ims.db import Database
-from ims.db.tables import destinations, sources
 from ims.errors import ImsError, NotFound
 from ims.params import Params
 from ims.services import Services
@@ -31,7 +27,9 @@ class Outcome:
 async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outcome:
     """``light_here``: a process doing nothing else may run light jobs on its loop
     (``Renderer.render``)."""
-    source, targets = await asyncio.to_thread(_rows, svc.db, job)
+    # Rows as they are now (the lookup checks the configuration version): a job puts to exactly
+    # the destinations it was accepted for.
+    source, targets = await svc.lookup.for_job(job["project_id"], job["source_id"], job["destination_ids"])
     if source is None:
         return Outcome(error=NotFound(f"the job's source {job['source_id']!r} was deleted", field="source_id"))
     missing = [d for d in job["destination_ids"] if d not in targets]
@@ -86,22 +84,3 @@ async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outc
     result = {"object_puts": landed, "mime": rendered.mime, "size": len(rendered.body),
               "width": rendered.width, "height": rendered.height}
     return Outcome(result=result, object_puts=landed)
-
-
-# Read fresh for every job, by id, in one transaction (no cache): a job puts to exactly the
-# destinations it was accepted for, as they are now. Built once (see ims.jobs.queue).
-_SOURCE = select(sources).where(sources.c.id == bindparam("source_id"),
-                                sources.c.project_id == bindparam("project_id"))
-_DESTINATIONS = select(destinations).where(destinations.c.id.in_(bindparam("ids", expanding=True)),
-                                           destinations.c.project_id == bindparam("project_id"))
-
-
-def _rows(db: Database, job: dict) -> tuple[dict | None, dict[str, dict]]:
-    """The job's source (None if deleted) and those of its destinations that still exist, by id;
-    only rows of the job's project."""
-    with db.read() as conn:
-        source = conn.execute(_SOURCE, {"source_id": job["source_id"],
-                                        "project_id": job["project_id"]}).mappings().first()
-        found = conn.execute(_DESTINATIONS, {"ids": list(job["destination_ids"]),
-                                             "project_id": job["project_id"]}).mappings().all()
-    return (dict(source) if source is not None else None), {row["id"]: dict(row) for row in found}

@@ -3,7 +3,10 @@ on SQLite and PostgreSQL: two Database handles stand for two processes."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from sqlalchemy import text
 
 from ims.db import Database
 from ims.db.version import ConfigVersion, read_version
@@ -70,3 +73,32 @@ async def test_a_hostname_bound_in_one_process_is_found_by_another_at_once(app, 
     assert app.api("PATCH", f"/api/v1/sources/{source['id']}", json={"hostnames": []}).status_code == 200
     assert await lookup.by_host("img.example.com") is None
     lookup.close()
+
+
+async def test_the_postgresql_reader_shares_reads_and_survives_a_dropped_connection(pg_url):
+    """Concurrent callers share reads (one in flight at a time) and each sees every commit made
+    before it asked; a connection killed under it costs one read through the pool, not an error."""
+    db = Database(pg_url)
+    version = ConfigVersion(db)
+
+    def bump() -> int:
+        with db.write() as conn:
+            conn.execute(text("UPDATE config_version SET version = version + 1 WHERE id = 1"))
+            return read_version(conn)
+
+    try:
+        first = bump()
+        assert set(await asyncio.gather(*(version.current() for _ in range(50)))) == {first}
+        after = bump()
+        assert await version.current() == after
+
+        with db.read() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": version._pg.info.backend_pid})
+        after = bump()
+        assert await version.current() == after  # the dead connection noticed: read through the pool
+        after = bump()
+        assert await version.current() == after  # and a new one made
+        assert version._pg is not None and not version._pg.closed
+    finally:
+        version.close()
+        db.dispose()
