@@ -26,10 +26,11 @@ class Outcome:
 
 async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outcome:
     """``light_here``: a process doing nothing else may run light jobs on its loop
-    (``Renderer.render``)."""
+    (``Renderer.render``), and wait on it for the configuration version (``ConfigVersion``)."""
     # Rows as they are now (the lookup checks the configuration version): a job puts to exactly
-    # the destinations it was accepted for.
-    source, targets = await svc.lookup.for_job(job["project_id"], job["source_id"], job["destination_ids"])
+    # the destinations it was accepted for. A process doing nothing else may wait for it on its loop.
+    source, targets = await svc.lookup.for_job(job["project_id"], job["source_id"], job["destination_ids"],
+                                               blocking=light_here)
     if source is None:
         return Outcome(error=NotFound(f"the job's source {job['source_id']!r} was deleted", field="source_id"))
     missing = [d for d in job["destination_ids"] if d not in targets]

@@ -44,17 +44,17 @@ class SourceLookup:
     async def by_host(self, host: str):
         return await self._get(("host", host), lambda conn: _row(find_source_by_host(conn, host)))
 
-    async def for_job(self, project_id: str, source_id: str,
-                      destination_ids: Sequence[str]) -> tuple[dict | None, dict[str, dict]]:
+    async def for_job(self, project_id: str, source_id: str, destination_ids: Sequence[str], *,
+                      blocking: bool = False) -> tuple[dict | None, dict[str, dict]]:
         """A job's source (None if it is gone) and those of its destinations that exist, by id;
-        only rows of the job's project."""
+        only rows of the job's project. ``blocking``: see ``ConfigVersion.current``."""
         ids = tuple(destination_ids)
         return await self._get(("job", project_id, source_id, ids),
-                               lambda conn: _job_rows(conn, project_id, source_id, ids))
+                               lambda conn: _job_rows(conn, project_id, source_id, ids), blocking=blocking)
 
-    async def _get(self, key: tuple, read: Callable[[Connection], object]):
+    async def _get(self, key: tuple, read: Callable[[Connection], object], *, blocking: bool = False):
         version, rows = self._cache
-        if version is not None and key in rows and await self._version.current() == version:
+        if version is not None and key in rows and await self._version.current(blocking=blocking) == version:
             return rows[key]
         return await run_in_threadpool(self._read, key, read)
 

@@ -99,6 +99,15 @@ async def test_the_postgresql_reader_shares_reads_and_survives_a_dropped_connect
         after = bump()
         assert await version.current() == after  # and a new one made
         assert version._pg is not None and not version._pg.closed
+
+        after = bump()  # the blocking reader (ims worker's) likewise
+        assert await version.current(blocking=True) == after
+        with db.read() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": version._pg_plain[1].info.backend_pid})
+        after = bump()
+        assert await version.current(blocking=True) == after
+        after = bump()
+        assert await version.current(blocking=True) == after and not version._pg_plain[1].closed
     finally:
         version.close()
         db.dispose()
