@@ -19,7 +19,7 @@ URL = "/api/processes/v1/background_processes"
 
 @pytest.fixture
 def app(tmp_path, database_url):
-    running = start_app(app_settings(tmp_path, database_url))
+    running = start_app(app_settings(tmp_path, database_url, allow_private_networks=True))  # SeaweedFS is local
     (tmp_path / "sources" / "default").mkdir(parents=True, exist_ok=True)
     (tmp_path / "sources" / "default" / "a.png").write_bytes(pyvips.Image.black(8, 8).pngsave_buffer())
     yield running
