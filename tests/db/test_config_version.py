@@ -37,11 +37,12 @@ async def test_every_change_to_sources_hostnames_and_destinations_bumps_it_and_a
     version = ConfigVersion(other)
     seen = [await version.current()]
     source = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]
-    (tmp_path / "d").mkdir()
+    (tmp_path / "destinations" / "d").mkdir(parents=True)
     steps = [
         ("PATCH", f"/api/v1/sources/{source['id']}", {"cache_control": "public, max-age=60"}),
         ("PATCH", f"/api/v1/sources/{source['id']}", {"hostnames": ["img.example.com"]}),
-        ("POST", "/api/v1/destinations", {"name": "d", "kind": "fs", "bucket": "d", "path": str(tmp_path / "d")}),
+        ("POST", "/api/v1/destinations", {"name": "d", "kind": "fs", "bucket": "d",
+                                          "path": str(tmp_path / "destinations" / "d")}),
     ]
     for method, url, body in steps:
         assert app.api(method, url, json=body).status_code in (200, 201)

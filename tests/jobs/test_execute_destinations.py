@@ -27,9 +27,9 @@ def app(tmp_path, database_url):
 
 
 def _fs_destination(app, tmp_path, name: str) -> dict:
-    (tmp_path / name).mkdir()
+    (tmp_path / "destinations" / name).mkdir(parents=True)
     reply = app.api("POST", "/api/v1/destinations", json={"name": name, "kind": "fs", "bucket": name,
-                                                           "path": str(tmp_path / name)})
+                                                           "path": str(tmp_path / "destinations" / name)})
     assert reply.status_code == 201, reply.text
     return reply.json()["response"]
 
@@ -65,7 +65,7 @@ async def test_puts_that_landed_before_a_failure_report_the_s3_prefix(app, tmp_p
         "region": "us-east-1", **seaweed.credentials})
     assert s3.status_code == 201, s3.text
     archive = _fs_destination(app, tmp_path, "archive")
-    (tmp_path / "archive" / "blocked").write_bytes(b"a file where the job needs a directory")
+    (tmp_path / "destinations" / "archive" / "blocked").write_bytes(b"a file where the job needs a directory")
     job = _submit(app, "blocked/a.png", [archive["id"], s3.json()["response"]["id"]])
 
     outcome = await execute(app.svc, job)
