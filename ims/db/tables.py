@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -96,6 +97,16 @@ webhook_endpoints = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_webhook_endpoints_project", "project_id"),
+)
+
+# One row (id 1): bumped by triggers (migration 0003) in the same transaction as every change to
+# sources, source_hostnames and destinations, so a process's cached rows are trusted only while it
+# reads the same version (ims.manage.lookup).
+config_version = Table(
+    "config_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
 )
 
 # -- background processes (SPEC §3) ---------------------------------------------------------------

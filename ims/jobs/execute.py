@@ -26,12 +26,17 @@ class Outcome:
 
 async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outcome:
     """``light_here``: a process doing nothing else may run light jobs on its loop
-    (``Renderer.render``)."""
-    source, targets = await _rows(svc, job)
+    (``Renderer.render``), and wait on it for the configuration version (``ConfigVersion``)."""
+    # Rows as they are now (the lookup checks the configuration version): a job puts to exactly
+    # the destinations it was accepted for. A process doing nothing else may wait for it on its loop.
+    source, targets = await svc.lookup.for_job(job["project_id"], job["source_id"], job["destination_ids"],
+                                               blocking=light_here)
     if source is None:
-        return Outcome(error=NotFound("the job's source was deleted", field="source_id"))
-    if not targets:
-        return Outcome(error=NotFound("every destination of the job was deleted", field="destination_ids"))
+        return Outcome(error=NotFound(f"the job's source {job['source_id']!r} was deleted", field="source_id"))
+    missing = [d for d in job["destination_ids"] if d not in targets]
+    if missing:  # never put to fewer destinations than the job was accepted for
+        return Outcome(error=NotFound(f"the job's destination {missing[0]!r} was deleted", field="destination_ids"))
+    targets = [targets[d] for d in job["destination_ids"]]  # the job's order (object_puts)
     key = job["destination_key"]
     try:
         stores = [svc.storages.get(StorageRef.of(t)) for t in targets]
@@ -45,10 +50,14 @@ async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outc
         for i in local:
             try:
                 stores[i].put_blocking(key, body, mime)
-                done[i] = {"bucket": targets[i]["bucket"], "key": key}
+                done[i] = reported(i)
             except ImsError as error:
                 done[i] = error
         return done
+
+    def reported(i: int) -> dict:
+        """A put as object_puts reports it: the object's full key in its bucket (SPEC §4)."""
+        return {"bucket": targets[i]["bucket"], "key": stores[i].full_key(key)}
 
     try:
         params = Params.from_canonical(job["params"])
@@ -60,7 +69,7 @@ async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outc
 
     async def put(i: int) -> dict:
         await stores[i].put(key, rendered.body, rendered.mime)
-        return {"bucket": targets[i]["bucket"], "key": key}
+        return reported(i)
 
     remote = [i for i in range(len(targets)) if i not in local]
     results = dict(rendered.then or {})
@@ -76,12 +85,3 @@ async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outc
     result = {"object_puts": landed, "mime": rendered.mime, "size": len(rendered.body),
               "width": rendered.width, "height": rendered.height}
     return Outcome(result=result, object_puts=landed)
-
-
-async def _rows(svc: Services, job: dict):
-    """The job's source and destinations (cached for a moment, and only the job's project's)."""
-    source = await svc.lookup.by_name_or_id(job["source_id"])
-    if source is not None and source["project_id"] != job["project_id"]:
-        source = None
-    owned = {d["id"]: d for d in await svc.lookup.destinations(job["project_id"])}
-    return source, [owned[d] for d in job["destination_ids"] if d in owned]

@@ -53,6 +53,9 @@ class Storage(Protocol):
     # A storage whose writes are plain blocking calls (fs) also has
     # ``put_blocking(key, data, content_type) -> ObjectInfo``, for code already in a worker
     # thread: background jobs write such destinations from the pixel thread.
+    # A storage that can be a destination (fs, s3, memory) also has ``full_key(key) -> str``:
+    # the key a reader of the bucket finds the object at (an s3 prefix included), which is
+    # what ``object_puts`` reports.
 
     async def delete(self, key: str) -> None: ...
 

@@ -211,6 +211,10 @@ class FsStorage:
             self._real_root = real
         return self._real_root
 
+    def full_key(self, key: str) -> str:
+        """The key as a reader finds the object (fs has no prefix: the key itself)."""
+        return key
+
 
 def _open_dir(parent: int, segment: str, key: str, *, create: bool) -> int:
     """Open the directory ``segment`` under ``parent``, never through a symlink."""

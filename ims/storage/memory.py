@@ -36,6 +36,10 @@ class MemoryStorage:
     async def check(self) -> None:
         return None
 
+    def full_key(self, key: str) -> str:
+        check_key(key)
+        return key
+
     async def aclose(self) -> None:
         return None
 

@@ -194,6 +194,10 @@ class S3Storage:
     async def aclose(self) -> None:
         return None
 
+    def full_key(self, key: str) -> str:
+        """The object's key in the bucket, the prefix included (what GetObject takes)."""
+        return self._path(key)
+
     def _path(self, key: str) -> str:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key

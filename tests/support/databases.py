@@ -43,7 +43,7 @@ def empty_tables(url: str) -> None:
     db = Database(url)
     try:
         with db.write() as conn:
-            names = ", ".join(t.name for t in metadata.sorted_tables)
+            names = ", ".join(t.name for t in metadata.sorted_tables if t.name != "config_version")
             conn.execute(text(f"TRUNCATE {names} CASCADE"))
     finally:
         db.dispose()
