@@ -179,7 +179,8 @@ class Database:
                 yield conn
 
     def listener(self) -> psycopg.Connection:
-        """A psycopg connection of its own, in autocommit (for LISTEN), bounded as the pool's are."""
+        """A psycopg connection of its own, in autocommit (for LISTEN, or the configuration
+        version's reads), bounded as the pool's are."""
         url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         conn = _BoundedConnection.connect(url, autocommit=True, **pg_connect_args(self.bound))
         conn.bound = self.bound

@@ -28,7 +28,7 @@ import psycopg
 from sqlalchemy import Connection, select
 from sqlalchemy.engine import make_url
 
-from ims.db.engine import Database
+from ims.db.engine import Database, pg_connect_args
 from ims.db.tables import config_version
 
 _SELECT = select(config_version.c.version).where(config_version.c.id == 1)
@@ -95,7 +95,7 @@ class ConfigVersion:
     def _read_pg_plain(self) -> int:
         with self._lock:
             if self._pg_plain is None or self._pg_plain[0] != os.getpid():
-                self._pg_plain = (os.getpid(), psycopg.connect(self._pg_url, autocommit=True))
+                self._pg_plain = (os.getpid(), self._db.listener())  # bounded like the pool's
             return self._pg_plain[1].execute(_RAW_SELECT).fetchone()[0]
 
     async def _read_pg_shared(self) -> int:
@@ -111,10 +111,12 @@ class ConfigVersion:
             async with self._pg_lock:  # the read in flight (begun before we came) ends first
                 if self._pg_next is future:
                     self._pg_next = None  # arrivals from now on need a read that starts after this one
-                if self._pg is None:
-                    self._pg = await psycopg.AsyncConnection.connect(self._pg_url, autocommit=True)
-                cursor = await self._pg.execute(_RAW_SELECT)
-                future.set_result((await cursor.fetchone())[0])
+                async with asyncio.timeout(self._db.bound):  # a stalled database: the pool's bounded read instead
+                    if self._pg is None:
+                        self._pg = await psycopg.AsyncConnection.connect(
+                            self._pg_url, autocommit=True, **pg_connect_args(self._db.bound))
+                    cursor = await self._pg.execute(_RAW_SELECT)
+                    future.set_result((await cursor.fetchone())[0])
         except BaseException as error:
             if self._pg_next is future:
                 self._pg_next = None
