@@ -40,6 +40,7 @@ CLIENTS = 2  # concurrent clients: the pixel pool's size on this 2-core machine,
 RSS_CAP_MB = 3072  # above this the tree is killed (and the run fails)
 RSS_SETTLED_MB = 400  # after the run, idle: back within this of the start
 ZTXT_SETTLED_MB = 100  # the issue's own figure for 20 zTXt bomb requests
+ANSWER_WITHIN = LIMIT + SLACK + 5  # the client gives up here: later than this is a failure anyway
 
 PARAMETER_SETS = (
     "",
@@ -60,6 +61,7 @@ class Installation:
     data_dir: Path
     canary: Receiver  # a hostile file must never make ims request anything from it
     leaky: frozenset[str]  # keys whose plain render must be a white image
+    refuse: dict[str, tuple[int, ...]]  # keys that must be refused, with the statuses that are right
     keys: tuple[str, ...]
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -81,14 +83,16 @@ def installation(tmp_path):
             shutil.copyfile(path, root / key)
             keys.append(key)
     (root / "crafted").mkdir(parents=True)
-    leaky = set()
+    leaky, refuse = set(), {}
     for item in crafted(Canary.write(tmp_path / "canary", canary.url)):
         (root / "crafted" / item.name).write_bytes(item.data)
         keys.append(f"crafted/{item.name}")
         if item.leaks:
             leaky.add(f"crafted/{item.name}")
+        if item.refuse:
+            refuse[f"crafted/{item.name}"] = item.refuse
     procs: list[ImsProcess] = []
-    yield Installation(data_dir, canary, frozenset(leaky), tuple(keys)), procs
+    yield Installation(data_dir, canary, frozenset(leaky), refuse, tuple(keys)), procs
     for proc in procs:
         proc.kill()
     canary.stop()
@@ -128,13 +132,16 @@ def _ask(client: httpx.Client, key: str, query: str, accept: str | None) -> Answ
     return Answer(key, query, accept, reply.status_code, seconds, message, kind, reply.content)
 
 
-def _problems(answer: Answer, leaky: frozenset[str]) -> list[str]:
+def _problems(answer: Answer, leaky: frozenset[str], refuse: dict[str, tuple[int, ...]]) -> list[str]:
     """What is wrong with one answer (an empty list when nothing is)."""
     if answer.status is None:
         return [answer.line("no answer")]
     out = []
     if answer.status >= 500:
         out.append(answer.line("5xx"))
+    # fm=json reads the header alone: metadata of a file too big or too broken to render may be fine
+    elif answer.key in refuse and answer.status not in refuse[answer.key] and "fm=json" not in answer.query:
+        out.append(answer.line(f"must be refused with {' or '.join(map(str, refuse[answer.key]))}"))
     if answer.seconds > LIMIT + SLACK:
         out.append(answer.line(f"slower than the processing limit + {SLACK} s"))
     if answer.status == 200 and "fm=json" in answer.query:
@@ -182,15 +189,20 @@ class Fleet:
         self.start_mb = tree_rss_mb(self.server.proc.pid)
         self.watch = RssWatch(self.server.proc.pid, RSS_CAP_MB).__enter__()
 
-    def died(self, server: Server) -> str:
-        """Why ``server`` is gone; starts the next one the first time it is asked."""
+    def died(self, server: Server, stuck: str | None = None) -> str:
+        """Why ``server`` is gone; the first caller records it and starts the next one.
+
+        ``stuck``: the server still runs but left a request unanswered; it is killed, because
+        the work it abandoned would hold the pixel pool and slow every later request.
+        """
         with self.lock:
             if server is self.server:
                 self.watch.__exit__()
                 self.peak_mb = max(self.peak_mb, self.watch.peak_mb)
-                server.proc.wait(10)
-                cause = (f"RSS cap: the tree reached {self.watch.tripped:.0f} MB and was killed" if self.watch.tripped
-                         else f"ims serve exited with {server.proc.returncode}: {server.output()[-600:]!r}")
+                server.kill()
+                cause = (stuck or (f"RSS cap: the tree reached {self.watch.tripped:.0f} MB and was killed"
+                                   if self.watch.tripped else
+                                   f"ims serve exited with {server.proc.returncode}: {server.output()[-600:]!r}"))
                 self.deaths.append(cause)
                 self._start()
             return self.deaths[-1]
@@ -217,14 +229,29 @@ def _run_on_demand(fleet: Fleet, requests) -> list[Answer]:
     def ask(request):
         if time.monotonic() > deadline:
             return Answer(*request, None, 0.0, f"not sent: the suite's budget of {BUDGET} s was spent")
-        server = fleet.server
-        if getattr(local, "server", None) is not server:
-            local.server, local.client = server, httpx.Client(base_url=server.url, timeout=LIMIT + 30)
-            clients.append(local.client)
-        answer = _ask(local.client, *request)
-        if answer.status is None and _exited(server):
-            answer.message = f"the server died: {fleet.died(server)} ({answer.message})"
-        return answer
+        first_death = None
+        while True:
+            server = fleet.server
+            if getattr(local, "server", None) is not server:
+                local.server, local.client = server, httpx.Client(base_url=server.url, timeout=ANSWER_WITHIN)
+                clients.append(local.client)
+            answer = _ask(local.client, *request)
+            if answer.status is not None:
+                if first_death:
+                    answer.message += f" (answered on a fresh server after: {first_death})"
+                return answer
+            if "Timeout" in answer.message:
+                name = f"{request[0]}?{request[1]}"
+                fleet.died(server, stuck=f"{name} got no answer within {ANSWER_WITHIN} s: server killed")
+                answer.message = f"no answer within {ANSWER_WITHIN} s (the server was killed and restarted)"
+                return answer
+            if not _exited(server):
+                return answer
+            cause = fleet.died(server)
+            if first_death:  # died again with this request in flight: it is the one
+                answer.message = f"the server died twice with this request in flight: {first_death}; {cause}"
+                return answer
+            first_death = cause  # maybe the other client's request: ask once more on the fresh server
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         answers = list(pool.map(ask, requests))
@@ -263,14 +290,14 @@ def test_every_file_on_demand_answers_below_500_within_the_limit(installation):
     fleet.stop_watching()
     _write_answers(inst.data_dir / "answers.tsv", answers)
 
-    failures = [p for a in answers for p in _problems(a, inst.leaky)]
+    failures = [p for a in answers for p in _problems(a, inst.leaky, inst.refuse)]
     failures += [f"ims serve died {len(fleet.deaths)} time(s): " + "; ".join(fleet.deaths)] if fleet.deaths else []
     server = fleet.server
     if server.proc.poll() is None:
         after = _settled(server.proc.pid, fleet.start_mb, RSS_SETTLED_MB)
         if after > fleet.start_mb + RSS_SETTLED_MB:
-            failures.append(f"RSS {fleet.start_mb:.0f} MB before, {after:.0f} MB idle after (peak {fleet.peak_mb:.0f} MB):"
-                            f" more than {RSS_SETTLED_MB} MB kept")
+            failures.append(f"RSS {fleet.start_mb:.0f} MB before, {after:.0f} MB idle after "
+                            f"(peak {fleet.peak_mb:.0f} MB): more than {RSS_SETTLED_MB} MB kept")
     failures += [f"canary URL was requested: {r.method} {r.path}" for r in inst.canary.requests]
     slowest = sorted(answers, key=lambda a: -a.seconds)[:5]
     title = (f"{len(answers)} requests ({len(inst.keys)} files × {len(PARAMETER_SETS)} parameter sets + "
@@ -286,10 +313,10 @@ def test_ztxt_bomb_twenty_times_gives_its_memory_back(installation):
     assert server.http.get("/default/png/basn6a08.png").status_code == 200
     start = tree_rss_mb(server.proc.pid)
     failures = []
-    with RssWatch(server.proc.pid, RSS_CAP_MB) as watch, httpx.Client(base_url=server.url, timeout=LIMIT + 30) as c:
+    with RssWatch(server.proc.pid, RSS_CAP_MB) as watch, httpx.Client(base_url=server.url, timeout=ANSWER_WITHIN) as c:
         for n in range(20):
             answer = _ask(c, "crafted/png-ztxt-50x10mb.png", "w=64" if n % 2 else "", None)
-            failures += _problems(answer, frozenset())
+            failures += _problems(answer, frozenset(), {})
             if answer.status is None:
                 break
     if watch.tripped:
@@ -339,7 +366,7 @@ def _jobs(inst: Installation, procs: list, receiver: Receiver) -> None:
         assert reply.status_code == 200, reply.text
         for result, item in zip(reply.json()["response"]["items"], items[i:i + 1000]):
             assert result["status_code"] == 202, (item, result)
-            accepted[result["response"]["job_id"]] = item
+            accepted[result["job_id"]] = item
     deadline = time.monotonic() + BUDGET
     while len(receiver.requests) < 1 + len(accepted) and time.monotonic() < deadline:
         if worker.proc.poll() is not None:  # record why, and carry on with a fresh worker
@@ -380,6 +407,10 @@ def _jobs(inst: Installation, procs: list, receiver: Receiver) -> None:
             failures.append(f"{what}: {job['status']} with {len(got)} webhooks")
             continue
         body = got[0]
+        right = inst.refuse.get(item["object_key"])
+        if right and body["status_code"] not in right:
+            failures.append(f"{what}: {job['status']} {body['status_code']}, must be refused with "
+                            f"{' or '.join(map(str, right))}")
         if job["status"] == "failed":
             error = body["response"].get("error") or {}
             if not 400 <= body["status_code"] < 500 or error.get("code") == "internal":

@@ -31,6 +31,7 @@ class Crafted:
     data: bytes
     attacks: str   # what it attacks, and what the service must do
     leaks: bool = False  # white image whose red/black pixels would mean a reference was followed
+    refuse: tuple[int, ...] = ()  # the statuses that are right for it: 413 over a limit, 422 broken
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ def _png_cases() -> list[Crafted]:
     ztxt = chunk(b"zTXt", b"Comment\x00\x00" + _deflated(b"", b"A", 10 * 2**20)) * 50
     itxt = chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x01\x00\x00\x00" + _deflated(b"", b" ", 20 * 2**20)) * 10
     iccp_big = chunk(b"iCCP", b"icc\x00\x00" + _deflated(_icc_header(200 * 2**20), b"\x00", 200 * 2**20))
-    iccp_junk = chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(_icc_header(4096) + bytes(range(256)) * 15 + bytes(128), 9))
+    junk_profile = _icc_header(4096) + bytes(range(256)) * 15 + bytes(128)
+    iccp_junk = chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(junk_profile, 9))
     not_json = (chunk(b"tEXt", b'Comment\x00{"a": NaN, "b": Infinity, "c": "\\ud800", "d": [[[[[[[[')
                 + chunk(b"tEXt", b"\xff\xfe\x00" + b"\x80\x81\x82\xc3\x28\xed\xa0\x80 \x00\x01\x02\x1b[31m")
                 + chunk(b"tEXt", b'"};alert(1)//\x00' + b"<script>x</script>\\\"\r\n")
@@ -154,9 +156,10 @@ def _png_cases() -> list[Crafted]:
         Crafted("png-iccp-junk.png", png_file(**small, before_idat=iccp_junk),
                 "iCCP with a valid header and junk tags: colour conversion must fail cleanly or ignore it"),
         Crafted("png-text-not-json.png", png_file(**small, before_idat=not_json),
-                "tEXt/iTXt/eXIf with NaN, lone surrogate escapes, invalid UTF-8, control bytes: fm=json must stay JSON"),
+                "tEXt/iTXt/eXIf with NaN, lone surrogate escapes, invalid UTF-8, control bytes: "
+                "fm=json must stay JSON"),
         Crafted("png-65535x65535.png", png_file(65535, 65535, idat=huge),
-                "PNG declaring 65535×65535 (4.3 Gpx) in a few KB: pixel limit from the header (413)"),
+                "PNG declaring 65535×65535 (4.3 Gpx) in a few KB: pixel limit from the header (413)", refuse=(413,)),
         Crafted("png-1x1-rgba-opaque.png", opaque_rgba, "issue 8: 1-pixel RGBA whose corner is opaque, with trim"),
         Crafted("png-1x1-palette.png", palette, "issue 8: 1-pixel palette PNG, with trim"),
         Crafted("png-palette-border.png", border, "issue 8: palette + tRNS PNG with a flat border, with trim"),
@@ -185,9 +188,10 @@ def _gif_cases() -> list[Crafted]:
     svg = b'<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="100000"><rect width="9" height="9"/></svg>'
     return [
         Crafted("gif-10000-frames.gif", gif_file((1, 1), 10_000),
-                "GIF with 10,000 tiny frames (~180 KB): frame limit from the header (413)"),
+                "GIF with 10,000 tiny frames (~180 KB): frame limit from the header (413)", refuse=(413,)),
         Crafted("gif-199-frames-2048.gif", gif_file((2048, 2048), 199),
-                "199 frames (under the frame limit) on a 2048×2048 screen: 834 Mpx over all frames (413)"),
+                "199 frames (under the frame limit) on a 2048×2048 screen: 834 Mpx over all frames (413)",
+                refuse=(413,)),
         Crafted("gif-1x1.gif", gif_file((1, 1), 1), "issue 8: 1-pixel GIF, with trim"),
         Crafted("gif-svg-polyglot.gif", gif_file((1, 1), 1, comment=svg),
                 "valid GIF whose comment is an SVG of 100000×100000: sniffing must pick GIF"),
@@ -231,15 +235,16 @@ def _tile(width: int, height: int, tile: int) -> dict[int, int]:
 def _tiff_cases() -> list[Crafted]:
     return [
         Crafted("tiff-2000-pages.tiff", tiff_file([_strip(1, 1)] * 2000),
-                "TIFF with 2,000 pages of 1×1 (~250 KB): page count must not cost time or memory"),
+                "TIFF with 2,000 pages of 1×1 (~230 KB): the frame limit from the header (413)", refuse=(413,)),
         Crafted("tiff-ifd-loop.tiff", tiff_file([_strip(1, 1)] * 3, loop=True),
                 "TIFF whose IFD chain loops back to the first: must not hang"),
         Crafted("tiff-tile-8192-1-byte.tiff", tiff_file([_tile(8192, 8192, 8192)]),
-                "8192×8192 TIFF, one 64 MB tile holding 1 byte of data: truncated, 422 (not a black picture)"),
+                "8192×8192 TIFF, one 64 MB tile holding 1 byte of data: truncated, 422 (not a black picture)",
+                refuse=(422,)),
         Crafted("tiff-tile-2e20.tiff", tiff_file([_tile(16, 16, 1 << 20)]),
-                "TIFF with a 2^20×2^20 tile (1 TB tile buffer): refused cleanly"),
+                "TIFF with a 2^20×2^20 tile (1 TB tile buffer): refused cleanly", refuse=(422,)),
         Crafted("tiff-100000x100000.tiff", tiff_file([_strip(100_000, 100_000)]),
-                "TIFF declaring 100000×100000 (10 Gpx) with one byte of data: pixel limit (413)"),
+                "TIFF declaring 100000×100000 (10 Gpx) with one byte of data: pixel limit (413)", refuse=(413,)),
     ]
 
 
@@ -292,9 +297,10 @@ def _jpeg_cases() -> list[Crafted]:
                                                       b'height="90000"><rect width="9" height="9"/></svg>').ljust(118)
     return [
         Crafted("jpeg-truncated-sof-9000.jpg", truncated,
-                "issue 11: 803-byte truncated JPEG whose SOF says 9000×9000: 422, not a grey 8192² image"),
+                "issue 11: 803-byte truncated JPEG whose SOF says 9000×9000: 422, not a grey 8192² image",
+                refuse=(422,)),
         Crafted("jpeg-sof-65500.jpg", sof_huge,
-                "JPEG whose SOF says 65500×65500 (4.3 Gpx) in 1 KB: pixel limit from the header (413)"),
+                "JPEG whose SOF says 65500×65500 (4.3 Gpx) in 1 KB: pixel limit from the header (413)", refuse=(413,)),
         Crafted("jpeg-orientation-9.jpg", _insert_after_soi(base, _app(1, orient(9))),
                 "EXIF orientation 9 (out of 1–8): ignored, not a crash"),
         Crafted("jpeg-orientation-65535.jpg", _insert_after_soi(base, _app(1, orient(65535))),
@@ -349,13 +355,15 @@ def _webp_cases() -> list[Crafted]:
     still = _riff(_webp_chunk(b"VP8X", b"\x00\x00\x00\x00" + _u24(16383) + _u24(16383)) + _webp_chunk(b"VP8L", frame))
     return [
         Crafted("webp-anim-65535.webp", _animated_webp(65535, 1, frame),
-                "animated WebP whose canvas is 65535×65535 with one 1×1 frame: pixel limit (413)"),
+                "animated WebP whose canvas is 65535×65535 with one 1×1 frame: refused (libwebp caps a side "
+                "at 16383)", refuse=(413, 422)),
         Crafted("webp-anim-16383.webp", _animated_webp(16383, 1, frame),
-                "animated WebP, canvas 16383×16383 (268 Mpx, the largest libwebp takes) with one 1×1 frame (413)"),
+                "animated WebP, canvas 16383×16383 (268 Mpx, the largest libwebp takes) with one 1×1 frame (413)",
+                refuse=(413,)),
         Crafted("webp-anim-10000-frames.webp", _animated_webp(1, 10_000, frame),
-                "animated WebP with 10,000 1×1 frames (~300 KB): frame limit (413)"),
+                "animated WebP with 10,000 1×1 frames (~300 KB): frame limit (413)", refuse=(413,)),
         Crafted("webp-vp8x-16384-vs-1x1.webp", still,
-                "VP8X canvas 16384×16384 around a 1×1 bitstream: mismatch refused cleanly (422)"),
+                "VP8X canvas 16384×16384 around a 1×1 bitstream: mismatch refused cleanly (422)", refuse=(422,)),
     ]
 
 
@@ -384,7 +392,7 @@ def _svg_cases(canary: Canary) -> list[Crafted]:
             '<rect width="4000" height="4000" filter="url(#t)"/>', 4000),
                 "4000×4000 feTurbulence with numOctaves=1000: CPU bomb within the processing limit"),
         Crafted("svg-100000x100000.svg", _white("", 100_000),
-                "SVG declaring 100000×100000 (10 Gpx): pixel limit from the header (413)"),
+                "SVG declaring 100000×100000 (10 Gpx): pixel limit from the header (413)", refuse=(413,)),
         Crafted("svg-use-billion-laughs.svg", _white(f'<defs><rect id="l0" width="1" height="1"/>{laughs}</defs>'
                                                      '<use href="#l9"/>'),
                 "nested <use> 10 deep × 10 wide = 10^9 rectangles: refused or bounded"),
@@ -406,7 +414,8 @@ def _svg_cases(canary: Canary) -> list[Crafted]:
             '<image href="http://169.254.169.254/latest/meta-data/" width="100" height="100"/>'
             f'<filter id="f"><feImage href="{http}/feimage.png"/></filter><rect width="9" height="9" filter="url(#f)"/>'
             f'<use href="{http}/use.svg#a"/>'), leaks=True,
-                attacks="<image>/<feImage>/<use> href to http:// (the test's canary URL, 169.254.169.254): never fetched"),
+                attacks="<image>/<feImage>/<use> href to http:// (the test's canary URL, 169.254.169.254): "
+                        "never fetched"),
         Crafted("svg-css-import.svg", _white(
             f'<style>@import url("{http}/import.css"); rect {{ fill: url("{http}/fill.svg#p") }}</style>'
             f'<rect x="10" y="10" width="10" height="10" style="fill:url({http}/style.svg#p)"/>'), leaks=True,
@@ -415,7 +424,8 @@ def _svg_cases(canary: Canary) -> list[Crafted]:
             '<text y="50">&pw;</text>&canary;',
             prolog=f'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY pw SYSTEM "file:///etc/passwd">'
                    f'<!ENTITY canary SYSTEM "{xml_url}"><!ENTITY remote SYSTEM "{http}/xxe.xml">]>'), leaks=True,
-                attacks="XML external entities (file:///etc/passwd, a black-rect canary file, http://): never resolved"),
+                attacks="XML external entities (file:///etc/passwd, a black-rect canary file, http://): "
+                        "never resolved"),
         Crafted("svg-xinclude.svg", _white(
             f'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{xml_url}" parse="xml"/>'
             f'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{http}/xinclude.xml" parse="xml"/>'),
