@@ -428,3 +428,23 @@ def _seconds(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def test_crafted_files_are_what_they_claim(tmp_path):
+    """The generator is deterministic and its bombs are the sizes the issue names."""
+    canary = Canary.write(tmp_path, "http://127.0.0.1:9")
+    first, again = crafted(canary), crafted(canary)
+    assert [f.data for f in first] == [f.data for f in again]
+    files = {f.name: f for f in first}
+    assert len(files) == len(first) and all(len(f.data) < 600_000 for f in first)
+    ztxt = files["png-ztxt-50x10mb.png"].data
+    assert 500_000 < len(ztxt) < 530_000 and ztxt.count(b"zTXt") == 50
+    truncated = files["jpeg-truncated-sof-9000.jpg"].data
+    header = pyvips.Image.new_from_buffer(truncated, "")
+    assert len(truncated) == 803 and (header.width, header.height) == (9000, 9000)
+    blur = files["svg-blur-8000.svg"].data
+    assert len(blur) < 200 and b'stdDeviation="5000"' in blur
+    assert pyvips.Image.new_from_buffer(files["gif-10000-frames.gif"].data, "").get("n-pages") == 10_000
+    assert pyvips.Image.new_from_buffer(files["tiff-2000-pages.tiff"].data, "").get("n-pages") == 2000
+    assert canary.png.as_uri().encode() in files["svg-href-file.svg"].data
+    assert {t.key.removeprefix("crafted/") for t in TARGETED if t.key.startswith("crafted/")} <= set(files)
