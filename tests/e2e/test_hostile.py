@@ -1,5 +1,5 @@
 """The hostile-input suite (issue 9, acceptance): every corpus file and every crafted file
-(tests/support/hostile.py) × a handful of parameter sets, on demand and as background jobs.
+(tests/support/attacks.py) × a handful of parameter sets, on demand and as background jobs.
 
 For every answer: a status below 500, within the processing limit + 2 s; the server stays
 up, its memory comes back down, and no hostile file makes it read a local file or fetch a
@@ -26,7 +26,7 @@ import httpx
 import pytest
 import pyvips
 
-from tests.support.hostile import TARGETED, Canary, crafted
+from tests.support.attacks import TARGETED, Canary, crafted
 from tests.support.procs import ImsProcess, Server, ims_env
 from tests.support.receiver import Receiver
 from tests.support.rss import RssWatch, tree_rss_mb
