@@ -61,7 +61,7 @@ class Installation:
     data_dir: Path
     canary: Receiver  # a hostile file must never make ims request anything from it
     leaky: frozenset[str]  # keys whose plain render must be a white image
-    refuse: dict[str, tuple[int, ...]]  # keys that must be refused, with the statuses that are right
+    refuse: dict[str, tuple[int, ...]]  # keys that must be refused (4xx), with the usual status
     keys: tuple[str, ...]
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -139,9 +139,10 @@ def _problems(answer: Answer, leaky: frozenset[str], refuse: dict[str, tuple[int
     out = []
     if answer.status >= 500:
         out.append(answer.line("5xx"))
-    # fm=json reads the header alone: metadata of a file too big or too broken to render may be fine
-    elif answer.key in refuse and answer.status not in refuse[answer.key] and "fm=json" not in answer.query:
-        out.append(answer.line(f"must be refused with {' or '.join(map(str, refuse[answer.key]))}"))
+    # any 4xx refuses (a budget's 400 may come before the decoder's 422); fm=json reads the header
+    # alone: metadata of a file too big or too broken to render may be fine
+    elif answer.key in refuse and answer.status < 400 and "fm=json" not in answer.query:
+        out.append(answer.line(f"must be refused ({' or '.join(map(str, refuse[answer.key]))})"))
     if answer.seconds > LIMIT + SLACK:
         out.append(answer.line(f"slower than the processing limit + {SLACK} s"))
     if answer.status == 200 and "fm=json" in answer.query:
@@ -410,9 +411,9 @@ def _jobs(inst: Installation, procs: list, receiver: Receiver) -> None:
             continue
         body = got[0]
         right = inst.refuse.get(item["object_key"])
-        if right and body["status_code"] not in right:
-            failures.append(f"{what}: {job['status']} {body['status_code']}, must be refused with "
-                            f"{' or '.join(map(str, right))}")
+        if right and job["status"] == "succeeded":
+            failures.append(f"{what}: {job['status']} {body['status_code']}, must be refused ("
+                            f"{' or '.join(map(str, right))})")
         if job["status"] == "failed":
             error = body["response"].get("error") or {}
             if not 400 <= body["status_code"] < 500 or error.get("code") == "internal":

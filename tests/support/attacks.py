@@ -31,7 +31,7 @@ class Crafted:
     data: bytes
     attacks: str   # what it attacks, and what the service must do
     leaks: bool = False  # white image whose red/black pixels would mean a reference was followed
-    refuse: tuple[int, ...] = ()  # the statuses that are right for it: 413 over a limit, 422 broken
+    refuse: tuple[int, ...] = ()  # must be refused (4xx); the usual status: 413 over a limit, 422 broken
 
 
 @dataclass(frozen=True)
