@@ -7,8 +7,9 @@ pixel is decoded), refuses formats we do not serve and sources over the pixel
 or frame limits. Only then does ``decode`` open the image for real, with
 shrink-on-load when the target is much smaller than the source.
 
-Decoding is strict (``fail_on="error"``, and ``"warning"`` for JPEGs whose header
-is regular: libjpeg only warns when the pixel data ends early): a truncated or
+Decoding is strict (``fail_on="error"``, and ``"warning"`` for TIFFs and for JPEGs whose
+header is regular: libjpeg only warns when the pixel data ends early, and libvips' TIFF
+reader only warns when a strip or tile holds less data than it declares): a truncated or
 corrupt file fails with ``NotAnImage`` instead of rendering half-grey. Harmless
 header warnings (e.g. a JPEG with a few junk bytes between markers) still
 render, as in browsers.
@@ -108,7 +109,7 @@ def probe(data: bytes, limits: Limits) -> Source:
         icc=_get(header, "icc-profile-data", None),
         bits=16 if header.format in ("ushort", "short") else 8,
         size=size,
-        strict=fmt == "jpeg" and jpegheader.is_regular(data),
+        strict=fmt == "tiff" or (fmt == "jpeg" and jpegheader.is_regular(data)),
     )
     _check_limits(src, limits)
     return src

@@ -9,6 +9,7 @@ from ims.errors import NotAnImage
 from ims.params import parse
 from ims.pipeline import jpegheader, load, process
 from tests.pipeline.conftest import data, render
+from tests.support.attacks import _tile, tiff_file
 from tests.support.hostile import truncated_jpeg_with_huge_sof
 
 SEGMENT = "Corrupt JPEG data: premature end of data segment"
@@ -59,3 +60,10 @@ def test_whole_jpegs_decode_strictly_and_render(name):
     assert load.probe(data(name), Limits()).strict
     result, image = render(name, w=200)
     assert image.width == 200 or image.height == 200
+
+
+def test_a_tiff_whose_tile_holds_less_data_than_it_declares_is_not_an_image():
+    """138 bytes declaring one 8192×8192 tile of 1 byte: libvips' TIFF reader only warns, and
+    used to render a black 8192² picture (found by the hostile suite)."""
+    with pytest.raises(NotAnImage, match="Not enough data"):
+        process(tiff_file([_tile(8192, 8192, 8192)]), parse([("w", "100")]), Limits())
