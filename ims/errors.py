@@ -20,7 +20,8 @@ and the fields it concerns. Responses are made from these in one place
     ├── Unprocessable (422 unprocessable)
     │   └── NotAnImage (422 not_an_image)
     ├── StorageError (502 storage_error, transient)      storage answered badly
-    ├── Unavailable (503 unavailable, transient)         overloaded / too slow
+    ├── Unavailable (503 unavailable, transient)         overloaded, shutting down
+    │   └── ProcessingTimeout (503 processing_timeout)    the render ran past the limit
     └── FetchTimeout (504 fetch_timeout, transient)      source too slow
 
 ``transient`` marks errors a background job retries; all others fail it at once.
@@ -142,6 +143,14 @@ class Unavailable(ImsError):
     status, code, default_message = 503, "unavailable", "Service unavailable, try again"
     transient = True
     log = False
+
+
+class ProcessingTimeout(Unavailable):
+    """The render ran past the processing limit. Not transient: a background job fails at once,
+    because the same render would run out of time again (and hold a pixel child each time)."""
+
+    code, default_message = "processing_timeout", "Processing took too long"
+    transient = False
 
 
 class FetchTimeout(ImsError):

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ims.errors import ImsError, Unavailable, Unprocessable
+from ims.errors import ImsError, ProcessingTimeout, Unavailable, Unprocessable
 
 GRACE = 1.0                # seconds past the limit before the child is killed
 MAX_RSS = 1 << 30          # a child that grew past this after a task is replaced
@@ -191,7 +191,7 @@ class _Child:
 
     def call(self, task: tuple, seconds: float) -> tuple[bool, Any]:
         """(True, result), or (False, None) for a heavy task on a light turn; raises what
-        the task raised, or ``Unavailable`` past ``seconds`` + ``GRACE``."""
+        the task raised, or ``ProcessingTimeout`` past ``seconds`` + ``GRACE``."""
         if self.process is None or not self.process.is_alive():  # (left after a task: RSS)
             self.stop()
             self._start()
@@ -203,7 +203,7 @@ class _Child:
             self.conn.send(task)
         if not self.conn.poll(seconds + GRACE):
             self.stop()
-            raise Unavailable(f"processing took longer than {seconds:g} s")
+            raise ProcessingTimeout(f"processing took longer than {seconds:g} s")
         try:
             kind, value = self.conn.recv()
         except (EOFError, OSError):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import pyvips
 
-from ims.errors import Unavailable
+from ims.errors import ProcessingTimeout
 from ims.geometry import Plan
 from ims.params import Params
 from ims.pipeline import steps_colour, steps_filter, steps_geometry
@@ -38,7 +38,7 @@ class Deadline:
     ``watch`` connects libvips' ``eval`` progress signal of an image; every image
     built from it reports to the same signal, and the callback kills the
     computation once the deadline has passed (libvips then fails the running
-    operation, which ``process`` turns into ``Unavailable``). ``check`` is the
+    operation, which ``process`` turns into ``ProcessingTimeout``). ``check`` is the
     same test between steps, for work done outside libvips' sinks.
     """
 
@@ -79,8 +79,8 @@ class Deadline:
         if self.passed:
             raise self.error()
 
-    def error(self) -> Unavailable:
-        return Unavailable(f"processing took longer than {self.seconds:g} s")
+    def error(self) -> ProcessingTimeout:
+        return ProcessingTimeout(f"processing took longer than {self.seconds:g} s")
 
 
 class _Kill:

@@ -34,7 +34,12 @@ from tests.support.testdata import IMAGES
 
 pytestmark = pytest.mark.slow
 
-LIMIT = 5  # IMS_PROCESS_SECONDS for the servers under test
+# IMS_PROCESS_SECONDS for the servers under test. Not lower: on this 2-core VM ordinary work —
+# a 12 MP photo with blur, rotation and PNG out, or trim — takes 5–6 s, and past the limit the
+# right answer is a 503 (SPEC §2). The limit's own enforcement (kill within limit + 1 s) is
+# tested with small limits in tests/test_pool.py; here every hostile file must be answered,
+# refused or rendered, well inside it.
+LIMIT = 10
 SLACK = 2  # the issue: "every answer within the processing limit + 2 s"
 CLIENTS = 2  # concurrent clients: the pixel pool's size on this 2-core machine, so no answer waits in a queue
 RSS_CAP_MB = 3072  # above this the tree is killed (and the run fails)

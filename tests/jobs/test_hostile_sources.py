@@ -41,3 +41,23 @@ async def test_trim_on_an_image_with_opaque_alpha_succeeds_as_a_job(app, tmp_pat
     png = (IMAGES / "colour" / "display-p3-8x8.png").read_bytes()
     outcome = await _run(app, tmp_path, "p3.png", png, {"trim": "auto", "w": 50})
     assert outcome.error is None and outcome.result["width"] == 50
+
+
+async def test_a_render_past_the_processing_limit_fails_its_job_at_once(tmp_path):
+    """A processing timeout is not transient: the same render would run out of time again, and
+    every retry would hold a pixel child for the whole limit (the hostile suite saw 5 tries)."""
+    from dataclasses import replace
+
+    from ims.config import Limits
+    from tests.support.app import app_settings, start_app
+
+    settings = app_settings(tmp_path, f"sqlite:///{tmp_path}/ims.db")
+    app = start_app(replace(settings, limits=Limits(processing_seconds=0.3)))
+    try:
+        photo = (IMAGES / "photos" / "leaf-8mp.jpg").read_bytes()
+        outcome = await _run(app, tmp_path, "leaf.jpg", photo, {"blur": 300, "fm": "png"})
+        record = error_record(outcome.error)
+        assert record["status"] == 503 and record["code"] == "processing_timeout", record
+        assert outcome.error.transient is False  # the worker ends the job instead of retrying it
+    finally:
+        app.close()
