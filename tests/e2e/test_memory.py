@@ -6,44 +6,15 @@ still passes, in 90 s instead of 5). tests/pipeline/test_memory.py pins the drop
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from tests.support.hostile import ztxt_bomb
 from tests.support.procs import Server, ims_env
+from tests.support.rss import tree_pss_mb
 
 pytestmark = pytest.mark.slow
-
-
-def _tree(pid: int) -> list[int]:
-    """``pid`` and its descendants: renders run in the pixel pool's child processes."""
-    children: dict[int, list[int]] = {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry))
-    tree, todo = [], [pid]
-    while todo:
-        tree.append(todo.pop())
-        todo.extend(children.get(tree[-1], ()))
-    return tree
-
-
-def _rss_mb(pid: int) -> int:
-    """The tree's proportional set size: pages the forkserver shares with its children count once."""
-    total = 0
-    for p in _tree(pid):
-        try:
-            text = Path(f"/proc/{p}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        total += next((int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:")), 0)
-    return total // 1024
 
 
 def test_serve_rss_stays_flat_over_twenty_bomb_requests(tmp_path):
@@ -57,12 +28,12 @@ def test_serve_rss_stays_flat_over_twenty_bomb_requests(tmp_path):
         with ThreadPoolExecutor(4) as pool:
             warm = list(pool.map(lambda w: server.http.get(f"/default/bomb.png?w={w}").status_code, range(30, 34)))
         assert warm == [200] * 4
-        start = _rss_mb(server.proc.pid)
+        start = tree_pss_mb(server.proc.pid)
         seen = []
         for i in range(20):
             reply = server.http.get(f"/default/bomb.png?w={4 + i}")   # distinct: no cache, no coalescing
             assert reply.status_code == 200, reply.text
-            seen.append(_rss_mb(server.proc.pid))
+            seen.append(tree_pss_mb(server.proc.pid))
             if seen[-1] > start + 1500:
                 break          # the old code: give up before the machine runs out of memory
         assert len(seen) == 20 and seen[-1] - start < 100, (start, seen)
