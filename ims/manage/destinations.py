@@ -72,15 +72,6 @@ def delete_destination(conn: Connection, project_id: str, destination_id: str) -
     return {"id": destination_id, "deleted": True}
 
 
-def project_destinations(conn: Connection, project_id: str) -> list:
-    """All of a project's destinations, oldest first (the order object_puts reports them in)."""
-    return conn.execute(
-        select(destinations)
-        .where(destinations.c.project_id == project_id)
-        .order_by(destinations.c.created_at, destinations.c.id)
-    ).mappings().all()
-
-
 def destination_view(row) -> dict:
     return {
         "id": row["id"],

@@ -10,10 +10,11 @@
       steps.run       the step list, once per frame for animations
       encode.encode
 
-``process`` is pure CPU work (run it in a thread pool: libvips releases the GIL;
+``process`` is pure CPU work (``ims.pool`` runs it in killable child processes;
 ``light`` says when a render is so small that the hand-off would cost more) and
-raises only ``ims.errors`` errors: ``NotAnImage`` (422) for anything that does not decode, ``PayloadTooLarge`` (413) for sources over the limits,
-``InvalidParameter`` (400) from planning, ``Unavailable`` (503) past the
+raises only ``ims.errors`` errors: ``NotAnImage`` (422) for anything that does not
+decode, ``PayloadTooLarge`` (413) for sources over the limits, ``InvalidParameter``
+(400) from planning and the cost budget, ``ProcessingTimeout`` (503) past the
 processing time limit.
 """
 
