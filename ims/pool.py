@@ -273,8 +273,18 @@ def _serve(conn, max_rss: int) -> None:
             conn.send(reply)
         except Exception as e:  # (an unpicklable result or error)
             conn.send(("error", ImsError(f"image processing failed: {type(e).__name__}: {e}")))
+        _give_back()  # after the reply: the caller does not wait for it
         if _rss() > max_rss:
             return
+
+
+def _give_back() -> None:
+    """Return the heap a render freed to the system: glibc keeps it otherwise (a child that
+    rendered one big image held hundreds of MB while idle)."""
+    try:
+        _LIBC.malloc_trim(0)
+    except AttributeError:  # not glibc
+        pass
 
 
 def _rss() -> int:
@@ -283,6 +293,7 @@ def _rss() -> int:
 
 
 _PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None)
 
 
 def _die_with_parent() -> None:

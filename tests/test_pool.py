@@ -182,6 +182,18 @@ async def test_a_child_that_grew_too_big_is_replaced_after_its_reply(make_pool):
     assert second != first
 
 
+async def test_a_child_gives_freed_memory_back_after_its_reply(make_pool):
+    """glibc keeps freed heap unless asked: without malloc_trim an idle child held it all."""
+    pool = make_pool(processes=1)
+    child = await pool.run(None, pixelwork.churn, 300)
+    await _until(lambda: _rss_mb(child) < 150)
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+
+
 async def test_shutdown_leaves_no_child_behind(make_pool, tmp_path):
     pool = make_pool(processes=2)
     started = tmp_path / "started"

@@ -48,3 +48,15 @@ def process_unbudgeted(*args, **kwargs):
 
 def broken(admit=None) -> None:
     raise ValueError("a secret path /etc/somewhere")
+
+
+_kept: list = []
+
+
+def churn(megabytes: int, admit=None) -> int:
+    """Allocate ``megabytes`` in 1 KB blocks on the C heap, keep one block allocated after them
+    (so the heap's top cannot shrink by itself) and free the rest: what a big render leaves."""
+    blocks = [bytes(1024) for _ in range(megabytes * 1024)]
+    _kept.append(bytes(1024))
+    del blocks
+    return os.getpid()
