@@ -39,10 +39,25 @@ class SourceLookup:
         self._cache: tuple[int | None, dict] = (None, {})
 
     async def by_name_or_id(self, name: str):
-        return await self._get(("name", name), lambda conn: _row(find_source(conn, name)))
+        return (await self.by_host_or_name(None, name))[0]
 
     async def by_host(self, host: str):
-        return await self._get(("host", host), lambda conn: _row(find_source_by_host(conn, host)))
+        return (await self.by_host_or_name(host, None))[0]
+
+    async def by_host_or_name(self, host: str | None, name: str | None) -> tuple[dict | None, bool]:
+        """The source an image request names: the one bound to ``host`` if there is one, else the
+        one called ``name`` (a name or an id) — with one version read for both lookups, as the
+        request path needs. Returns (row or None, whether it came by hostname)."""
+        version, _ = self._cache
+        current = await self._version.current() if version is not None else None
+        if host:
+            found = await self._get(("host", host), lambda conn: _row(find_source_by_host(conn, host)),
+                                    current=current)
+            if found is not None:
+                return found, True
+        if not name:
+            return None, False
+        return await self._get(("name", name), lambda conn: _row(find_source(conn, name)), current=current), False
 
     async def for_job(self, project_id: str, source_id: str, destination_ids: Sequence[str], *,
                       blocking: bool = False) -> tuple[dict | None, dict[str, dict]]:
@@ -52,10 +67,15 @@ class SourceLookup:
         return await self._get(("job", project_id, source_id, ids),
                                lambda conn: _job_rows(conn, project_id, source_id, ids), blocking=blocking)
 
-    async def _get(self, key: tuple, read: Callable[[Connection], object], *, blocking: bool = False):
+    async def _get(self, key: tuple, read: Callable[[Connection], object], *, blocking: bool = False,
+                   current: int | None = None):
+        """``current``: the version the caller just read (one read serves a request's lookups)."""
         version, rows = self._cache
-        if version is not None and key in rows and await self._version.current(blocking=blocking) == version:
-            return rows[key]
+        if version is not None and key in rows:
+            if current is None:
+                current = await self._version.current(blocking=blocking)
+            if current == version:
+                return rows[key]
         return await run_in_threadpool(self._read, key, read)
 
     def _read(self, key: tuple, read: Callable[[Connection], object]):

@@ -118,13 +118,13 @@ async def _resolve(svc: Services, request: Request, path: str):
     routed by hostname, even if a row stored before they were refused claims one."""
     host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower().rstrip(".")
     routable = host and not is_service_host(host, _own_hosts(svc.settings))
-    source = await svc.lookup.by_host(host) if routable else None
-    if source is not None:
-        return source, path
     name, _, key = path.partition("/")
-    if name in RESERVED or not name:
+    named = name if name and name not in RESERVED else None
+    source, by_host = await svc.lookup.by_host_or_name(host if routable else None, named)
+    if by_host:
+        return source, path
+    if named is None:
         raise NotFound("No such route")
-    source = await svc.lookup.by_name_or_id(name)
     if source is None:
         raise NotFound(f"no source named {name!r}", field="source")
     return source, key

@@ -21,3 +21,22 @@ def test_a_stored_claim_on_the_services_own_hosts_is_ignored(make_app, kit):
         reply = app.client.get("/default/a.png", headers={"host": host})
         assert reply.status_code == 200, (host, reply.text)
         assert kit.decode(reply).width == 40, host  # the default source's image, not b's
+
+
+def test_a_request_reads_the_configuration_version_once(make_app, kit, monkeypatch):
+    """By hostname (not bound), then by name: both lookups share one version read (a round trip
+    on PostgreSQL), and a hit answers from the cache."""
+    app = make_app()
+    kit.put(kit.default_dir(app), "a.png", kit.image(40, 20))
+    assert app.client.get("/default/a.png", headers={"host": "img.example.com"}).status_code == 200  # fills it
+    version = app.svc.lookup._version
+    reads = []
+    real = version.current
+
+    async def counted(**kw):
+        reads.append(1)
+        return await real(**kw)
+
+    monkeypatch.setattr(version, "current", counted)
+    assert app.client.get("/default/a.png?w=10", headers={"host": "img.example.com"}).status_code == 200
+    assert len(reads) == 1
