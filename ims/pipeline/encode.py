@@ -30,6 +30,7 @@ from __future__ import annotations
 import pyvips
 
 from ims.params import Params
+from ims.pipeline.decoders import jxl
 
 MIME = {
     "jpg": "image/jpeg",
@@ -37,19 +38,22 @@ MIME = {
     "png": "image/png",
     "webp": "image/webp",
     "avif": "image/avif",
+    "jxl": "image/jxl",
     "gif": "image/gif",
     "tiff": "image/tiff",
     "json": "application/json",
 }
 
 # Output formats that can carry an alpha channel.
-ALPHA_FORMATS = frozenset({"png", "webp", "avif", "gif", "tiff"})
+ALPHA_FORMATS = frozenset({"png", "webp", "avif", "jxl", "gif", "tiff"})
 # Output formats that can carry an animation.
 ANIMATED_FORMATS = frozenset({"gif", "webp"})
 
 # Source format (ims.pipeline.load names) → the output format that keeps it.
-_SAME = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif", "tiff": "tiff"}
+_SAME = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "avif": "avif", "tiff": "tiff",
+         "jxl": "jxl"}
 
+JXL_EFFORT = 4
 DEFAULT_QUALITY = 75
 COMPRESS_QUALITY = 45
 
@@ -127,6 +131,8 @@ def encode(image: pyvips.Image, fmt: str, params: Params) -> bytes:
     if fmt == "avif":
         return image.heifsave_buffer(compression="av1", Q=q, lossless=params.lossless,
                                      effort=3, keep=keep)
+    if fmt == "jxl":
+        return jxl.encode(image, q, params.lossless, JXL_EFFORT)
     if fmt == "gif":
         return image.gifsave_buffer(effort=3, keep=keep)
     if fmt == "tiff":
