@@ -158,6 +158,12 @@ def _probe_foreign(fmt: str, data: bytes, size: int, limits: Limits, page: int) 
                  interpretation=header.interpretation, icc=header.icc, bits=header.bits, size=size,
                  strict=True, page=page)
     _check_limits(src, limits)
+    if header.coded and header.coded[0] * header.coded[1] > limits.source_pixels:
+        width, height = header.coded
+        raise PayloadTooLarge(
+            f"source image is {src.width}×{src.height}, coded at {width}×{height} = "
+            f"{width * height / 1e6:.1f} MP; the limit is {limits.source_pixels / 1e6:g} MP"
+        )
     return src
 
 

@@ -38,6 +38,7 @@ class Header:
     interpretation: str = "srgb"
     icc: bytes | None = None
     bits: int = 8
+    coded: tuple[int, int] | None = None  # HEIC: the size decoded before the crop to ``width``×``height``
 
 
 def from_pillow(image, icc: bytes | None = None) -> pyvips.Image:

@@ -41,8 +41,9 @@ def decode(data: bytes, header: Header, page: int = 1, scale: float | None = Non
     try:
         image = Image.open(io.BytesIO(data), formats=["JXL"])
         image.load()
-    except Exception as e:  # the binding raises plain Exceptions (jpegxl-rs errors) for bad data
-        raise NotAnImage(f"The source object is not a decodable image: JPEG XL: {e}") from None
+    except Exception as e:  # noqa: BLE001 (the binding raises plain Exceptions for bad data)
+        why = str(e).split(".")[0].strip() or type(e).__name__  # ("Generic Error. Please build libjxl…")
+        raise NotAnImage(f"The source object is not a decodable image: JPEG XL: {why}") from None
     if image.size != (header.width, header.height):
         raise NotAnImage(f"The source object is not a decodable image: the JPEG XL decodes to "
                          f"{image.width}×{image.height}, its header says {header.width}×{header.height}")
