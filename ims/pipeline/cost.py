@@ -46,8 +46,9 @@ FILTER_RASTER_PIXELS = 2048 * 2048
 
 # CPU seconds per megapixel (see the module docstring).
 DECODE = {"jpeg": 0.02, "png": 0.03, "webp": 0.04, "gif": 0.02, "avif": 0.05, "heic": 0.05,
-          "tiff": 0.02, "svg": 0.02}
-ENCODE = {"jpg": 0.01, "pjpg": 0.03, "png": 0.05, "webp": 0.1, "avif": 0.4, "gif": 0.3, "tiff": 0.02}
+          "tiff": 0.02, "svg": 0.02, "pdf": 0.03, "jxl": 0.05, "bmp": 0.01, "ico": 0.01}
+ENCODE = {"jpg": 0.01, "pjpg": 0.03, "png": 0.05, "webp": 0.1, "avif": 0.4, "jxl": 0.05, "gif": 0.3,
+          "tiff": 0.02}
 STEPS = 0.02           # resize, colour, canvas: per pixel they touch
 BLUR = 0.05            # sigma is capped (steps_filter): the cost is per pixel
 SHARP = 0.1

@@ -289,3 +289,15 @@ def test_jxl_out_keeps_alpha():
 def test_jxl_source_keeps_its_format_without_fm():
     result, _ = render("formats/grey-icc.jxl", w=100)
     assert result.format == "jxl"
+
+
+SAFARI = ("image/webp,image/avif,image/jxl,image/heic,image/heic-sequence,video/*;q=0.8,"
+          "image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5")
+CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+
+
+@pytest.mark.parametrize("accept, fmt", [(SAFARI, "jxl"), (CHROME, "avif"), ("image/jxl;q=0,image/webp", "webp"),
+                                         ("image/*", "jpg")])
+def test_auto_format_picks_jxl_only_when_accept_names_it(accept, fmt):
+    result = process(data("formats/rgb24.bmp"), parse({"auto": "format", "w": "50"}), Limits(), accept=accept)
+    assert result.format == fmt and result.vary_accept
