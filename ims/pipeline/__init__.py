@@ -2,6 +2,7 @@
 
     process(data, params, limits, accept=…)
       load.probe      header only: format allowed? pixels and frames within limits?
+                      (HEIC, PDF, JPEG XL, BMP, ICO: through ``pipeline.decoders``)
       meta.describe   fm=json stops here
       choose_format   fm, else Accept (auto=format), else the source's format
       geometry.plan   on the upright source size
@@ -57,7 +58,7 @@ if "VIPS_CONCURRENCY" not in os.environ:
 class Rendered:
     body: bytes
     mime: str
-    format: str          # jpg pjpg png webp avif gif tiff json
+    format: str          # jpg pjpg png webp avif jxl gif tiff json
     width: int
     height: int
     vary_accept: bool
@@ -133,7 +134,7 @@ def light(data: bytes, params: Params, limits: Limits, accept: str = "") -> tupl
     if load.may_be_foreign(data):  # (their libraries run in the pixel pool's children only)
         return None, False
     try:
-        src = load.probe(data, limits)
+        src = load.probe(data, limits, params.page)
     except ImsError:
         return None, False
     if src.format not in _LIGHT_FORMATS or src.pages != 1 or src.width * src.height > LIGHT_PIXELS:

@@ -301,3 +301,12 @@ CHROME = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 def test_auto_format_picks_jxl_only_when_accept_names_it(accept, fmt):
     result = process(data("formats/rgb24.bmp"), parse({"auto": "format", "w": "50"}), Limits(), accept=accept)
     assert result.format == fmt and result.vary_accept
+
+
+def test_page_on_a_small_jpeg_is_refused_on_the_light_path_too():
+    from ims.pipeline import light
+    tiny = pyvips.Image.black(8, 8, bands=3).jpegsave_buffer()
+    src, _ = light(tiny, parse({"page": "2"}), Limits())
+    assert src is None  # the header read refused it: process() reports why
+    with pytest.raises(InvalidParameter):
+        process(tiny, parse({"page": "2"}), Limits())
