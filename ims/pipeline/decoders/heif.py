@@ -36,13 +36,20 @@ def probe(data: bytes, fmt: str, page: int = 1) -> Header:
 def decode(data: bytes, header: Header, page: int = 1, scale: float | None = None) -> pyvips.Image:
     heif = _open(data)
     try:
-        image = heif.to_pillow()
+        pixels, stride, mode = heif.data, heif.stride, heif.mode  # (decodes)
     except Exception as e:  # noqa: BLE001 (libheif's errors come as ValueError, RuntimeError, EOFError…)
         raise NotAnImage(_why(e)) from None
-    if image.size != (header.width, header.height):
+    if heif.size != (header.width, header.height):
         raise NotAnImage(f"The source object is not a decodable image: the HEIC decodes to "
-                         f"{image.width}×{image.height}, its header says {header.width}×{header.height}")
-    return from_pillow(image, header.icc)
+                         f"{heif.size[0]}×{heif.size[1]}, its header says {header.width}×{header.height}")
+    bands = {"RGB": 3, "RGBA": 4}.get(mode)
+    if bands and stride == header.width * bands:  # libheif's own buffer, without a copy
+        image = pyvips.Image.new_from_memory(pixels, header.width, header.height, bands, "uchar")
+        image = image.copy(interpretation="srgb")
+        if header.icc:
+            image.set_type(pyvips.GValue.blob_type, "icc-profile-data", header.icc)
+        return image
+    return from_pillow(heif.to_pillow(), header.icc)
 
 
 def _open(data: bytes):
