@@ -91,8 +91,47 @@ def pdf_file(pages: list[tuple[float, float]], content: bytes = b"0 0 1 rg 10 10
 
 
 @functools.cache
-def pdf_pages(count: int) -> bytes:
-    return pdf_file([(200, 100)] * count)
+def pdf_pages(count: int, size: tuple[int, int] = (200, 100)) -> bytes:
+    """A PDF of ``count`` pages of ``size`` points in a few KB: every object but the content
+    stream sits in one compressed object stream, found through a compressed cross-reference
+    stream (PDF 1.5). Page 1 draws a blue square; the others inherit the page box and are blank."""
+    content = b"0 0 1 rg 10 10 80 80 re f"
+    first_page = 4
+    objects = {1: b"<</Type/Catalog/Pages 2 0 R>>",
+               2: b"<</Type/Pages/MediaBox[0 0 %d %d]/Count %d/Kids[%s]>>" % (
+                   *size, count, b" ".join(b"%d 0 R" % (first_page + i) for i in range(count)))}
+    objects[first_page] = b"<</Type/Page/Parent 2 0 R/Contents 3 0 R>>"
+    for i in range(1, count):
+        objects[first_page + i] = b"<</Type/Page/Parent 2 0 R>>"
+    numbers = sorted(objects)
+    heads, bodies = [], b""
+    for n in numbers:
+        heads.append(b"%d %d" % (n, len(bodies)))
+        bodies += objects[n] + b" "
+    head = b" ".join(heads) + b" "
+    packed = zlib.compress(head + bodies, 9)
+    objstm, xref_number = first_page + count, first_page + count + 1
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = {3: len(out)}
+    out += b"3 0 obj\n<</Length %d>>stream\n%s\nendstream\nendobj\n" % (len(content), content)
+    offsets[objstm] = len(out)
+    out += (b"%d 0 obj\n<</Type/ObjStm/N %d/First %d/Filter/FlateDecode/Length %d>>stream\n"
+            % (objstm, len(numbers), len(head), len(packed)) + packed + b"\nendstream\nendobj\n")
+    offsets[xref_number] = len(out)
+    index = {n: i for i, n in enumerate(numbers)}
+    rows = b""
+    for n in range(xref_number + 1):
+        if n in offsets:
+            rows += struct.pack(">BIH", 1, offsets[n], 0)
+        elif n in index:
+            rows += struct.pack(">BIH", 2, objstm, index[n])
+        else:
+            rows += struct.pack(">BIH", 0, 0, 65535)
+    table = zlib.compress(rows, 9)
+    out += (b"%d 0 obj\n<</Type/XRef/Size %d/W[1 4 2]/Root 1 0 R/Filter/FlateDecode/Length %d>>stream\n"
+            % (xref_number, xref_number + 1, len(table)) + table + b"\nendstream\nendobj\n")
+    out += b"startxref\n%d\n%%%%EOF\n" % offsets[xref_number]
+    return bytes(out)
 
 
 # --- JPEG XL ----------------------------------------------------------------
