@@ -310,3 +310,34 @@ def test_page_on_a_small_jpeg_is_refused_on_the_light_path_too():
     assert src is None  # the header read refused it: process() reports why
     with pytest.raises(InvalidParameter):
         process(tiny, parse({"page": "2"}), Limits())
+
+
+RSS_SCRIPT = """
+import resource, sys
+from ims.config import Limits
+from ims.errors import ImsError
+from ims.params import parse
+from ims.pipeline import process
+from tests.support.attacks_formats import crafted_formats
+for name, raw, _, _ in crafted_formats():
+    for query in ({"w": "200"}, {"fm": "json"}, {}):
+        try:
+            process(raw, parse(query), Limits())
+        except ImsError:
+            pass
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_hostile_files_keep_memory_bounded():
+    """Decoding any of them (a 50,000² HEIC would need 7.5 GB, the ICO's PNG 1.6 GB) stays
+    within what a process needs for the small valid ones: refused before the allocation."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", RSS_SCRIPT], cwd=root, capture_output=True, text=True,
+                         timeout=120, check=True)
+    peak_mb = int(out.stdout.split()[-1])
+    assert peak_mb < 400, f"peak RSS {peak_mb} MB"
