@@ -45,3 +45,12 @@ def test_every_start_says_it_not_only_the_first(capsys):
     out = _banner(capsys, {}, dev=True, first=False)
     assert "Development mode (--dev)" in out and "first start" not in out
     assert "Private networks: refused" in _banner(capsys, {}, first=False)
+
+
+def test_the_readme_shows_the_banner_make_run_prints(capsys):
+    """README and banner must match: `make run` is `ims serve --dev` on a fresh data dir."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    out = _banner(capsys, {}, dev=True)
+    for line in out.splitlines():
+        if line.startswith(("  Development mode", "  Private networks")):
+            assert line in readme.splitlines(), line
