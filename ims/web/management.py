@@ -17,7 +17,7 @@ from ims.manage.schemas import (
     SourceCreate,
     SourcePatch,
 )
-from ims.netguard import check_public_url
+from ims.netguard import check_webhook_url
 from ims.services import Services
 from ims.web.deps import Svc, Who, in_read, in_write, require_json
 from ims.web.envelope import reply
@@ -47,7 +47,8 @@ async def _precheck_storage(svc: Services, body) -> None:
 async def _precheck_url(svc: Services, url: str | None) -> None:
     """The addresses of a webhook endpoint's url."""
     if url is not None:
-        await run_in_threadpool(check_public_url, url, allow_private=svc.settings.allow_private_networks, field="url")
+        await run_in_threadpool(check_webhook_url, url, allow_private=svc.settings.allow_private_networks,
+                                allow_loopback=svc.settings.allow_loopback_webhooks, field="url")
 
 
 # -- sources -------------------------------------------------------------------------------------
