@@ -17,6 +17,7 @@ and the fields it concerns. Responses are made from these in one place
     ├── Gone (410 gone)
     ├── PayloadTooLarge (413 too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
+    ├── TooManyRequests (429 too_many_requests)         e.g. console sign-in attempts
     ├── Unprocessable (422 unprocessable)
     │   └── NotAnImage (422 not_an_image)
     ├── StorageError (502 storage_error, transient)      storage answered badly
@@ -124,6 +125,10 @@ class PayloadTooLarge(ClientError):
 
 class UnsupportedMediaType(ClientError):
     status, code, default_message = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class TooManyRequests(ClientError):
+    status, code, default_message = 429, "too_many_requests", "Too many requests, try again later"
 
 
 class Unprocessable(ClientError):

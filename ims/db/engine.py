@@ -203,6 +203,11 @@ class Database:
                 conn.execute(text("SET lock_timeout = 0"))
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
                 conn.commit()
+            else:
+                # A migration that rebuilds a table (ALTER on SQLite: copy, drop, rename) must not
+                # cascade the drop into the rows referencing it. Outside any transaction, on the
+                # driver's connection; the connection is discarded afterwards (below).
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
             try:
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
@@ -211,7 +216,7 @@ class Database:
                 if not self.is_sqlite:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
                     conn.commit()
-                    conn.invalidate()
+                conn.invalidate()
 
     def dispose(self) -> None:
         self.engine.dispose()

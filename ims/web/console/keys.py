@@ -1,0 +1,5 @@
+"""keys pages."""
+
+from ims.web.console.routing import module_router
+
+router = module_router()
