@@ -11,13 +11,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ims.web.console import auth, fallback, keys, overview, placeholders, static, webhooks
+from ims.web.console import (
+    auth,
+    destinations,
+    fallback,
+    jobs,
+    keys,
+    overview,
+    placeholders,
+    sources,
+    static,
+    webhooks,
+)
 
 PAGES = (
     static,
     auth,
     overview,
+    sources,
+    destinations,
     webhooks,
+    jobs,
     keys,
     placeholders,
 )

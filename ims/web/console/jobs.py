@@ -30,7 +30,7 @@ FLASHES.update({
 async def list_jobs(request: Request, session: Session, status: str | None = None, cursor: str | None = None):
     svc = services(request)
     listing = await in_read(svc, views.list_jobs, session.project_id, status or None, page_from_query(None, cursor))
-    return page(request, session, "jobs.html", title="Jobs", listing=listing, status=status or "",
+    return page(request, session, "jobs.html", title="Jobs", listing=listing, chosen=status or "",
                 statuses=views.STATUSES)
 
 
