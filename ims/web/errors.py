@@ -40,7 +40,7 @@ async def _validation_error(_request: Request, error: RequestValidationError) ->
 
 
 def validation_failed(pydantic_errors) -> ValidationFailed:
-    """pydantic's errors of a body as the 400 the API gives (the console's forms show the same)."""
+    """Pydantic's errors (a request body's, or a model built from a console form) as the 400 the API gives."""
     errors = [_field_error(e) for e in pydantic_errors]
     message = errors[0].message if len(errors) == 1 else "invalid request: " + "; ".join(e.message for e in errors)
     return ValidationFailed(message, errors=errors)

@@ -54,7 +54,7 @@ async def create_destination(request: Request, session: Session, form: Form):
     values = {**{k: forms.text(form, k) for k in FORM_FIELDS}, "kind": kind, "verify": forms.text(form, "verify")}
     storage = forms.given(form, STORAGE[kind])
     try:
-        body = forms.body(DestinationCreate, {"kind": kind, "name": values["name"], **storage})
+        body = forms.body(DestinationCreate, kind=kind, name=values["name"], **storage)
         await run_in_threadpool(storage_config.precheck, storage, allow_private=svc.settings.allow_private_networks)
         if values["verify"]:
             await verify_storage(svc.settings, body.kind, body)
@@ -81,7 +81,7 @@ async def update_destination(request: Request, session: Session, form: Form, des
     fields = ("name", *STORAGE[view["kind"]])
     data = forms.given(form, fields)
     try:
-        body = forms.body(DestinationPatch, data)
+        body = forms.body(DestinationPatch, **data)
         await run_in_threadpool(storage_config.precheck, data, allow_private=svc.settings.allow_private_networks)
         view = await in_write(svc, destinations.update_destination, session.project_id, destination_id, body,
                               svc.settings, svc.sealer)

@@ -1,4 +1,4 @@
-"""From an HTML form to the body the JSON API takes, and from its errors back to the form.
+"""Form fields → the API's own body models, so a form gets the API's messages field by field.
 
 The console adds no rules of its own: a form becomes the same pydantic body a JSON request
 would (``body``), goes through the same ``ims.manage`` / ``ims.jobs`` functions, and an
@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import FormData
 
 from ims.errors import ImsError
 from ims.web.errors import validation_failed
@@ -19,13 +18,21 @@ from ims.web.errors import validation_failed
 _INDEX = re.compile(r"\[\d+\]$")
 
 
-def text(form: FormData, name: str) -> str:
-    """A form field's value, stripped ('' when absent)."""
+def body(model: type[BaseModel], **values) -> BaseModel:
+    """``model(**values)``, or the ``ValidationFailed`` the JSON API would answer with."""
+    try:
+        return model(**values)
+    except ValidationError as error:
+        raise validation_failed(error.errors()) from None
+
+
+def text(form, name: str) -> str:
+    """A text field, stripped ('' when missing)."""
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
 
 
-def given(form: FormData, names) -> dict[str, str]:
+def given(form, names) -> dict[str, str]:
     """The fields of ``names`` the form filled in (an empty box means "not given")."""
     return {name: text(form, name) for name in names if text(form, name)}
 
@@ -33,14 +40,6 @@ def given(form: FormData, names) -> dict[str, str]:
 def lines(value: str) -> list[str]:
     """A box of one item per line or comma (hostnames)."""
     return [item for item in re.split(r"[\s,]+", value) if item]
-
-
-def body(model: type[BaseModel], data: dict) -> BaseModel:
-    """``model`` from ``data``, refused exactly as the JSON API refuses that body."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise validation_failed(error.errors()) from None
 
 
 def errors_for(error: ImsError, fields=(), *, prefix: str = "", rest: str = "_form") -> dict[str, str]:

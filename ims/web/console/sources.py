@@ -71,7 +71,7 @@ async def create_source(request: Request, session: Session, form: Form):
             **forms.given(form, ("access", "signature", "cache_control", "signing_key")),
             "hostnames": forms.lines(values["hostnames"])}
     try:
-        body = forms.body(SourceCreate, data)
+        body = forms.body(SourceCreate, **data)
         await run_in_threadpool(storage_config.precheck, forms.given(form, STORAGE[kind]),
                                 allow_private=svc.settings.allow_private_networks)
         if values["verify"]:
@@ -96,7 +96,7 @@ async def update_source(request: Request, session: Session, form: Form, source_i
     data = {**forms.given(form, ("access", "signature", "cache_control")),
             "hostnames": forms.lines(forms.text(form, "hostnames"))}
     try:
-        body = forms.body(SourcePatch, data)
+        body = forms.body(SourcePatch, **data)
         view = await in_write(svc, sources.update_source, session.project_id, source_id, body, svc.settings,
                               svc.sealer)
     except ImsError as error:
@@ -147,7 +147,7 @@ async def _build(request: Request, session: ConsoleSession, source_id: str, quer
         data = {"object_key": query["object_key"], "parameters": parameters}
         if query.get("expires"):
             data["expires"] = query["expires"]
-        body = forms.body(SignedUrlCreate, data)
+        body = forms.body(SignedUrlCreate, **data)
         signed = await in_read(svc, sources.signed_url, session.project_id, source_id, body, svc.sealer)
     except ImsError as error:
         if error.status == 404 and error.field == "id":
