@@ -6,11 +6,14 @@ API's do; another project's job id is the 404 page.
 
 from __future__ import annotations
 
+import json
+
 from fastapi import Request
 
-from ims.errors import ImsError
+from ims.errors import ImsError, NotFound
 from ims.jobs import control, views
 from ims.jobs.notify import JOBS
+from ims.manage import destinations
 from ims.manage.common import page_from_query
 from ims.manage.sources import get_source
 from ims.web.console.render import FLASHES, page, redirect
@@ -38,8 +41,7 @@ async def list_jobs(request: Request, session: Session, status: str | None = Non
 async def job_page(request: Request, session: Session, job_id: str):
     svc = services(request)
     job = await in_read(svc, views.get_job, session.project_id, job_id)
-    return page(request, session, "job.html", title=f"Job {job['job_id']}", job=job,
-                source=await _source_of(request, session, job))
+    return await _job_page(request, session, job)
 
 
 @router.post("/jobs/{job_id}/cancel")
@@ -71,8 +73,27 @@ async def _refused(request: Request, session, job_id: str, error: ImsError):
     """The job's page again, with the API's message of what was refused."""
     svc = services(request)
     job = await in_read(svc, views.get_job, session.project_id, job_id)
-    return page(request, session, "job.html", status=error.status, title=f"Job {job['job_id']}", job=job,
-                source=await _source_of(request, session, job), errors={"_form": error.message})
+    return await _job_page(request, session, job, status=error.status, errors={"_form": error.message})
+
+
+async def _job_page(request: Request, session, job: dict, *, status: int = 200, errors=None):
+    # The metadata as the caller wrote it (autoescaped by the template, not \u003c-escaped as tojson does).
+    metadata = json.dumps(job["metadata"], indent=2, ensure_ascii=False) if job["metadata"] else None
+    names = await in_read(services(request), _destination_names, session.project_id, job["destination_ids"] or [])
+    return page(request, session, "job.html", status=status, title=f"Job {job['job_id']}", job=job,
+                metadata=metadata, source=await _source_of(request, session, job), destination_names=names,
+                errors=errors)
+
+
+def _destination_names(conn, project_id: str, ids: list[str]) -> dict[str, str]:
+    """{id: name} of the job's destinations that still exist."""
+    names = {}
+    for destination_id in ids:
+        try:
+            names[destination_id] = destinations.get_destination(conn, project_id, destination_id)["name"]
+        except NotFound:
+            pass
+    return names
 
 
 async def _source_of(request: Request, session, job: dict) -> dict | None:

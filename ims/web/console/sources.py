@@ -126,7 +126,8 @@ async def url_builder(request: Request, session: Session, source_id: str):
         query["object_key"] = keys[0]
     built = await _build(request, session, source_id, query)
     return page(request, session, "source_url.html", title=f"URL builder · {view['name']}", source=view,
-                keys=keys, listing_note=listing_note, values={k: query.get(k, "") for k in BUILDER}, **built)
+                keys=keys, listing_note=listing_note, values={k: query.get(k, "") for k in BUILDER},
+                base_url=str(request.base_url).rstrip("/"), **built)
 
 
 @router.get("/sources/{source_id}/url.json")

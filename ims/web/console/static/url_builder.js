@@ -44,7 +44,7 @@
   function show(url) {
     result.hidden = !url;
     empty.hidden = !!url;
-    urlText.textContent = url || "";
+    urlText.textContent = url ? (urlText.getAttribute("data-base") || "") + url : "";
     open.setAttribute("href", url || "#");
     if (preview) {
       if (previewError) previewError.hidden = true;
