@@ -12,7 +12,10 @@ Chromium is Debian's ``chromium`` (``.ci/run`` installs it); Playwright never do
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +25,16 @@ import pytest
 from tests.support.browser import new_page, sign_in
 from tests.support.databases import empty_tables
 from tests.support.procs import BOOTSTRAP_KEY, Server, ims_env
+from tests.support.testdata import IMAGES
+
+PHOTO = IMAGES / "photos" / "cardinal-2mp.jpg"
 
 
 @dataclass
 class Console:
     server: Server
     data_dir: Path
+    env: dict
     key: str = BOOTSTRAP_KEY
 
     @property
@@ -39,11 +46,23 @@ class Console:
         """The JSON API, with the bootstrap key."""
         return self.server.http
 
+    def new_project(self, name: str) -> tuple[str, str]:
+        """Another project (``ims project create``): (project_id, api_key)."""
+        out = subprocess.run([str(Path(sys.executable).with_name("ims")), "project", "create", name], env=self.env,
+                             capture_output=True, text=True, check=True).stdout
+        made = json.loads(out)
+        return made["project_id"], made["api_key"]
+
+    def put_original(self, key: str) -> None:
+        target = self.data_dir / "sources" / "default" / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PHOTO, target)
+
 
 def _serve(data_dir: Path, database_url: str) -> Console:
     data_dir.mkdir(parents=True, exist_ok=True)
     env = ims_env(data_dir, database_url, IMS_WORKERS="1", IMS_WEBHOOK_RETRY_SCHEDULE="60")
-    return Console(server=Server(env, data_dir / "serve.log"), data_dir=data_dir)
+    return Console(server=Server(env, data_dir / "serve.log"), data_dir=data_dir, env=env)
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,16 @@ env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesca
                   trim_blocks=True, lstrip_blocks=True)
 
 
+def when(value: str | None) -> str:
+    """An API timestamp (``2026-12-02T00:54:49.870706Z``) as ``2026-12-02 00:54:49 UTC``."""
+    if not value:
+        return "—"
+    return value.replace("T", " ").split(".")[0].rstrip("Z") + " UTC"
+
+
+env.filters["when"] = when
+
+
 def secure(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers[name] = value
