@@ -56,7 +56,8 @@ def test_another_projects_ids_are_the_404_page(console):
     assert app.client.post("/console/sign-in", data={"api_key": other_key}, follow_redirects=False).status_code == 303
 
     for path in (f"/console/jobs/{job_id}", f"/console/sources/{source_id}", f"/console/sources/{source_id}/url",
-                 f"/console/sources/{source_id}/url?object_key=a.jpg", f"/console/destinations/{destination_id}",
+                 f"/console/sources/{source_id}/url?object_key=a.jpg", f"/console/sources/{source_id}/url.json",
+                 f"/console/sources/{source_id}/preview?object_key=a.jpg", f"/console/destinations/{destination_id}",
                  "/console/jobs/" + "f" * 24, "/console/jobs/not-an-id"):
         reply = app.client.get(path)
         assert reply.status_code == 404, path
@@ -179,7 +180,7 @@ def test_url_builder_signs_as_the_api_does_and_lists_keys(console):
                            params={"object_key": "photos/b.jpg", "w": "300", "fm": "webp", "more": "blur=5"}).json()
     api = app.api("POST", f"/api/v1/sources/{source['id']}/signed_urls",
                   json={"object_key": "photos/b.jpg", "parameters": {"w": 300, "fm": "webp", "blur": 5}})
-    assert built == {"url": api.json()["response"]["url"], "errors": {}}
+    assert built == {"url": api.json()["response"]["url"], "preview": api.json()["response"]["url"], "errors": {}}
 
     wrong = app.client.get(f"/console/sources/{source['id']}/url.json",
                            params={"object_key": "../x", "w": "0", "more": "nope=1"}).json()
@@ -219,3 +220,35 @@ def test_signed_out_pages_redirect_to_sign_in(app):
                  "/console/jobs/" + "a" * 24):
         reply = app.client.get(path, follow_redirects=False)
         assert reply.status_code == 303 and reply.headers["location"] == "/console/sign-in", path
+
+
+def test_a_private_sources_preview_goes_through_the_session(console):
+    import pyvips
+
+    from tests.support.testdata import IMAGES
+
+    app = console
+    source = default_source(app)
+    folder = app.svc.settings.data_dir / "sources" / "default"
+    (folder / "cardinal.jpg").write_bytes((IMAGES / "photos" / "cardinal-2mp.jpg").read_bytes())
+    assert app.api("PATCH", f"/api/v1/sources/{source['id']}", json={"access": "private"}).status_code == 200
+    built = app.client.get(f"/console/sources/{source['id']}/url.json",
+                           params={"object_key": "cardinal.jpg", "w": "200", "fm": "png", "expires": "1893456000"})
+    built = built.json()
+    assert built["url"].startswith("/default/cardinal.jpg?") and "&s=" in built["url"]
+    assert built["preview"] == f"/console/sources/{source['id']}/preview?object_key=cardinal.jpg&fm=png&w=200"
+    assert app.client.get(built["url"]).status_code == 401  # the URL itself needs an x-api-key
+
+    image = app.client.get(built["preview"])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert image.headers["cache-control"] == "no-store"
+    decoded = pyvips.Image.new_from_buffer(image.content, "")
+    assert (decoded.width, decoded.height) == (200, 113)
+
+    missing = app.client.get(f"/console/sources/{source['id']}/preview", params={"object_key": "nope.jpg"})
+    assert missing.status_code == 404 and missing.json()["message"] == "The source object 'nope.jpg' does not exist"
+    bad = app.client.get(f"/console/sources/{source['id']}/preview", params={"object_key": "cardinal.jpg", "w": "-1"})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "w"
+    app.client.cookies.clear()
+    signed_out = app.client.get(built["preview"], follow_redirects=False)
+    assert signed_out.status_code == 303 and signed_out.headers["location"] == "/console/sign-in"

@@ -6,11 +6,11 @@ same ``verify_storage``); a refused form comes back with the API's message besid
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ims.db.tables import sources as sources_table
 from ims.errors import ImsError
@@ -18,6 +18,8 @@ from ims.manage import sources, storage_config
 from ims.manage.common import get_owned, page_from_query
 from ims.manage.schemas import SignedUrlCreate, SourceCreate, SourcePatch
 from ims.manage.verify import verify_storage
+from ims.params import parse
+from ims.storage import check_key
 from ims.storages import StorageRef
 from ims.web.console import forms
 from ims.web.console.render import FLASHES, page, redirect
@@ -124,7 +126,7 @@ async def url_builder(request: Request, session: Session, source_id: str):
     query = dict(request.query_params)
     if not query.get("object_key") and keys:
         query["object_key"] = keys[0]
-    built = await _build(request, session, source_id, query)
+    built = await _build(request, session, view, query)
     return page(request, session, "source_url.html", title=f"URL builder · {view['name']}", source=view,
                 keys=keys, listing_note=listing_note, values={k: query.get(k, "") for k in BUILDER},
                 base_url=str(request.base_url).rstrip("/"), **built)
@@ -132,15 +134,35 @@ async def url_builder(request: Request, session: Session, source_id: str):
 
 @router.get("/sources/{source_id}/url.json")
 async def url_json(request: Request, session: Session, source_id: str):
-    """What the builder's script asks as the boxes change: the signed URL, or the errors."""
-    built = await _build(request, session, source_id, dict(request.query_params))
-    return JSONResponse({"url": built["url"], "errors": built["errors"]})
+    """What the builder's script asks as the boxes change: the signed URL and the preview's, or the errors."""
+    svc = services(request)
+    source = await in_read(svc, sources.get_source, session.project_id, source_id, svc.sealer)
+    return JSONResponse(await _build(request, session, source, dict(request.query_params)))
 
 
-async def _build(request: Request, session: ConsoleSession, source_id: str, query: dict) -> dict:
-    """{"url": the signed URL or None, "errors": {box: message}} — through the API's ``signed_url``."""
+@router.get("/sources/{source_id}/preview")
+async def preview(request: Request, session: Session, source_id: str, object_key: str = ""):
+    """The image a private source's URL returns, for the builder's preview: the browser cannot send
+    the ``x-api-key`` such a URL needs, so the signed-in session of the owning project stands in for
+    it. The same parser and renderer as ``GET /{source}/{key}``."""
+    svc = services(request)
+    row = await in_read(svc, get_owned, sources_table, session.project_id, source_id, "source")
+    try:
+        check_key(object_key, field="object_key")
+        params = parse((k, v) for k, v in request.query_params.multi_items()
+                       if k not in ("object_key", "s", "expires"))
+        result = await svc.renderer.render(row["id"], svc.storages.get(StorageRef.of(row)), object_key, params,
+                                           request.headers.get("accept", ""))
+    except ImsError as error:  # as the image route answers: JSON, which the builder shows under the preview
+        return JSONResponse(error.envelope(), status_code=error.status)
+    return Response(result.body, media_type=result.mime)
+
+
+async def _build(request: Request, session: ConsoleSession, source: dict, query: dict) -> dict:
+    """{"url": the signed URL or None, "preview": what the preview <img> loads, "errors": {box: message}}
+    — through the API's ``signed_url``. A private source's preview goes through ``preview``."""
     if not query.get("object_key"):
-        return {"url": None, "errors": {}}
+        return {"url": None, "preview": None, "errors": {}}
     svc = services(request)
     parameters = {k: query[k] for k in PARAMS if query.get(k)}
     try:
@@ -149,12 +171,18 @@ async def _build(request: Request, session: ConsoleSession, source_id: str, quer
         if query.get("expires"):
             data["expires"] = query["expires"]
         body = forms.body(SignedUrlCreate, **data)
-        signed = await in_read(svc, sources.signed_url, session.project_id, source_id, body, svc.sealer)
+        signed = await in_read(svc, sources.signed_url, session.project_id, source["id"], body, svc.sealer)
     except ImsError as error:
         if error.status == 404 and error.field == "id":
             raise
-        return {"url": None, "errors": forms.errors_for(error, BUILDER, prefix="parameters.", rest="more")}
-    return {"url": signed["url"], "errors": {}}
+        return {"url": None, "preview": None,
+                "errors": forms.errors_for(error, BUILDER, prefix="parameters.", rest="more")}
+    shown = signed["url"]
+    if source["access"] == "private":
+        kept = [p for p in urlsplit(shown).query.split("&") if p and not p.startswith(("s=", "expires="))]
+        shown = f"/console/sources/{source['id']}/preview?" + "&".join(
+            [f"object_key={quote(query['object_key'], safe='')}", *kept])
+    return {"url": signed["url"], "preview": shown, "errors": {}}
 
 
 async def _some_keys(request: Request, session: ConsoleSession, source_id: str) -> tuple[list[str], str | None]:

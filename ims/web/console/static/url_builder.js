@@ -1,7 +1,8 @@
 // ims console — the URL builder's live preview. Plain JS, loaded from /console/static (CSP: no
 // inline script). The page works without it (the form is a GET that signs on the server); with
 // it, every change asks the console for the signed URL (data-builder: a same-origin JSON route
-// that calls the API's own signer) and points the preview <img> at it.
+// that calls the API's own signer) and points the preview <img> at what it returns: the signed
+// URL itself, or for a private source the console's preview route.
 (function () {
   "use strict";
   var form = document.getElementById("url-builder");
@@ -41,16 +42,16 @@
     });
   }
 
-  function show(url) {
+  function show(url, shown) {
     result.hidden = !url;
     empty.hidden = !!url;
     urlText.textContent = url ? (urlText.getAttribute("data-base") || "") + url : "";
     open.setAttribute("href", url || "#");
     if (preview) {
       if (previewError) previewError.hidden = true;
-      if (url) {
+      if (shown) {
         preview.hidden = false;
-        if (preview.getAttribute("src") !== url) preview.setAttribute("src", url);
+        if (preview.getAttribute("src") !== shown) preview.setAttribute("src", shown);
       } else {
         preview.hidden = true;
         preview.removeAttribute("src");
@@ -66,7 +67,7 @@
       .then(function (body) {
         if (mine !== asked) return;  // an older answer arriving late
         showErrors(body.errors || {});
-        show(body.url);
+        show(body.url, body.preview);
         if (window.history && window.history.replaceState) {
           window.history.replaceState(null, "", form.getAttribute("action") + "?" + query);
         }
@@ -88,7 +89,7 @@
     preview.addEventListener("error", function () {
       var url = preview.getAttribute("src");
       if (!url) return;
-      fetch(url, {credentials: "omit"})
+      fetch(url, {credentials: "same-origin"})
         .then(function (reply) { return reply.json(); })
         .then(function (body) { previewError.textContent = body.message || "The image did not load."; })
         .catch(function () { previewError.textContent = "The image did not load."; })
