@@ -252,3 +252,16 @@ def test_a_private_sources_preview_goes_through_the_session(console):
     app.client.cookies.clear()
     signed_out = app.client.get(built["preview"], follow_redirects=False)
     assert signed_out.status_code == 303 and signed_out.headers["location"] == "/console/sign-in"
+
+
+def test_values_from_outside_are_escaped(console):
+    app = console
+    hostile = "<img src=x onerror=alert(1)>.jpg"
+    job_id = a_job(app, object_key=hostile, metadata={"note": "<script>alert(2)</script>"})
+    for path in ("/console/jobs", f"/console/jobs/{job_id}"):
+        page = app.client.get(path).text
+        assert "<img src=x" not in page and "<script>alert" not in page
+        assert "&lt;img src=x onerror=alert(1)&gt;.jpg" in page
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in app.client.get(f"/console/jobs/{job_id}").text
+    built = app.client.get(f"/console/sources/{default_source(app)['id']}/url", params={"object_key": hostile}).text
+    assert "<img src=x" not in built
