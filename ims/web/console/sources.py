@@ -151,8 +151,10 @@ async def preview(request: Request, session: Session, source_id: str, object_key
         check_key(object_key, field="object_key")
         params = parse((k, v) for k, v in request.query_params.multi_items()
                        if k not in ("object_key", "s", "expires"))
-        result = await svc.renderer.render(row["id"], svc.storages.get(StorageRef.of(row)), object_key, params,
-                                           request.headers.get("accept", ""))
+        storage, renderer = svc.storages.get(StorageRef.of(row)), svc.renderer
+        info = await renderer.head(storage, object_key) if renderer.cache.enabled else None  # as the image route
+        result = await renderer.render(row["id"], storage, object_key, params, request.headers.get("accept", ""),
+                                       info=info)
     except ImsError as error:  # as the image route answers: JSON, which the builder shows under the preview
         return JSONResponse(error.envelope(), status_code=error.status)
     return Response(result.body, media_type=result.mime)
