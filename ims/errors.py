@@ -17,9 +17,9 @@ and the fields it concerns. Responses are made from these in one place
     ├── Gone (410 gone)
     ├── PayloadTooLarge (413 too_large)
     ├── UnsupportedMediaType (415 unsupported_media_type)
-    ├── TooManyRequests (429 too_many_requests)         e.g. console sign-in attempts
     ├── Unprocessable (422 unprocessable)
     │   └── NotAnImage (422 not_an_image)
+    ├── TooManyRequests (429 too_many_requests)         failed console sign-ins, per address
     ├── StorageError (502 storage_error, transient)      storage answered badly
     ├── Unavailable (503 unavailable, transient)         overloaded, shutting down
     │   └── ProcessingTimeout (503 processing_timeout)    the render ran past the limit
@@ -127,16 +127,16 @@ class UnsupportedMediaType(ClientError):
     status, code, default_message = 415, "unsupported_media_type", "Unsupported media type"
 
 
-class TooManyRequests(ClientError):
-    status, code, default_message = 429, "too_many_requests", "Too many requests, try again later"
-
-
 class Unprocessable(ClientError):
     status, code, default_message = 422, "unprocessable", "Unprocessable"
 
 
 class NotAnImage(Unprocessable):
     code, default_message = "not_an_image", "The source object is not a decodable image"
+
+
+class TooManyRequests(ClientError):
+    status, code, default_message = 429, "too_many_requests", "Too many requests, try again later"
 
 
 class StorageError(ImsError):

@@ -204,7 +204,7 @@ def test_failed_sign_ins_are_slowed_per_address(app):
         r = c.post("/console/sign-in", data={"api_key": "ims_wrong"})
         assert r.status_code == 401 and "this API key is not valid" in r.text
     r = c.post("/console/sign-in", data={"api_key": app.key})  # even the right key waits now
-    assert r.status_code == 429
+    assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 12
     assert re.search(r"too many sign-in attempts, try again in \d+ s", r.text)
     assert "ims_console" not in r.headers.get("set-cookie", "")
 
@@ -228,3 +228,18 @@ def test_the_key_is_never_in_a_page_or_url(app):
     assert app.key not in r.text
     r = app.client.post("/console/sign-in", data={"api_key": app.key}, follow_redirects=True)
     assert app.key not in r.text and app.key not in str(r.url)
+
+
+def test_an_unavailable_database_is_a_503_page(app, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from ims.web.console import session as console_session
+
+    def down(conn, session_id):
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(console_session, "find_session", down)
+    r = app.client.get("/console/webhooks")
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert "The database is unavailable" in r.text
+    assert_secure(r)

@@ -109,6 +109,15 @@ def webhooks_flow(page, console, receiver, *, shots: bool = False) -> None:
     verify(secret, rotated.body, rotated.headers)  # the old secret: still valid for 24 h
     assert rotated.headers["x-ims-signature-256"] == seed_signature(new_secret, rotated.body)
 
+    # disable, then enable again: the API sees the same state
+    page.get_by_role("button", name="Disable").click()
+    page.wait_for_url("**?flash=endpoint_disabled")
+    assert page.locator(".head-row .badge").inner_text() == "disabled"
+    assert console.http.get(f"/api/v1/webhook_endpoints/{endpoint_id}").json()["response"]["enabled"] is False
+    page.get_by_role("button", name="Enable").click()
+    page.wait_for_url("**?flash=endpoint_enabled")
+    assert console.http.get(f"/api/v1/webhook_endpoints/{endpoint_id}").json()["response"]["enabled"] is True
+
     if shots:
         page.goto("/console/webhooks")
         screenshot(page, "webhooks")
@@ -158,3 +167,31 @@ def test_another_projects_endpoint_is_a_404_page(signed_in, console):
     assert signed_in.get_by_role("heading", name="Not found").is_visible()
     assert theirs in signed_in.locator("[data-error]").inner_text()
     screenshot(signed_in, "not-found")
+
+
+def test_overview_shows_jobs_and_the_latest_failures(signed_in, console):
+    closed = console.http.post("/api/v1/webhook_endpoints", json={"url": "http://127.0.0.1:9/closed"})
+    closed_id = closed.json()["response"]["id"]
+    source_id = console.http.get("/api/v1/sources").json()["response"]["items"][0]["id"]
+    job = console.http.post("/api/processes/v1/background_processes", json={
+        "source_id": source_id, "object_key": "console/<missing>.jpg", "destination_object_key": "x.jpg"})
+    job_id = job.json()["response"]["job_id"]
+    wait_for(lambda: console.http.get(f"/api/processes/v1/background_processes/{job_id}").json()
+             ["response"]["status"] == "failed", what="the job to fail")
+    def tried():
+        items = console.http.get("/api/v1/webhook_deliveries", params={"endpoint_id": closed_id}).json()
+        return [d for d in items["response"]["items"] if d["attempts"]]
+
+    [delivery] = wait_for(tried, what="a failed attempt to the closed port")
+    page = signed_in
+    page.goto("/console")
+    troubled = page.locator(".card", has=page.get_by_role("heading", name="Webhook deliveries")).locator(
+        "li", has_text="http://127.0.0.1:9/closed")
+    assert delivery["attempts"][0]["error"] in troubled.inner_text()  # the reason
+    assert "pending" in troubled.inner_text()
+    failures = page.locator(".card", has=page.get_by_role("heading", name="Latest failed jobs"))
+    item = failures.locator("li", has_text=job_id)
+    assert "console/<missing>.jpg" in item.inner_text() and "404" in item.inner_text()
+    assert int(page.locator(".stat-failed .stat-n").inner_text()) >= 1
+    assert page.get_by_role("heading", name="Get started").count() == 0  # the project has jobs now
+    screenshot(page, "overview-active")

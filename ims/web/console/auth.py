@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from ims.errors import Unauthorized
+from ims.errors import TooManyRequests, Unauthorized
 from ims.manage.keys import authenticate
 from ims.manage.sessions import end_session, find_session, start_session
-from ims.web.console.render import page, redirect
+from ims.web.console.render import field_errors, page, redirect
 from ims.web.console.routing import module_router
 from ims.web.console.session import (
     COOKIE,
@@ -37,8 +37,11 @@ async def sign_in(request: Request):
     throttle, address = sign_in_throttle(request), client_address(request)
     wait = throttle.wait_seconds(address)
     if wait:
-        return page(request, None, "sign_in.html", status=429, title="Sign in",
-                    errors={"api_key": f"too many sign-in attempts, try again in {wait} s"})
+        refused = TooManyRequests(f"too many sign-in attempts, try again in {wait} s", field="api_key")
+        response = page(request, None, "sign_in.html", status=refused.status, title="Sign in",
+                        errors=field_errors(refused))
+        response.headers["Retry-After"] = str(wait)
+        return response
     key = (await request.form()).get("api_key")
     try:
         who = await run_in_threadpool(authenticate, svc.db, key if isinstance(key, str) else None)

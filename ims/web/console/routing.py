@@ -1,7 +1,7 @@
 """The console's route class: every reply gets the security headers, and what a handler
 raises becomes a page — signed out → 303 to the sign-in page, a missing CSRF token → 403,
 another project's (or no) object → the 404 page, any other ims error → its status with
-its message."""
+its message, an unavailable database → a 503 page."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import logging
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from sqlalchemy import exc as db_errors
 
 from ims.errors import ImsError, NotFound
 from ims.web.console.render import error_page, not_found_page, redirect, secure
 from ims.web.console.session import CsrfRefused, SignedOut, clear_cookie
+from ims.web.errors import DATABASE_RETRY_AFTER, database_unavailable
 
 log = logging.getLogger("ims.web.console")
 
@@ -37,6 +39,12 @@ class ConsoleRoute(APIRoute):
                 if error.log:
                     log.error("%s: %s", error.code, error.message, exc_info=error)
                 response = error_page(request, error.status, error.message)
+            except db_errors.SQLAlchemyError as error:
+                if not database_unavailable(error):
+                    raise
+                log.warning("database unavailable: %s", type(error).__name__)
+                response = error_page(request, 503, "The database is unavailable; try again shortly.")
+                response.headers["Retry-After"] = DATABASE_RETRY_AFTER
             return secure(response)
 
         return console_handler
