@@ -265,3 +265,20 @@ def test_values_from_outside_are_escaped(console):
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in app.client.get(f"/console/jobs/{job_id}").text
     built = app.client.get(f"/console/sources/{default_source(app)['id']}/url", params={"object_key": hostile}).text
     assert "<img src=x" not in built
+
+
+def test_run_again_of_a_job_whose_source_is_gone_says_why(console):
+    app = console
+    folder = app.svc.settings.data_dir / "sources" / "extra"
+    folder.mkdir(parents=True)
+    source = app.api("POST", "/api/v1/sources", json={"name": "extra", "kind": "fs", "path": str(folder)})
+    source_id = source.json()["response"]["id"]
+    reply = app.api("POST", JOBS, json={"source_id": source_id, "object_key": "a.jpg"})
+    job_id = reply.json()["response"]["job_id"]
+    assert app.api("DELETE", f"/api/v1/sources/{source_id}").status_code == 200
+
+    refused = post(app, f"/console/jobs/{job_id}/run_again")
+    assert refused.status_code == 404  # the API's status and message, on the job's own page
+    assert f"no source with id &#39;{source_id}&#39; in this project" in refused.text
+    assert f"<code>{source_id}</code> <span class=\"muted\">(deleted)</span>" in refused.text
+    assert len(app.api("GET", JOBS).json()["response"]["items"]) == 1

@@ -101,5 +101,5 @@ async def _source_of(request: Request, session, job: dict) -> dict | None:
     svc = services(request)
     try:
         return await in_read(svc, get_source, session.project_id, job["source_id"], svc.sealer)
-    except ImsError:
+    except NotFound:
         return None
