@@ -243,3 +243,20 @@ def test_an_unavailable_database_is_a_503_page(app, monkeypatch):
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     assert "The database is unavailable" in r.text
     assert_secure(r)
+
+
+def test_delete_an_endpoint_and_redeliver_goes_back_only_inside_the_console(app):
+    c = app.client
+    token = sign_in(c, app.key)
+    endpoint = app.api("POST", "/api/v1/webhook_endpoints", json={"url": "http://127.0.0.1:9/h"}).json()["response"]
+    sent = app.api("POST", f"/api/v1/webhook_endpoints/{endpoint['id']}/test").json()["response"]
+    for back, where in (("https://evil.example/", f"/console/webhooks/{endpoint['id']}"),
+                        ("//evil.example/console/", f"/console/webhooks/{endpoint['id']}"),
+                        ("/console/webhooks", "/console/webhooks")):
+        r = c.post(f"/console/deliveries/{sent['id']}/redeliver", data={"csrf_token": token, "back": back},
+                   follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"{where}?flash=redelivered"
+    r = c.post(f"/console/webhooks/{endpoint['id']}/delete", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/webhooks?flash=endpoint_deleted"
+    assert app.api("GET", f"/api/v1/webhook_endpoints/{endpoint['id']}").status_code == 404
+    assert "Endpoint deleted." in c.get(r.headers["location"]).text
