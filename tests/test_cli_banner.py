@@ -24,3 +24,8 @@ def test_the_default_refuses_private_networks_and_says_how_to_allow_them(capsys)
 def test_allowing_them_is_said_too(capsys):
     out = _banner(capsys, {"IMS_ALLOW_PRIVATE_NETWORKS": "1"})
     assert "Private networks: allowed (IMS_ALLOW_PRIVATE_NETWORKS=1)" in out
+
+
+def test_it_points_at_the_console(capsys):
+    out = _banner(capsys, {"IMS_PORT": "8123"})
+    assert "Console: http://127.0.0.1:8123/console (sign in with the API key)" in out

@@ -243,3 +243,38 @@ def test_an_unavailable_database_is_a_503_page(app, monkeypatch):
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     assert "The database is unavailable" in r.text
     assert_secure(r)
+
+
+def test_delete_an_endpoint_and_redeliver_goes_back_only_inside_the_console(app):
+    c = app.client
+    token = sign_in(c, app.key)
+    endpoint = app.api("POST", "/api/v1/webhook_endpoints", json={"url": "http://127.0.0.1:9/h"}).json()["response"]
+    sent = app.api("POST", f"/api/v1/webhook_endpoints/{endpoint['id']}/test").json()["response"]
+    for back, where in (("https://evil.example/", f"/console/webhooks/{endpoint['id']}"),
+                        ("//evil.example/console/", f"/console/webhooks/{endpoint['id']}"),
+                        ("/console/webhooks", "/console/webhooks")):
+        r = c.post(f"/console/deliveries/{sent['id']}/redeliver", data={"csrf_token": token, "back": back},
+                   follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"{where}?flash=redelivered"
+    r = c.post(f"/console/webhooks/{endpoint['id']}/delete", data={"csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/webhooks?flash=endpoint_deleted"
+    assert app.api("GET", f"/api/v1/webhook_endpoints/{endpoint['id']}").status_code == 404
+    assert "Endpoint deleted." in c.get(r.headers["location"]).text
+
+
+def test_edit_an_endpoint_with_the_apis_field_errors(app):
+    c = app.client
+    token = sign_in(c, app.key)
+    endpoint = app.api("POST", "/api/v1/webhook_endpoints", json={"url": "http://127.0.0.1:9/h"}).json()["response"]
+    edit = f"/console/webhooks/{endpoint['id']}/edit"
+    api = app.api("PATCH", f"/api/v1/webhook_endpoints/{endpoint['id']}", json={"url": "gopher://x/"}).json()
+    r = c.post(edit, data={"csrf_token": token, "url": "gopher://x/", "description": "<b>mine</b>"})
+    assert r.status_code == 400
+    assert f'<p class="error" id="e-url" role="alert">{api["errors"][0]["message"]}</p>' in r.text
+    assert 'value="&lt;b&gt;mine&lt;/b&gt;"' in r.text  # kept, escaped
+    r = c.post(edit, data={"csrf_token": token, "url": "http://127.0.0.1:9/new", "description": "<b>mine</b>"},
+               follow_redirects=False)
+    assert r.status_code == 303
+    saved = app.api("GET", f"/api/v1/webhook_endpoints/{endpoint['id']}").json()["response"]
+    assert saved["url"] == "http://127.0.0.1:9/new" and saved["description"] == "<b>mine</b>"
+    assert "<b>mine</b>" not in c.get(f"/console/webhooks/{endpoint['id']}").text

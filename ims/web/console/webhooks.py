@@ -27,6 +27,7 @@ FLASHES.update({
     "endpoint_enabled": "Endpoint enabled: it receives new events.",
     "endpoint_disabled": "Endpoint disabled: it receives no new events until you enable it again.",
     "endpoint_deleted": "Endpoint deleted.",
+    "endpoint_saved": "Endpoint saved.",
     "test_sent": "Test event queued: it appears in the deliveries below within a few seconds (reload).",
     "redelivered": "Redelivery queued: the same message (same webhook-id) is sent again.",
 })
@@ -58,19 +59,36 @@ async def add_endpoint(request: Request, session: Session, form: Form):
 
 
 async def _endpoint_page(request: Request, session, endpoint_id: str, *, revealed: bool = False, flash=None,
-                         status: int = 200):
+                         status: int = 200, form: dict | None = None, errors: dict | None = None):
     svc = services(request)
     q = request.query_params
     endpoint = await in_read(svc, endpoints.get_endpoint, session.project_id, endpoint_id, svc.sealer)
     log = await in_read(svc, deliveries.list_deliveries, session.project_id,
                         page_from_query(q.get("limit") or "20", q.get("cursor")), endpoint_id=endpoint_id)
+    form = form or {"url": endpoint["url"], "description": endpoint["description"]}
     return page(request, session, "webhook.html", status=status, title="Webhook endpoint", endpoint=endpoint,
-                log=log, revealed=revealed, flash=flash)
+                log=log, revealed=revealed, flash=flash, form=form, errors=errors)
 
 
 @router.get("/webhooks/{endpoint_id}")
 async def show_endpoint(request: Request, session: Session, endpoint_id: str):
     return await _endpoint_page(request, session, endpoint_id)
+
+
+@router.post("/webhooks/{endpoint_id}/edit")
+async def edit_endpoint(request: Request, session: Session, form: Form, endpoint_id: str):
+    svc = services(request)
+    values = {"url": text(form, "url"), "description": text(form, "description")}
+    try:
+        patch = body(EndpointPatch, **values)
+        await run_in_threadpool(check_public_url, patch.url, allow_private=svc.settings.allow_private_networks,
+                                field="url")
+        await in_write(svc, endpoints.update_endpoint, session.project_id, endpoint_id, patch, svc.settings,
+                       svc.sealer)
+    except ValidationFailed as error:
+        return await _endpoint_page(request, session, endpoint_id, status=error.status, form=values,
+                                    errors=field_errors(error))
+    return redirect(f"/console/webhooks/{endpoint_id}", flash="endpoint_saved")
 
 
 @router.post("/webhooks/{endpoint_id}/reveal")
