@@ -82,8 +82,10 @@ def pg_console(tmp_path_factory, pg_url):
     c.server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Per module, not per session: Playwright's sync API keeps an event loop running in this
+    thread, and the async (anyio) tests of later modules cannot start theirs beside it."""
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
