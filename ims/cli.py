@@ -173,6 +173,7 @@ def _announce(settings: Settings, created) -> None:
         f"{settings.data_dir / 'destinations' / 'default'}.",
         f"  Try: curl -H 'x-api-key: {created.api_key if created.key_was_generated else '$IMS_BOOTSTRAP_API_KEY'}' "
         f"{base}/api/v1/sources",
+        f"  Console: {base}/console (sign in with the API key)",
         *_network_lines(settings),
         "",
     ]

@@ -65,6 +65,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     public_hosts: tuple[str, ...] = ()  # names this installation answers on: never a source's hostname
     source_hostname_suffixes: tuple[str, ...] = ()  # when set, source hostnames must end in one of these
+    console_session_hours: int = 12  # a console sign-in lasts this long (IMS_CONSOLE_SESSION_HOURS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -89,6 +90,7 @@ class Settings:
             limits=Limits.from_env(env),
             public_hosts=_names(env.get("IMS_PUBLIC_HOSTS")),
             source_hostname_suffixes=_names(env.get("IMS_SOURCE_HOSTNAME_SUFFIXES")),
+            console_session_hours=_int(env, "IMS_CONSOLE_SESSION_HOURS", 12, low=1, high=24 * 365),
         )
 
     def with_secret_key(self) -> Settings:

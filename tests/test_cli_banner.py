@@ -54,3 +54,8 @@ def test_the_readme_shows_the_banner_make_run_prints(capsys):
     for line in out.splitlines():
         if line.startswith(("  Development mode", "  Private networks")):
             assert line in readme.splitlines(), line
+
+
+def test_it_points_at_the_console(capsys):
+    out = _banner(capsys, {"IMS_PORT": "8123"})
+    assert "Console: http://127.0.0.1:8123/console (sign in with the API key)" in out

@@ -221,6 +221,11 @@ class Database:
                 conn.execute(text("SET lock_timeout = 0"))
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
                 conn.commit()
+            else:
+                # A migration that rebuilds a table (ALTER on SQLite: copy, drop, rename) must not
+                # cascade the drop into the rows referencing it. Outside any transaction, on the
+                # driver's connection; the connection is discarded afterwards (below).
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
             try:
                 before = MigrationContext.configure(conn).get_current_revision()
                 config.attributes["connection"] = conn
@@ -232,7 +237,7 @@ class Database:
                 if not self.is_sqlite:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
                     conn.commit()
-                    conn.invalidate()
+                conn.invalidate()
         return Migrated(before, after)
 
     def dispose(self) -> None:
