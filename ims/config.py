@@ -90,7 +90,7 @@ class Settings:
             limits=Limits.from_env(env),
             public_hosts=_names(env.get("IMS_PUBLIC_HOSTS")),
             source_hostname_suffixes=_names(env.get("IMS_SOURCE_HOSTNAME_SUFFIXES")),
-            console_session_hours=_int(env, "IMS_CONSOLE_SESSION_HOURS", 12, low=1, high=24 * 365),
+            console_session_hours=_int(env, "IMS_CONSOLE_SESSION_HOURS", Settings.console_session_hours, low=1, high=24 * 365),
         )
 
     def with_secret_key(self) -> Settings:
@@ -178,6 +178,7 @@ def documented() -> tuple[tuple[str, str, str], ...]:
         ("IMS_MAX_SOURCE_MB", f"{limits.source_bytes / 2**20:g}", "largest source object (413)"),
         ("IMS_MAX_MEGAPIXELS", f"{limits.source_pixels / 1e6:g}", "most pixels of a source, all frames (413)"),
         ("IMS_MAX_FRAMES", str(limits.frames), "most frames of an animated source (413)"),
+        ("IMS_CONSOLE_SESSION_HOURS", str(Settings.console_session_hours), "a console sign-in lasts this long"),
     )
 
 
