@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+LOG_FORMATS = ("text", "json")  # the first is the default
+LOG_LEVELS = ("info", "debug", "warning", "error")
 
 
 class SettingsError(ValueError):
@@ -64,6 +66,9 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     public_hosts: tuple[str, ...] = ()  # names this installation answers on: never a source's hostname
     source_hostname_suffixes: tuple[str, ...] = ()  # when set, source hostnames must end in one of these
+    log_format: str = "text"  # text | json (ims.logs)
+    log_level: str = "info"
+    metrics_port: int | None = None  # `ims worker` serves /metrics here (None: not at all)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +93,9 @@ class Settings:
             limits=Limits.from_env(env),
             public_hosts=_names(env.get("IMS_PUBLIC_HOSTS")),
             source_hostname_suffixes=_names(env.get("IMS_SOURCE_HOSTNAME_SUFFIXES")),
+            log_format=_choice(env, "IMS_LOG_FORMAT", LOG_FORMATS),
+            log_level=_choice(env, "IMS_LOG_LEVEL", LOG_LEVELS),
+            metrics_port=_int(env, "IMS_METRICS_PORT", 0, low=0, high=65535) or None,
         )
 
     def with_secret_key(self) -> Settings:
@@ -186,6 +194,14 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     if raw in ("0", "false", "no", "off", ""):
         return False
     raise SettingsError(f"{name} must be 0 or 1, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    """One of ``allowed`` (case-insensitive); unset or empty is the first."""
+    raw = (env.get(name) or allowed[0]).strip().lower()
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 def _schedule(raw: str | None) -> tuple[int, ...]:
