@@ -41,6 +41,7 @@ from prometheus_client.registry import Collector
 log = logging.getLogger("ims.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 # What the database backlog reader returns (see ``ims.jobs.queue.backlog``).
@@ -73,6 +74,7 @@ class Metrics:
                                 ["outcome"], registry=r)
         self.attempt_seconds = Histogram("ims_webhook_attempt_seconds", "Webhook delivery attempt latency",
                                          buckets=SECONDS, registry=r)
+        self._per_request: dict[tuple, tuple] = {}
         for status in ("succeeded", "failed"):  # present from the start, so rates are defined
             self.jobs_ended.labels(status)
         for result in ("hit", "miss"):
@@ -81,8 +83,14 @@ class Metrics:
     # -- recording ------------------------------------------------------------------------------
 
     def request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.request_seconds.labels(route).observe(seconds)
+        # (A dict of the labelled children: ``labels()`` validates and locks on every call.)
+        method = method if method in METHODS else "OTHER"  # a client's method is not a label value
+        key = (route, method, status)
+        if (children := self._per_request.get(key)) is None:
+            children = self._per_request[key] = (self.requests.labels(route, method, str(status)),
+                                                 self.request_seconds.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def job_ended(self, status: str, seconds: float | None) -> None:
         self.jobs_ended.labels(status).inc()

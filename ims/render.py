@@ -104,7 +104,8 @@ class Renderer:
         variant = variant_key(source_id, key, info.version, params, accept) if info else None
         if variant:
             hit = await asyncio.to_thread(self.cache.get, variant)
-            self.metrics.cache.labels("miss" if hit is None else "hit").inc()
+            if self.cache.enabled:
+                self.metrics.cache.labels("miss" if hit is None else "hit").inc()
             if hit is not None:
                 return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
         stored = await self.fetch(storage, key)

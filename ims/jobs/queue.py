@@ -203,12 +203,12 @@ def cancel(conn: Connection, project_id: str, job_id: str) -> bool:
 BACKLOG_CAP = 100_000  # a count stops here: a scrape stays cheap however deep the queue
 
 
-def _backlog_statement():
+def backlog_statement(cap: int = BACKLOG_CAP):
     """Jobs queued and processing, the oldest queued job's due time, webhook deliveries pending and
-    delivering: one statement, one round trip. Each count walks at most ``BACKLOG_CAP`` entries of
+    delivering: one statement, one round trip. Each count walks at most ``cap`` entries of
     a (status, …) index; the oldest due time is the first entry of ``ix_jobs_claim`` for 'queued'."""
     def count(table, status: str):
-        rows = select(literal_column("1")).select_from(table).where(table.c.status == status).limit(BACKLOG_CAP)
+        rows = select(literal_column("1")).select_from(table).where(table.c.status == status).limit(cap)
         return select(func.count()).select_from(rows.subquery()).scalar_subquery().label(status)
 
     oldest = select(func.min(jobs.c.run_at)).where(jobs.c.status == "queued").scalar_subquery()
@@ -216,15 +216,15 @@ def _backlog_statement():
                   count(webhook_deliveries, "pending"), count(webhook_deliveries, "delivering"))
 
 
-_BACKLOG = _backlog_statement()
+_BACKLOG = backlog_statement()
 
 
-def backlog(db: Database) -> dict:
+def backlog(db: Database, statement=_BACKLOG) -> dict:
     """What ``/metrics`` shows of the database at scrape time (``ims.metrics.Backlog``). The age
     of the oldest queued job counts from when it became due (a retry waiting out its backoff is
     not late); 0 when none is."""
     with db.read() as conn:
-        row = conn.execute(_BACKLOG).mappings().one()
+        row = conn.execute(statement).mappings().one()
     oldest = row["oldest"]
     return {
         "jobs": {"queued": row["queued"], "processing": row["processing"]},

@@ -41,7 +41,7 @@ from ims.db.group import GroupCommit
 from ims.db.tables import delivery_attempts, webhook_deliveries, webhook_endpoints
 from ims.db.types import UTCDateTime, utcnow
 from ims.jsonsafe import printable
-from ims.logs import event
+from ims import logs
 from ims.manage.endpoints import active_secrets
 from ims.netguard import ForbiddenAddress
 from ims.services import Services
@@ -371,9 +371,10 @@ class Deliverer:
         """Count and log one attempt: ids, the status code or the error, the latency. (Never the
         URL, whose query may hold a token, nor the body, nor the receiver's answer.)"""
         self.svc.metrics.attempt(outcome.status_code, outcome.latency_ms / 1000, sent=sent)
-        event(log, "delivery_attempt", logging.INFO if outcome.ok else logging.WARNING, delivery_id=claim.id,
-              job_id=claim.job_id, endpoint_id=claim.endpoint_id, attempt=claim.cycle_attempts + 1,
-              status_code=outcome.status_code, error=outcome.error, latency_ms=outcome.latency_ms)
+        logs.event(log, "delivery_attempt", logging.INFO if outcome.ok else logging.WARNING,
+                   delivery_id=claim.id, job_id=claim.job_id, endpoint_id=claim.endpoint_id,
+                   attempt=claim.cycle_attempts + 1, status_code=outcome.status_code, error=outcome.error,
+                   latency_ms=outcome.latency_ms)
 
     async def _attempt(self, claim: Claim) -> Outcome:
         try:
