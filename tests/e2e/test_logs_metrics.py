@@ -70,6 +70,12 @@ def test_json_logs_of_a_real_server(sqlite_stack):
     assert first.status_code == second.status_code == 200
     assert (first.headers["x-ims-cache"], second.headers["x-ims-cache"]) == ("miss", "hit")
 
+    # an error worth logging: a source whose origin refuses connections (502 storage_error)
+    dead = server.http.post("/api/v1/sources", json={"name": "dead", "kind": "http",
+                                                     "base_url": f"http://127.0.0.1:{free_port()}/"})
+    assert dead.status_code == 201, dead.text
+    assert server.http.get("/dead/a.jpg?w=20").status_code == 502
+
     # a job that succeeds and is delivered; one that fails (no such object)
     ok = server.http.post(URL, json={"source_id": source["id"], "object_key": "a.jpg", "parameters": {"w": 16},
                                      "metadata": {"note": MARKER}})
@@ -100,6 +106,11 @@ def test_json_logs_of_a_real_server(sqlite_stack):
     (created,) = _named(events, "request", path="/api/v1/webhook_endpoints")
     assert (created["method"], created["status"], created["level"]) == ("POST", 201, "info")
     assert "cache" not in created
+
+    (failure,) = _named(events, "error")
+    assert (failure["level"], failure["status"], failure["code"]) == ("error", 502, "storage_error")
+    assert failure["reason"].startswith("Failed ") and "traceback" not in failure  # expected: no traceback
+    assert _named(events, "request", path="/dead/a.jpg?w=20", status=502)
 
     # every job end, every delivery attempt
     (done,) = _named(events, "job_end", job_id=ok_id)
