@@ -9,6 +9,16 @@ big gaussian has no fine detail to lose) in bounded time.
 ``sharp`` (0–100) is libvips' unsharp mask on L* (``sharpen``) with
 sigma = 0.5 + sharp/100, flat-area slope m1 = 0 (noise is left alone) and
 edge slope m2 = 6·sharp/100; sharp=50 is libvips' default strength (m2 = 3).
+
+``usm`` (−100..100) with ``usmrad`` (sigma in pixels, default 2.5) is a classic unsharp
+mask on every colour band: out = in + (usm/100)·(in − gauss(in, usmrad)); negative
+values soften.
+
+``nr`` (noise reduction, 1..100; 0 or less is off) with ``nrs`` (default 20): with
+``smooth`` = a 3×3 median of the image, a pixel that differs from it by at most
+nr/2 levels is noise and takes the median; one that differs by more than nrs/2 levels
+(an edge) keeps its value plus half that difference (a light sharpening); the rest
+keep their value.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import math
 
 import pyvips
 
+from ims.pipeline.steps_colour import split_alpha
 from ims.pipeline.steps_geometry import resize_exact
 
 if TYPE_CHECKING:
@@ -33,12 +44,12 @@ def blur(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     sigma = ctx.params.blur / 10
     fmt = image.format
     if sigma <= _MAX_SIGMA:
-        return _gauss(image, sigma).cast(fmt)
+        return gauss(image, sigma).cast(fmt)
     factor = sigma / _MAX_SIGMA
     small_w = max(1, round(image.width / factor))
     small_h = max(1, round(image.height / factor))
     small = resize_exact(image, small_w, small_h)
-    out = resize_exact(_gauss(small, _MAX_SIGMA).cast(fmt), image.width, image.height)
+    out = resize_exact(gauss(small, _MAX_SIGMA).cast(fmt), image.width, image.height)
     return out.cast(fmt)
 
 
@@ -51,7 +62,35 @@ def sharpen(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
         else out
 
 
-def _gauss(image: pyvips.Image, sigma: float) -> pyvips.Image:
+def unsharp(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
+    amount, radius = ctx.params.usm / 100, ctx.params.usmrad
+    if not amount or radius <= 0:
+        return image
+    colour, alpha = split_alpha(image)
+    soft = gauss(colour, radius)
+    out = colour.cast("float") + (colour.cast("float") - soft) * amount
+    out = (out + 0.5).cast(colour.format).copy(interpretation=colour.interpretation)
+    return out.bandjoin(alpha) if alpha is not None else out
+
+
+def denoise(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
+    bound = ctx.params.nr
+    if bound <= 0:
+        return image
+    edge = max(0.0, ctx.params.nrs) / 2
+    colour, alpha = split_alpha(image)
+    smooth = colour.median(3).cast("float")
+    value = colour.cast("float")
+    diff = value - smooth
+    size = diff.abs()
+    out = (size <= bound / 2).ifthenelse(smooth, value)
+    if edge:
+        out = (size > max(edge, bound / 2)).ifthenelse(value + diff * 0.5, out)
+    out = out.cast(colour.format).copy(interpretation=colour.interpretation)
+    return out.bandjoin(alpha) if alpha is not None else out
+
+
+def gauss(image: pyvips.Image, sigma: float) -> pyvips.Image:
     """Gaussian blur with mirrored edges (libvips repeats the edge pixel, which drags
     the colour of a strongly blurred picture towards its border)."""
     premultiplied = image.hasalpha()
