@@ -623,7 +623,7 @@ TABLE: tuple[Param, ...] = (
         "a file name of at most 255 bytes without /, \\ or control characters", _fmt_text,
     ),
     Param("dpi", "dpi", _int_in(1, 10000), "an integer 1–10000",
-          differs="written as the resolution of jpg, png, webp and tiff"),
+          differs="written into jpg (EXIF), png and tiff; webp, avif and gif have no resolution field"),
     Param("dpr", "dpr", _float_in(0, 5, open_low=True), "a number greater than 0 and at most 5"),
     Param("duotone", "duotone", _two_colors, _TWO_COLORS + ": shadows,highlights", _fmt_colors),
     Param("duotone-alpha", "duotone_alpha", _int_in(0, 100), "an integer 0–100"),

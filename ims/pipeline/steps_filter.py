@@ -67,8 +67,9 @@ def unsharp(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     if not amount or radius <= 0:
         return image
     colour, alpha = split_alpha(image)
-    soft = gauss(colour, radius)
-    out = colour.cast("float") + (colour.cast("float") - soft) * amount
+    value = colour.cast("float")
+    soft = gauss(value, radius, precision="float")   # integer precision shifts flat areas by ~2 levels
+    out = value + (value - soft) * amount
     out = (out + 0.5).cast(colour.format).copy(interpretation=colour.interpretation)
     return out.bandjoin(alpha) if alpha is not None else out
 
@@ -90,7 +91,7 @@ def denoise(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     return out.bandjoin(alpha) if alpha is not None else out
 
 
-def gauss(image: pyvips.Image, sigma: float) -> pyvips.Image:
+def gauss(image: pyvips.Image, sigma: float, *, precision: str = "integer") -> pyvips.Image:
     """Gaussian blur with mirrored edges (libvips repeats the edge pixel, which drags
     the colour of a strongly blurred picture towards its border)."""
     premultiplied = image.hasalpha()
@@ -99,5 +100,5 @@ def gauss(image: pyvips.Image, sigma: float) -> pyvips.Image:
     pad = math.ceil(3 * sigma)
     w, h = image.width, image.height
     out = image.embed(pad, pad, w + 2 * pad, h + 2 * pad, extend="mirror")
-    out = out.gaussblur(sigma, min_ampl=0.05).crop(pad, pad, w, h)
+    out = out.gaussblur(sigma, min_ampl=0.05, precision=precision).crop(pad, pad, w, h)
     return out.unpremultiply() if premultiplied else out
