@@ -269,6 +269,8 @@ def _parts(raw: object, sep: str) -> list[object]:
     """Split a list-valued parameter; a JSON array is taken as already split."""
     if isinstance(raw, (list, tuple)):
         return list(raw)
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return [raw]   # a JSON number is a one-item list (corner-radius: 8)
     return _text(raw).split(sep)
 
 

@@ -111,6 +111,7 @@ def test_json_values_from_the_background_api():
     assert (p.rot, p.chromasub, p.crop, p.border, p.invert) == (12.5, 420, ("faces", "edges"),
                                                                (4, (255, 0, 0, 255)), True)
     assert p.duotone == ((0, 0, 0, 255), (255, 255, 255, 255))
+    assert parse({"corner-radius": 8, "border-radius": 8.0}).corner_radius == (8, 8, 8, 8)
 
 
 # ---------------------------------------------------------------------------
