@@ -14,10 +14,15 @@ which ends in an explicit "unknown parameter" error. Rules shared by all entries
   repeats and comma lists;
 * numbers may be written ``300``, ``300.0`` or JSON ``300``: integral values are
   pixels/integers, so all three mean the same; ``bool`` is accepted only by
-  ``lossless``; an empty value is an error;
+  the on/off parameters (``lossless``, ``invert``, ``jpg-progressive``); an empty
+  value is an error;
 * enumerated values are case-insensitive and stored lowercase;
-* list-valued parameters (``auto``, ``crop``, ``rect``, ``ar``) also accept a
-  JSON array from the background API.
+* colours are hex (imgix order: alpha first) or CSS keywords (``ims.colours``);
+* list-valued parameters (``auto``, ``crop``, ``rect``, ``ar``, ``border``, radii,
+  colour pairs …) also accept a JSON array; a JSON number is a one-item list.
+
+Each row also says how ims ``differs`` from imgix; ``ims.paramdoc`` turns the
+table into the README's parameter table.
 
 Decisions where imgix is vague or ims differs:
 
@@ -25,9 +30,14 @@ Decisions where imgix is vague or ims differs:
   value aliases ``fm=jpeg``→``jpg``, ``fm=tif``→``tiff``, ``flip=vh``→``hv``,
   ``cs=tinysrgb``→``srgb`` (tinysrgb is sRGB with a compact ICC profile; ims
   always embeds a small sRGB profile, so the intent is kept);
-* imgix features ims does not implement (``fit=facearea``, ``crop=faces``,
-  ``auto=enhance``, ``cs=adobergb1998``, ``txt``, ``mark``, …) are a 400 that
-  says "not supported", not silently ignored;
+* imgix features ims does not implement (``fit=facearea``, ``auto=enhance``,
+  ``txt``, ``mark``, ``blend``, ``fp-debug``, …, and their imgix aliases) are a
+  400 that says "not supported", not silently ignored;
+* ``crop`` is imgix's fallback chain: modes in the order given, then the anchors;
+  ``faces`` falls through when no face is found (or no detector is installed);
+* ``ch`` is applied by the web layer (``apply_client_hints``: request headers in,
+  parameters and ``Vary`` names out), so ``parse`` stays a pure function of the query;
+* ``q`` 0–100, ``rot`` a decimal in [0, 360), ``orient=0`` (as stored) follow imgix;
 * ``rect`` and ``w``/``h``: an integral value is pixels, a non-integral value in
   (0, 1) is a fraction of the source; so ``w=1`` is one pixel;
 * ``q=75`` is kept distinct from "no q" (``auto=compress`` may lower the default
