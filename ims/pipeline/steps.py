@@ -109,6 +109,10 @@ class Ctx:
     max_side: int = 8192
     deadline: Deadline = field(default_factory=lambda: Deadline(30.0))
     planner: Callable[..., Plan] | None = None   # geometry.plan, called by trim
+    # crop=faces: ``(image, (w, h), ctx) -> (x, y) | None``, the top-left of a w×h crop around
+    # the faces in ``image`` or None (no face found): the hook a face detector fills in
+    # ``process``; None (no detector) makes crop=faces fall through to the rest of the chain.
+    face_crop: Callable[[pyvips.Image, tuple[int, int], Ctx], tuple[int, int] | None] | None = None
 
 
 STEPS = (

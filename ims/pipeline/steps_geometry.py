@@ -9,7 +9,6 @@ through decode → crop → resize without being held in memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pyvips
@@ -100,23 +99,17 @@ def orient(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     return image
 
 
-# The crop=faces hook: ``(image, (w, h), ctx) -> (x, y) | None``, the top-left of a w×h crop
-# around the faces found in ``image``, or None when there is no detector or no face, so the
-# chain falls through to the plan's own crop (the next value of ``crop``). A face detector
-# (issue 12, face detection) sets it; without one ``crop=faces,…`` is the rest of the chain.
-FaceCrop = Callable[[pyvips.Image, tuple[int, int], "Ctx"], "tuple[int, int] | None"]
-face_crop: FaceCrop | None = None
-
-
 def crop(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
-    """The plan's crop box; with ``smart`` only its size counts and libvips picks the spot;
-    with ``faces`` the face hook is asked first."""
+    """The plan's crop box; with ``smart`` only its size counts and libvips picks the spot.
+    With ``crop=faces`` first in the chain (``plan.faces``), ``ctx.face_crop`` is asked
+    first; when it finds no face (or there is no detector) the plan's crop, planned for the
+    rest of the chain, is used."""
     box = ctx.plan.crop
     if not box:
         return image
     x, y, w, h = box
     w, h = min(w, image.width), min(h, image.height)
-    found = face_crop(image, (w, h), ctx) if ctx.plan.faces and face_crop else None
+    found = ctx.face_crop(image, (w, h), ctx) if ctx.plan.faces and ctx.face_crop else None
     if found is not None:
         x, y = found
     elif ctx.plan.smart:

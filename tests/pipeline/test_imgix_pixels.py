@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import math
 import struct
-import zlib
 from pathlib import Path
 
 import pyvips
 import pytest
 
+from ims import geometry
 from ims.params import parse
-from ims.pipeline import process, steps_geometry
-from ims.config import Limits
+from ims.pipeline.steps import Ctx, run
+from ims.pipeline.steps_orient import Orientation
 from tests.pipeline.conftest import data, halves, pixel, render
 
 RED, BLUE, GREEN = [255, 0, 0], [0, 0, 255], [0, 128, 0]
@@ -221,20 +221,26 @@ def test_crop_faces_falls_through_to_the_next_value_without_a_detector():
     assert render(source, crop="faces,top", **base)[0].body == render(source, crop="top", **base)[0].body
 
 
-def test_crop_faces_asks_the_face_hook_first(monkeypatch):
+def test_crop_faces_asks_the_face_hook_first():
     asked = []
 
     def hook(image, size, ctx):
         asked.append(size)
         return (0, 0)   # "a face at the top-left"
 
-    monkeypatch.setattr(steps_geometry, "face_crop", hook)
-    _, image = render(quadrants(), w=50, h=100, fit="crop", crop="faces,right", fm="png")
+    def run_with(face_crop) -> pyvips.Image:
+        image = pyvips.Image.new_from_buffer(quadrants(), "")
+        params = parse({"w": "50", "h": "100", "fit": "crop", "crop": "faces,right", "fm": "png"})
+        ctx = Ctx(params=params, fmt="png", orientation=Orientation(), plan=geometry.plan(200, 200, params),
+                  base_w=200, base_h=200, face_crop=face_crop)
+        return run(image, ctx)
+
+    found = run_with(hook)
     assert asked == [(50, 100)]
-    assert pixel(image, 25, 10)[:3] == RED                       # the hook's spot, not crop=right
-    monkeypatch.setattr(steps_geometry, "face_crop", lambda image, size, ctx: None)
-    _, fallback = render(quadrants(), w=50, h=100, fit="crop", crop="faces,right", fm="png")
-    assert pixel(fallback, 25, 10)[:3] == [0, 255, 0]            # no face: crop=right
+    assert (found.width, found.height) == (50, 100)
+    assert pixel(found, 25, 10)[:3] == RED                       # the hook's spot, not crop=right
+    fallback = run_with(lambda image, size, ctx: None)
+    assert pixel(fallback, 25, 10)[:3] == [0, 255, 0]            # no face: the rest of the chain
 
 
 def test_decimal_rot_grows_the_canvas_to_the_rotated_box():
