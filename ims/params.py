@@ -698,8 +698,8 @@ TABLE: tuple[Param, ...] = (
     Param("monochrome", "monochrome", _color, _HEX_COLOR, _fmt_color, aliases=("mono",),
           differs="luminance tinted with the colour; its alpha sets the strength"),
     Param("nr", "nr", _float_in(-100, 100), _ADJUST,
-          differs="a median-based denoise: nr is the luminance difference (×0.5) treated as noise; "
-                  "off unless given"),
+          differs="a threshold denoise: a pixel within nr/2 levels of its blurred self (sigma 1) takes "
+                  "the blurred value; off unless given, 0 or less is off"),
     Param("nrs", "nrs", _float_in(-100, 100), _ADJUST,
           differs="edges stronger than nrs (×0.5) are kept sharp"),
     Param("orient", "orient", _orient, "one of 0–8, 90, 180, 270", aliases=("or",),
