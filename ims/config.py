@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+ALWAYS_IGNORED_PARAMS = ("ixlib", "ixid")  # added by imgix SDKs and Unsplash-style URLs
 
 
 class SettingsError(ValueError):
@@ -64,6 +65,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     public_hosts: tuple[str, ...] = ()  # names this installation answers on: never a source's hostname
     source_hostname_suffixes: tuple[str, ...] = ()  # when set, source hostnames must end in one of these
+    ignored_params: tuple[str, ...] = ALWAYS_IGNORED_PARAMS  # query names accepted and ignored
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +90,7 @@ class Settings:
             limits=Limits.from_env(env),
             public_hosts=_names(env.get("IMS_PUBLIC_HOSTS")),
             source_hostname_suffixes=_names(env.get("IMS_SOURCE_HOSTNAME_SUFFIXES")),
+            ignored_params=_ignored_params(env.get("IMS_IGNORED_PARAMS")),
         )
 
     def with_secret_key(self) -> Settings:
@@ -177,6 +180,19 @@ def _names(raw: str | None) -> tuple[str, ...]:
     if not raw:
         return ()
     return tuple(n.strip().lower().rstrip(".") for n in raw.replace(",", " ").split() if n.strip(". "))
+
+
+def _ignored_params(raw: str | None) -> tuple[str, ...]:
+    """``IMS_IGNORED_PARAMS``: a comma list of query names, always with ``ixlib`` and ``ixid``.
+
+    Names are matched exactly (after percent-decoding), as parameter names are."""
+    names = [n.strip() for n in (raw or "").split(",") if n.strip()]
+    for name in names:
+        if any(c in name for c in "&=#?") or any(c.isspace() for c in name):
+            raise SettingsError(
+                f"IMS_IGNORED_PARAMS must be a comma list of parameter names, got {name!r}"
+            )
+    return tuple(dict.fromkeys([*ALWAYS_IGNORED_PARAMS, *names]))
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:

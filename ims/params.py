@@ -32,7 +32,10 @@ Decisions where imgix is vague or ims differs:
   (0, 1) is a fraction of the source; so ``w=1`` is one pixel;
 * ``q=75`` is kept distinct from "no q" (``auto=compress`` may lower the default
   quality but never an explicit one); likewise ``orient=1`` overrides EXIF;
-* ``min-w`` above ``max-w`` (or ``min-h`` above ``max-h``) is an error.
+* ``min-w`` above ``max-w`` (or ``min-h`` above ``max-h``) is an error;
+* the names the caller passes as ``ignored`` (``ixlib``, ``ixid`` and
+  ``IMS_IGNORED_PARAMS``) are accepted and dropped, on demand and in the
+  background API alike: they are no part of ``Params`` or ``canonical``.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ import difflib
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from urllib.parse import parse_qsl, quote
 
@@ -481,18 +484,26 @@ assert [p.name for p in TABLE] == sorted(p.name for p in TABLE)
 # parse / canonical
 
 
-def parse(items: Iterable[tuple[str, object]] | Mapping[str, object]) -> Params:
+def parse(
+    items: Iterable[tuple[str, object]] | Mapping[str, object],
+    *,
+    ignored: Collection[str] = (),
+) -> Params:
     """Validate (name, value) pairs into ``Params``; raise ``InvalidParameter`` on the first problem.
 
     ``items`` is a URL query's pairs (``parse_qsl(query, keep_blank_values=True)``)
     or a JSON object (a mapping or its ``.items()``). The signing parameters
-    ``s`` and ``expires`` must be removed by the caller.
+    ``s`` and ``expires`` must be removed by the caller. Names in ``ignored``
+    (``IMS_IGNORED_PARAMS``: ``ixlib``, ``ixid``, …, which imgix SDKs add) are
+    accepted with any value and dropped, so they never reach ``canonical``.
     """
     if isinstance(items, Mapping):
         items = items.items()
     values: dict[str, object] = {}
     written: dict[str, str] = {}  # field -> the name the user wrote
     for name, raw in items:
+        if name in ignored:
+            continue
         param = _lookup(str(name))
         value = _convert(param, str(name), raw)
         if param.field == "auto":
@@ -504,6 +515,17 @@ def parse(items: Iterable[tuple[str, object]] | Mapping[str, object]) -> Params:
         values[param.field] = value
     _check_bounds(values, written)
     return Params(**values)  # type: ignore[arg-type]
+
+
+def check_ignorable(names: Iterable[str]) -> None:
+    """Raise ``ValueError`` unless every name may be ignored: not an ims parameter or alias
+    (ignoring it would silently drop a real instruction), not ``s`` or ``expires``."""
+    clashes = [n for n in names if n in _BY_NAME or n in ("s", "expires")]
+    if clashes:
+        raise ValueError(
+            f"{', '.join(map(repr, clashes))} cannot be ignored: ims reads "
+            f"{'it' if len(clashes) == 1 else 'them'} as a parameter"
+        )
 
 
 def canonical(params: Params) -> str:

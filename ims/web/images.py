@@ -52,8 +52,8 @@ async def _image(path: str, request: Request, svc: Services) -> Response:
     source, key = await _resolve(svc, request, path)
     check_key(key, field="object_key")
     await _authorize(svc, request, source)
-    params = parse((k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
-                   if k not in SIGNING_PARAMS)
+    params = parse(((k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+                    if k not in SIGNING_PARAMS), ignored=svc.settings.ignored_params)
     storage = svc.storages.get(StorageRef.of(source))
     accept = request.headers.get("accept", "")
     renderer = svc.renderer
