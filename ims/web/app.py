@@ -10,7 +10,7 @@ from fastapi import FastAPI
 import ims
 from ims.jobs.worker import Background
 from ims.services import Services
-from ims.web import deliveries, errors, health, images, management, processes
+from ims.web import deliveries, docs, errors, health, images, management, processes
 
 
 def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
@@ -31,6 +31,8 @@ def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
         title="ims",
         version=ims.__version__,
         summary="Self-hosted, Pixta Cloud-compatible image service",
+        docs_url=None,  # served offline by ims.web.docs
+        redoc_url=None,
     )
     app.state.services = svc
     errors.install(app)
@@ -38,5 +40,6 @@ def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
     app.include_router(management.router)
     app.include_router(processes.router)
     app.include_router(deliveries.router)
+    docs.install(app)
     app.include_router(images.router)  # last: its /{path} catches everything else
     return app
