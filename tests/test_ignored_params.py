@@ -1,6 +1,8 @@
 """IMS_IGNORED_PARAMS: read from the environment, checked at start, applied by the parser (issue 10)."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ims.config import Settings, SettingsError
 from ims.errors import InvalidParameter
@@ -42,3 +44,18 @@ def test_the_parser_drops_ignored_names_whatever_their_value():
     with pytest.raises(InvalidParameter) as refused:
         parse([("ixlib", "python-4.0.0")])
     assert refused.value.field == "ixlib"
+
+
+@given(
+    items=st.lists(st.sampled_from([("w", "300"), ("h", "0.5"), ("fm", "webp"), ("fit", "crop"), ("q", "40")]),
+                   unique_by=lambda item: item[0]),
+    where=st.integers(min_value=0, max_value=5),
+    name=st.sampled_from(["ixlib", "ixid"]),
+    value=st.text(max_size=20),
+)
+def test_an_ignored_name_anywhere_with_any_value_changes_nothing(items, where, name, value):
+    ignored = ("ixlib", "ixid")
+    tagged = [*items[:where], (name, value), *items[where:]]
+
+    assert parse(tagged, ignored=ignored) == parse(items)
+    assert parse(tagged, ignored=ignored).canonical() == parse(items).canonical()
