@@ -59,6 +59,9 @@ def test_openapi_declares_the_api_key_scheme_on_the_routes_that_need_it(sqlite_a
     operations = {(path, method): op for path, methods in spec["paths"].items() for method, op in methods.items()}
     assert operations[("/api/v1/sources", "get")]["security"] == [{"ApiKey": []}]
     assert operations[("/api/processes/v1/background_processes", "post")]["security"] == [{"ApiKey": []}]
+    for (path, method), operation in operations.items():
+        if path.startswith("/api/"):
+            assert operation.get("security") == [{"ApiKey": []}], (method, path)
     assert "security" not in operations[("/healthz", "get")]
     # an image needs a key only on a private source: optional
     assert operations[("/{path}", "get")]["security"] == [{}, {"ApiKey": []}]
