@@ -33,6 +33,9 @@ Decisions where imgix is vague or ims differs:
 * ``q=75`` is kept distinct from "no q" (``auto=compress`` may lower the default
   quality but never an explicit one); likewise ``orient=1`` overrides EXIF;
 * ``min-w`` above ``max-w`` (or ``min-h`` above ``max-h``) is an error;
+* ``page`` (1-based) picks a PDF's page; a page past the document's end is a 400
+  from the pipeline, which knows the page count, and so is ``page`` above 1 for a
+  source that is not a PDF;
 * the names the caller passes as ``ignored`` (``ixlib``, ``ixid`` and
   ``IMS_IGNORED_PARAMS``) are accepted and dropped, on demand and in the
   background API alike: they are no part of ``Params`` or ``canonical``.
@@ -85,12 +88,14 @@ class Params:
     trim_color: RGBA | None = None
     bg: RGBA | None = None            # (r, g, b, alpha 0–255)
     # output
-    fm: str | None = None             # jpg pjpg png webp avif gif tiff json; None = source-appropriate
+    fm: str | None = None             # jpg pjpg png webp avif jxl gif tiff json; None = source-appropriate
     auto: frozenset[str] = field(default_factory=frozenset)   # {"format", "compress"}
     q: int | None = None              # None = default (75)
     lossless: bool = False
     cs: str = "srgb"                  # srgb origin strip
     dl: str | None = None
+    # source
+    page: int = 1                     # the PDF page rendered, 1-based
 
     def canonical(self) -> str:
         """A stable query string for cache keys, ETags and stored jobs.
@@ -112,6 +117,7 @@ class Params:
 # They raise _Bad; parse() turns that into InvalidParameter with the table's text.
 
 MAX_SIDE = 8192
+MAX_PAGE = 1_000_000  # (PDFium reads at most 8,388,607 pages)
 _MAX_RECT_PX = 100_000_000  # no source side can be longer (100 MP pixel limit)
 
 
@@ -430,10 +436,10 @@ TABLE: tuple[Param, ...] = (
           _fmt_text),
     Param(
         "fm", "fm",
-        _choice(("jpg", "pjpg", "png", "webp", "avif", "gif", "tiff", "json"),
+        _choice(("jpg", "pjpg", "png", "webp", "avif", "jxl", "gif", "tiff", "json"),
                 aliases={"jpeg": "jpg", "tif": "tiff"},
-                unsupported=("jp2", "jxr", "jxl", "mp4", "webm", "png8", "png32", "blurhash")),
-        "one of jpg, pjpg, png, webp, avif, gif, tiff, json", _fmt_text, aliases=("format",),
+                unsupported=("jp2", "jxr", "mp4", "webm", "png8", "png32", "blurhash")),
+        "one of jpg, pjpg, png, webp, avif, jxl, gif, tiff, json", _fmt_text, aliases=("format",),
     ),
     Param("fp-x", "fp_x", _float_in(0, 1), "a number 0–1"),
     Param("fp-y", "fp_y", _float_in(0, 1), "a number 0–1"),
@@ -446,6 +452,7 @@ TABLE: tuple[Param, ...] = (
     Param("min-w", "min_w", _int_in(1, MAX_SIDE), _BOUND),
     Param("orient", "orient", _orient, "one of 1–8, 90, 180, 270"),
     Param("pad", "pad", _int_in(0, MAX_SIDE), "an integer 0–8192"),
+    Param("page", "page", _int_in(1, MAX_PAGE), f"an integer 1–{MAX_PAGE:,} (pages count from 1)"),
     Param("q", "q", _int_in(1, 100), "an integer 1–100", aliases=("quality",)),
     Param(
         "rect", "rect", _rect,

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 import ims
 from ims.jobs.worker import Background
 from ims.services import Services
-from ims.web import deliveries, docs, errors, health, images, management, processes
+from ims.web import console, deliveries, docs, errors, health, images, management, processes
+from ims.web.access import AccessLog
 
 
 def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
@@ -36,10 +37,12 @@ def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
     )
     app.state.services = svc
     errors.install(app)
+    app.add_middleware(AccessLog, metrics=svc.metrics)  # one log line and count per request
     app.include_router(health.router)
     app.include_router(management.router)
     app.include_router(processes.router)
     app.include_router(deliveries.router)
+    app.include_router(console.router())
     docs.install(app)
     app.include_router(images.router)  # last: its /{path} catches everything else
     return app
