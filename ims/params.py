@@ -45,7 +45,10 @@ Decisions where imgix is vague or ims differs:
 * ``min-w`` above ``max-w`` (or ``min-h`` above ``max-h``) is an error;
 * ``page`` (1-based) picks a PDF's page; a page past the document's end is a 400
   from the pipeline, which knows the page count, and so is ``page`` above 1 for a
-  source that is not a PDF.
+  source that is not a PDF;
+* the names the caller passes as ``ignored`` (``ixlib``, ``ixid`` and
+  ``IMS_IGNORED_PARAMS``) are accepted and dropped, on demand and in the
+  background API alike: they are no part of ``Params`` or ``canonical``.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ import difflib
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from urllib.parse import parse_qsl, quote
 
@@ -795,18 +798,26 @@ assert [p.name for p in TABLE] == sorted(p.name for p in TABLE)
 # parse / canonical
 
 
-def parse(items: Iterable[tuple[str, object]] | Mapping[str, object]) -> Params:
+def parse(
+    items: Iterable[tuple[str, object]] | Mapping[str, object],
+    *,
+    ignored: Collection[str] = (),
+) -> Params:
     """Validate (name, value) pairs into ``Params``; raise ``InvalidParameter`` on the first problem.
 
     ``items`` is a URL query's pairs (``parse_qsl(query, keep_blank_values=True)``)
     or a JSON object (a mapping or its ``.items()``). The signing parameters
-    ``s`` and ``expires`` must be removed by the caller.
+    ``s`` and ``expires`` must be removed by the caller. Names in ``ignored``
+    (``IMS_IGNORED_PARAMS``: ``ixlib``, ``ixid``, …, which imgix SDKs add) are
+    accepted with any value and dropped, so they never reach ``canonical``.
     """
     if isinstance(items, Mapping):
         items = items.items()
     values: dict[str, object] = {}
     written: dict[str, str] = {}  # field -> the name the user wrote
     for name, raw in items:
+        if name in ignored:
+            continue
         param = _lookup(str(name))
         value = _convert(param, str(name), raw)
         if param.field == "auto":
@@ -818,6 +829,17 @@ def parse(items: Iterable[tuple[str, object]] | Mapping[str, object]) -> Params:
         values[param.field] = value
     _check_bounds(values, written)
     return Params(**values)  # type: ignore[arg-type]
+
+
+def check_ignorable(names: Iterable[str]) -> None:
+    """Raise ``ValueError`` unless every name may be ignored: not an ims parameter or alias
+    (ignoring it would silently drop a real instruction), not ``s`` or ``expires``."""
+    clashes = [n for n in names if n in _BY_NAME or n in ("s", "expires")]
+    if clashes:
+        raise ValueError(
+            f"{', '.join(map(repr, clashes))} cannot be ignored: ims reads "
+            f"{'it' if len(clashes) == 1 else 'them'} as a parameter"
+        )
 
 
 def canonical(params: Params) -> str:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Annotated
 from urllib.parse import parse_qsl, quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from ims.errors import NotFound, Unauthorized
@@ -21,20 +22,24 @@ from ims.services import Services
 from ims.signing import check_url_signature
 from ims.storage import check_key
 from ims.storages import StorageRef
-from ims.web.deps import Svc
+from ims.web.deps import API_KEY_SCHEME, Svc
+from ims.web.docs import image_query_parameters
 
 router = APIRouter(tags=["images"])
 SIGNING_PARAMS = ("s", "expires")
 
 
 _IMAGE = {"200": {"content": {"image/*": {}}, "description": "The processed image"}}
+_PATH = "{source}/{object_key} (source name or id), or {object_key} on a hostname bound to a source"
+# The query parameters come from the parameter table; an API key is optional (private sources need one).
+_DOCS = {"parameters": image_query_parameters(), "security": [{}, {API_KEY_SCHEME: []}]}
 
 
 @router.get("/{path:path}", operation_id="get_image", summary="Render an image", response_class=Response,
-            responses=_IMAGE)
+            responses=_IMAGE, openapi_extra=_DOCS)
 @router.head("/{path:path}", operation_id="head_image", summary="Headers of a rendered image",
-             response_class=Response, responses=_IMAGE)
-async def image(path: str, request: Request, svc: Svc) -> Response:
+             response_class=Response, responses=_IMAGE, openapi_extra=_DOCS)
+async def image(path: Annotated[str, Path(description=_PATH)], request: Request, svc: Svc) -> Response:
     """``/{source}/{object_key}?w=…`` — or ``/{object_key}`` on a hostname bound to a source."""
     return await _image(path, request, svc)
 
@@ -43,8 +48,8 @@ async def _image(path: str, request: Request, svc: Services) -> Response:
     source, key = await _resolve(svc, request, path)
     check_key(key, field="object_key")
     await _authorize(svc, request, source)
-    params = parse((k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
-                   if k not in SIGNING_PARAMS)
+    params = parse(((k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+                    if k not in SIGNING_PARAMS), ignored=svc.settings.ignored_params)
     params, hints = apply_client_hints(params, request.headers)   # ch=Width,DPR,Save-Data
     storage = svc.storages.get(StorageRef.of(source))
     accept = request.headers.get("accept", "")
