@@ -27,6 +27,18 @@ Decisions where imgix is vague:
   side, fractions) is scaled down, keeping the aspect ratio, until the output
   fits ``max_side`` × ``max_side``;
 * no side is ever 0 px: every rounding is half-up and at least 1.
+
+Faces (``faces``: boxes in upright source pixels, found by ``pipeline.faces``) are an
+input like the source size:
+
+* ``crop=faces`` (fit=crop or min) centres the crop on the box around all faces, then
+  slides it inside the image (a crop at least that box's size keeps every face);
+  without a face the chain's next value applies (``crop=faces,entropy``), else the centre;
+* ``fit=facearea`` crops the source to the box around all faces (or face ``faceindex``,
+  1-based, left to right) times ``facepad`` about its centre, grown to the box's aspect
+  ratio (``w``/``h``; with one or neither, the face box's own), shrunk to fit the image,
+  then scales it to ``w`` × ``h``. Without a face (or no face ``faceindex``) it is fit=crop
+  with the chain after ``faces``, if any.
 """
 
 from __future__ import annotations
@@ -73,8 +85,10 @@ class Plan:
         return inner + 2 * self.pad
 
 
-def plan(src_w: int, src_h: int, params: Params, *, max_side: int = 8192) -> Plan:
-    """Plan the geometry for an upright source of ``src_w`` × ``src_h`` pixels.
+def plan(src_w: int, src_h: int, params: Params, *, max_side: int = 8192,
+         faces: tuple[Box, ...] = ()) -> Plan:
+    """Plan the geometry for an upright source of ``src_w`` × ``src_h`` pixels
+    (``faces``: face boxes in its pixels, for crop=faces and fit=facearea).
 
     Raises ``InvalidParameter`` (field ``rect``, ``w``, ``h``, ``dpr``, ``pad``,
     ``ar``, ``min-w`` or ``min-h``) when the request cannot be met.
@@ -82,6 +96,12 @@ def plan(src_w: int, src_h: int, params: Params, *, max_side: int = 8192) -> Pla
     limit = check_output_size(params, max_side=max_side)
     rect = _rect(src_w, src_h, params.rect)
     sw, sh = (rect[2], rect[3]) if rect else (src_w, src_h)
+    local = _faces_in(faces, rect, sw, sh)
+    if params.fit == "facearea":
+        params, rect = _facearea(params, local, rect, sw, sh)
+        sw, sh = (rect[2], rect[3]) if rect else (src_w, src_h)
+        local = ()
+    params = _faces_crop(params, local, sw, sh)
     box = (_side(params.w, sw, params.dpr), _side(params.h, sh, params.dpr))
     fitted = _FITS[params.fit](sw, sh, box, params)
     fitted = _shrink(fitted, sw, sh, limit, keep_aspect=params.fit != "scale")
@@ -306,6 +326,63 @@ def _position(p: Params, rw: int, rh: int, cw: int, ch: int) -> tuple[int, int]:
 
 def _focal(fp: float, size: int, crop: int) -> int:
     return min(max(math.floor(fp * size - crop / 2 + 0.5), 0), size - crop)
+
+
+# ---------------------------------------------------------------------------
+# Faces
+
+
+def _faces_in(faces: tuple[Box, ...], rect: Box | None, sw: int, sh: int) -> tuple[Box, ...]:
+    """Face boxes moved into the rect'd source and clipped to it (faces outside are dropped)."""
+    ox, oy = (rect[0], rect[1]) if rect else (0, 0)
+    inside = []
+    for x, y, w, h in faces:
+        left, top = max(0, x - ox), max(0, y - oy)
+        right, bottom = min(sw, x - ox + w), min(sh, y - oy + h)
+        if right > left and bottom > top:
+            inside.append((left, top, right - left, bottom - top))
+    return tuple(inside)
+
+
+def _union(faces: tuple[Box, ...]) -> tuple[float, float, float, float]:
+    left, top = min(f[0] for f in faces), min(f[1] for f in faces)
+    right, bottom = max(f[0] + f[2] for f in faces), max(f[1] + f[3] for f in faces)
+    return left, top, right - left, bottom - top
+
+
+def _faces_crop(p: Params, faces: tuple[Box, ...], sw: int, sh: int) -> Params:
+    """``crop=faces,…`` becomes a focal-point crop on the faces' centre, or the rest of the chain."""
+    if not p.crop or p.crop[0] != "faces":
+        return p
+    if not faces or p.fit not in ("crop", "min"):
+        return replace(p, crop=p.crop[1:])
+    x, y, w, h = _union(faces)
+    return replace(p, crop=("focalpoint",), fp_x=(x + w / 2) / sw, fp_y=(y + h / 2) / sh)
+
+
+def _facearea(p: Params, faces: tuple[Box, ...], rect: Box | None, sw: int,
+              sh: int) -> tuple[Params, Box | None]:
+    """fit=facearea → fit=crop of the padded face box (see the module docstring)."""
+    chosen: tuple[Box, ...] = faces
+    if p.faceindex is not None:
+        chosen = (faces[p.faceindex - 1],) if p.faceindex <= len(faces) else ()
+    if not chosen:
+        return replace(p, fit="crop"), rect
+    x, y, w, h = _union(chosen)
+    cx, cy = x + w / 2, y + h / 2
+    w, h = w * p.facepad, h * p.facepad
+    bw, bh = _side(p.w, sw, p.dpr), _side(p.h, sh, p.dpr)
+    ratio = bw / bh if bw and bh else w / h
+    if w / h < ratio:
+        w = h * ratio
+    else:
+        h = w / ratio
+    f = min(1.0, sw / w, sh / h)
+    w, h = min(sw, _px(w * f)), min(sh, _px(h * f))
+    left = min(max(math.floor(cx - w / 2 + 0.5), 0), sw - w)
+    top = min(max(math.floor(cy - h / 2 + 0.5), 0), sh - h)
+    ox, oy = (rect[0], rect[1]) if rect else (0, 0)
+    return replace(p, fit="crop", crop=()), (ox + left, oy + top, w, h)
 
 
 # ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ Decisions where imgix is vague or ims differs:
   value aliases ``fm=jpeg``→``jpg``, ``fm=tif``→``tiff``, ``flip=vh``→``hv``,
   ``cs=tinysrgb``→``srgb`` (tinysrgb is sRGB with a compact ICC profile; ims
   always embeds a small sRGB profile, so the intent is kept);
-* imgix features ims does not implement (``fit=facearea``, ``crop=faces``,
+* imgix features ims does not implement (``fit=clamp``,
   ``auto=enhance``, ``cs=adobergb1998``, ``txt``, ``mark``, …) are a 400 that
   says "not supported", not silently ignored;
 * ``rect`` and ``w``/``h``: an integral value is pixels, a non-integral value in
@@ -42,7 +42,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from urllib.parse import parse_qsl, quote
 
 from ims.errors import InvalidParameter
@@ -55,8 +55,9 @@ class Params:
     # geometry
     w: float | None = None            # int >= 1 = pixels; 0 < w < 1 = fraction of the source
     h: float | None = None
-    fit: str = "clip"                 # clip crop fill fillmax max min scale
-    crop: tuple[str, ...] = ()        # subset of top,bottom,left,right; or ("entropy",) ("edges",) ("focalpoint",)
+    fit: str = "clip"                 # clip crop facearea fill fillmax max min scale
+    crop: tuple[str, ...] = ()        # subset of top,bottom,left,right; or ("entropy",) ("edges",) ("focalpoint",);
+                                      # "faces" first = try faces, then the rest (a fallback chain)
     fp_x: float = 0.5
     fp_y: float = 0.5
     ar: tuple[float, float] | None = None
@@ -82,12 +83,21 @@ class Params:
     trim_color: RGBA | None = None
     bg: RGBA | None = None            # (r, g, b, alpha 0–255)
     # output
-    fm: str | None = None             # jpg pjpg png webp avif gif tiff json; None = source-appropriate
+    fm: str | None = None             # jpg pjpg png webp avif gif tiff json blurhash; None = source-appropriate
     auto: frozenset[str] = field(default_factory=frozenset)   # {"format", "compress"}
     q: int | None = None              # None = default (75)
     lossless: bool = False
     cs: str = "srgb"                  # srgb origin strip
     dl: str | None = None
+    # faces, colours, metadata (issue 14)
+    facepad: float = 1.0              # fit=facearea: the face box times this, around its centre
+    faceindex: int | None = None      # fit=facearea: 1-based face (left to right); None = all faces
+    faces: bool = False               # fm=json: report face boxes
+    palette: str | None = None        # "json", "css": answer with the output's colours
+    colors: int = 6                   # palette size
+    prefix: str = "image"             # palette=css class prefix
+    exif: str | None = None           # fm=json: "1" adds exif, "gps" also its GPS position
+    extras: frozenset[str] = field(default_factory=frozenset)  # background jobs only, see EXTRAS
 
     def canonical(self) -> str:
         """A stable query string for cache keys, ETags and stored jobs.
@@ -101,7 +111,10 @@ class Params:
     @classmethod
     def from_canonical(cls, query: str) -> Params:
         """``parse`` of a query string (blank values kept, so ``w=`` is still an error)."""
-        return parse(parse_qsl(query, keep_blank_values=True))
+        pairs = parse_qsl(query, keep_blank_values=True)
+        extras = frozenset(v for k, v in pairs if k == EXTRAS_KEY for v in v.split(",") if v in EXTRAS)
+        params = parse([(k, v) for k, v in pairs if k != EXTRAS_KEY])
+        return replace(params, extras=extras) if extras else params
 
 
 # ---------------------------------------------------------------------------
@@ -282,12 +295,20 @@ def _items(raw: object) -> list[str]:
 
 
 def _crop(raw: object) -> tuple[str, ...]:
-    """Anchors in the fixed order top, bottom, left, right; or exactly one smart mode."""
+    """Anchors in the fixed order top, bottom, left, right; or exactly one smart mode.
+
+    ``faces`` may lead a fallback chain (``faces,entropy``, ``faces,top,left``): faces when
+    the detector finds one, else the rest (kept as ``("faces", *rest)``)."""
     values = _items(raw)
+    if values[0] == "faces":
+        rest = values[1:]
+        if "faces" in rest:
+            raise _Bad("faces may be given once, first")
+        return ("faces", *(_crop(rest) if rest else ()))
     for value in values:
-        if value == "faces":
-            raise _Bad(unsupported=value)
         if value not in _CROP_SIDES + _CROP_MODES:
+            if value == "faces":
+                raise _Bad("faces must come first in a fallback chain")
             raise _Bad
     modes = [v for v in values if v in _CROP_MODES]
     if modes:
@@ -332,6 +353,30 @@ def _filename(raw: object) -> str:
     if len(name.encode("utf-8")) > 255:
         raise _Bad
     return name
+
+
+def _exif(raw: object) -> str | None:
+    """``1`` (or true) adds EXIF to fm=json, ``gps`` also the GPS position, ``0`` nothing."""
+    if isinstance(raw, str) and raw.lower() == "gps":
+        return "gps"
+    return "1" if _bool(raw) else None
+
+
+_CSS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+def _css_name(raw: object) -> str:
+    text = _text(raw)
+    if not _CSS_NAME.fullmatch(text):
+        raise _Bad
+    return text
+
+
+# Background jobs only (``metadata_fields`` of a job request, never a URL parameter): what the
+# job's result and webhook report besides the output's size. Stored in the job's canonical
+# parameters under EXTRAS_KEY, which ``parse`` does not accept.
+EXTRAS = ("blurhash", "dominant_color", "exif")
+EXTRAS_KEY = "_metadata_fields"
 
 
 # ---------------------------------------------------------------------------
@@ -400,6 +445,7 @@ TABLE: tuple[Param, ...] = (
     Param("bg", "bg", _color, _HEX_COLOR, _fmt_color),
     Param("blur", "blur", _float_in(0, 2000), "a number 0–2000"),
     Param("bri", "bri", _float_in(-100, 100), _ADJUST),
+    Param("colors", "colors", _int_in(1, 16), "an integer 1–16"),
     Param("con", "con", _float_in(-100, 100), _ADJUST),
     Param(
         "crop", "crop", _crop,
@@ -417,20 +463,25 @@ TABLE: tuple[Param, ...] = (
         "a file name of at most 255 bytes without /, \\ or control characters", _fmt_text,
     ),
     Param("dpr", "dpr", _float_in(0, 5, open_low=True), "a number greater than 0 and at most 5"),
+    Param("exif", "exif", _exif, "1 (camera, lens, exposure, taken-at) or gps (also the position)",
+          _fmt_text),
+    Param("faceindex", "faceindex", _int_in(1, 100), "an integer 1–100 (faces counted left to right)"),
+    Param("facepad", "facepad", _float_in(1, 10), "a number 1–10 (the face box is multiplied by it)"),
+    Param("faces", "faces", _bool, "0 or 1", _fmt_bool),
     Param(
         "fit", "fit",
-        _choice(("clip", "crop", "fill", "fillmax", "max", "min", "scale"),
-                unsupported=("facearea", "clamp")),
-        "one of clip, crop, fill, fillmax, max, min, scale", _fmt_text,
+        _choice(("clip", "crop", "facearea", "fill", "fillmax", "max", "min", "scale"),
+                unsupported=("clamp",)),
+        "one of clip, crop, facearea, fill, fillmax, max, min, scale", _fmt_text,
     ),
     Param("flip", "flip", _choice(("h", "v", "hv"), aliases={"vh": "hv"}), "one of h, v, hv",
           _fmt_text),
     Param(
         "fm", "fm",
-        _choice(("jpg", "pjpg", "png", "webp", "avif", "gif", "tiff", "json"),
+        _choice(("jpg", "pjpg", "png", "webp", "avif", "gif", "tiff", "json", "blurhash"),
                 aliases={"jpeg": "jpg", "tif": "tiff"},
-                unsupported=("jp2", "jxr", "jxl", "mp4", "webm", "png8", "png32", "blurhash")),
-        "one of jpg, pjpg, png, webp, avif, gif, tiff, json", _fmt_text, aliases=("format",),
+                unsupported=("jp2", "jxr", "jxl", "mp4", "webm", "png8", "png32")),
+        "one of jpg, pjpg, png, webp, avif, gif, tiff, json, blurhash", _fmt_text, aliases=("format",),
     ),
     Param("fp-x", "fp_x", _float_in(0, 1), "a number 0–1"),
     Param("fp-y", "fp_y", _float_in(0, 1), "a number 0–1"),
@@ -443,6 +494,9 @@ TABLE: tuple[Param, ...] = (
     Param("min-w", "min_w", _int_in(1, MAX_SIDE), _BOUND),
     Param("orient", "orient", _orient, "one of 1–8, 90, 180, 270"),
     Param("pad", "pad", _int_in(0, MAX_SIDE), "an integer 0–8192"),
+    Param("palette", "palette", _choice(("json", "css")), "one of json, css", _fmt_text),
+    Param("prefix", "prefix", _css_name, "a CSS class name prefix: a letter, then letters, digits, - or _ "
+          "(at most 64)", _fmt_text),
     Param("q", "q", _int_in(1, 100), "an integer 1–100", aliases=("quality",)),
     Param(
         "rect", "rect", _rect,
@@ -468,8 +522,8 @@ _ALLOWED_NAMES = ", ".join(p.name for p in TABLE)
 # imgix parameters ims knowingly does not implement: a clearer error than "unknown".
 _IMGIX_UNSUPPORTED = frozenset({
     "blend", "blend-mode", "border", "ch", "colorquant", "corner-radius", "dither",
-    "duotone", "exp", "faceindex", "facepad", "fill", "fill-color", "fp-z", "high",
-    "htn", "hue", "invert", "mark", "mask", "mono", "nr", "nrs", "palette", "px",
+    "duotone", "exp", "fill", "fill-color", "fp-z", "high",
+    "htn", "hue", "invert", "mark", "mask", "mono", "nr", "nrs", "px",
     "sepia", "shad", "txt", "usm", "usmrad", "vib",
 })
 
@@ -503,6 +557,7 @@ def parse(items: Iterable[tuple[str, object]] | Mapping[str, object]) -> Params:
         written[param.field] = str(name)
         values[param.field] = value
     _check_bounds(values, written)
+    _check_outputs(values, written)
     return Params(**values)  # type: ignore[arg-type]
 
 
@@ -514,6 +569,8 @@ def canonical(params: Params) -> str:
         if value == _DEFAULTS[param.field]:
             continue
         pairs.append(f"{param.name}={quote(param.fmt(value), safe=',:')}")
+    if params.extras:
+        pairs.append(f"{EXTRAS_KEY}={','.join(sorted(params.extras))}")
     return "&".join(pairs)
 
 
@@ -562,6 +619,19 @@ def _check_bounds(values: Mapping[str, object], written: Mapping[str, str]) -> N
             raise InvalidParameter(
                 f"{name} must not be larger than {written[high]}, got {lo} > {hi}", field=name
             )
+
+
+def _check_outputs(values: Mapping[str, object], written: Mapping[str, str]) -> None:
+    """``faces`` and ``exif`` describe the source in fm=json; ``palette`` is an output of its own."""
+    fm = values.get("fm")
+    for name in ("faces", "exif"):
+        if values.get(name) and fm != "json":
+            raise InvalidParameter(f"{written[name]} works with fm=json only", field=written[name])
+    if values.get("palette") and fm in ("json", "blurhash"):
+        raise InvalidParameter(f"palette cannot be combined with fm={fm}: both choose the answer",
+                               field=written["palette"])
+    if "faceindex" in values and values.get("fit") != "facearea":
+        raise InvalidParameter("faceindex works with fit=facearea only", field=written["faceindex"])
 
 
 def _show(raw: object) -> str:

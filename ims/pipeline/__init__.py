@@ -2,9 +2,10 @@
 
     process(data, params, limits, accept=…)
       load.probe      header only: format allowed? pixels and frames within limits?
+      faces.find      only when asked for (crop=faces, fit=facearea, faces=1): a 512 px thumbnail
       meta.describe   fm=json stops here
       choose_format   fm, else Accept (auto=format), else the source's format
-      geometry.plan   on the upright source size
+      geometry.plan   on the upright source size (and the face boxes)
       cost.check      the pixel-cost budget: refused before a pixel is decoded
       load.decode     with shrink-on-load when the target is much smaller
       steps.run       the step list, once per frame for animations
@@ -32,7 +33,7 @@ from ims.config import Limits
 from ims.errors import ImsError
 from ims.params import Params
 from ims.pipeline import encode as _encode
-from ims.pipeline import cost, load, meta
+from ims.pipeline import cost, faces, load, meta
 from ims.pipeline.encode import ANIMATED_FORMATS, MIME, choose_format
 from ims.pipeline.steps import Ctx, Deadline, run
 from ims.pipeline.steps_orient import resolve
@@ -57,7 +58,7 @@ if "VIPS_CONCURRENCY" not in os.environ:
 class Rendered:
     body: bytes
     mime: str
-    format: str          # jpg pjpg png webp avif gif tiff json
+    format: str          # jpg pjpg png webp avif gif tiff json blurhash css
     width: int
     height: int
     vary_accept: bool
@@ -73,20 +74,25 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
     if params.fm == "json":
         orientation = resolve(src.orientation, params.orient, None)
         width, height = orientation.upright_size(src.width, src.height)
-        return Rendered(meta.describe(src, orientation), MIME["json"], "json", width, height, False)
+        found = _faces(src, orientation, deadline) if params.faces else None
+        body = meta.describe(src, orientation, faces=found, exif=params.exif)
+        return Rendered(body, MIME["json"], "json", width, height, False)
 
     fmt, vary = choose_format(params, accept, src.format, src.has_alpha, src.animated)
     animated = src.animated and fmt in ANIMATED_FORMATS
     ctx = Ctx(params=params, fmt=fmt, orientation=resolve(src.orientation, params.orient, params.flip),
               plan=None, base_w=src.width, base_h=src.height, max_side=limits.output_side,
               deadline=deadline, planner=geometry.plan)
+    # Face boxes are an input of the plan. (With trim they would refer to the untrimmed
+    # picture: trim plans without them, so crop=faces falls through to its chain.)
+    found = _faces(src, ctx.orientation, deadline) if faces.wanted(params) and not params.trim else ()
     try:
         if params.trim and not animated:
             _budget(src, None, params, fmt, limits, admit, frames=1)
             image = load.decode(src, access="random")   # trim plans after cutting the borders
         else:
             up_w, up_h = ctx.orientation.upright_size(src.width, src.height)
-            ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side)
+            ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side, faces=found)
             shrink, scale = shrink_on_load(src, ctx, animated, limits.source_pixels)
             _budget(src, ctx.plan, params, fmt, limits, admit, frames=src.frames if animated else 1,
                     shrink=shrink, scale=scale)
@@ -104,6 +110,15 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
     except pyvips.Error as e:
         raise _translate(e, deadline, src) from None
     return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary)
+
+
+def _faces(src: load.Source, orientation, deadline: Deadline) -> tuple[geometry.Box, ...]:
+    try:
+        found = faces.find(src, orientation, deadline)
+    except pyvips.Error as e:
+        raise _translate(e, deadline, src) from None
+    deadline.check()
+    return found
 
 
 def _budget(src: load.Source, plan: geometry.Plan | None, params: Params, fmt: str, limits: Limits,
@@ -128,7 +143,8 @@ def light(data: bytes, params: Params, limits: Limits, accept: str = "") -> tupl
     trim (their cost does not follow the size). Returned with the header it read to decide,
     if any, for ``process(src=…)`` wherever the render then runs. A source that fails to
     probe is not light: ``process`` reports why."""
-    if len(data) > LIGHT_BYTES or params.blur or params.sharp or params.trim or params.fm == "json":
+    if (len(data) > LIGHT_BYTES or params.blur or params.sharp or params.trim or params.fm == "json"
+            or faces.wanted(params)):
         return None, False
     try:
         src = load.probe(data, limits)
