@@ -557,7 +557,6 @@ def parse(items: Iterable[tuple[str, object]] | Mapping[str, object]) -> Params:
         written[param.field] = str(name)
         values[param.field] = value
     _check_bounds(values, written)
-    _check_outputs(values, written)
     return Params(**values)  # type: ignore[arg-type]
 
 
@@ -619,19 +618,6 @@ def _check_bounds(values: Mapping[str, object], written: Mapping[str, str]) -> N
             raise InvalidParameter(
                 f"{name} must not be larger than {written[high]}, got {lo} > {hi}", field=name
             )
-
-
-def _check_outputs(values: Mapping[str, object], written: Mapping[str, str]) -> None:
-    """``faces`` and ``exif`` describe the source in fm=json; ``palette`` is an output of its own."""
-    fm = values.get("fm")
-    for name in ("faces", "exif"):
-        if values.get(name) and fm != "json":
-            raise InvalidParameter(f"{written[name]} works with fm=json only", field=written[name])
-    if values.get("palette") and fm in ("json", "blurhash"):
-        raise InvalidParameter(f"palette cannot be combined with fm={fm}: both choose the answer",
-                               field=written["palette"])
-    if "faceindex" in values and values.get("fit") != "facearea":
-        raise InvalidParameter("faceindex works with fit=facearea only", field=written["faceindex"])
 
 
 def _show(raw: object) -> str:

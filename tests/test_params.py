@@ -134,15 +134,15 @@ def test_pixel_values_are_ints_and_fractions_floats():
         ("w= 300", "w", "1–8192"),
         ("width=abc", "width", "width must be an integer 1–8192"),
         ("h=0.0", "h", "h must be"),
-        ("fit=cover", "fit", "fit must be one of clip, crop, fill, fillmax, max, min, scale, got 'cover'"),
-        ("fit=facearea", "fit", "fit=facearea is not supported"),
+        ("fit=cover", "fit", "fit must be one of clip, crop, facearea, fill, fillmax, max, min, scale, got 'cover'"),
+        ("fit=clamp", "fit", "fit=clamp is not supported"),
         ("fit=", "fit", "fit must be one of"),
         ("crop=middle", "crop", "top, bottom, left, right"),
         ("crop=top,bottom", "crop", "cannot combine top and bottom"),
         ("crop=left,right", "crop", "cannot combine left and right"),
         ("crop=entropy,top", "crop", "entropy cannot be combined"),
         ("crop=edges,entropy", "crop", "cannot be combined"),
-        ("crop=faces", "crop", "crop=faces is not supported"),
+        ("crop=entropy,faces", "crop", "faces must come first"),
         ("crop=", "crop", "crop must be"),
         ("fp-x=1.5", "fp-x", "fp-x must be a number 0–1, got '1.5'"),
         ("fp-y=-0.1", "fp-y", "fp-y must be a number 0–1"),
@@ -159,7 +159,7 @@ def test_pixel_values_are_ints_and_fractions_floats():
         ("rect=-1,0,10,10", "rect", "rect must be"),
         ("dpr=0", "dpr", "dpr must be a number greater than 0 and at most 5, got '0'"),
         ("dpr=5.01", "dpr", "at most 5"),
-        ("fm=bmp", "fm", "fm must be one of jpg, pjpg, png, webp, avif, gif, tiff, json, got 'bmp'"),
+        ("fm=bmp", "fm", "fm must be one of jpg, pjpg, png, webp, avif, gif, tiff, json, blurhash, got 'bmp'"),
         ("fm=mp4", "fm", "fm=mp4 is not supported"),
         ("format=bmp", "format", "format must be one of jpg"),
         ("auto=enhance", "auto", "auto=enhance is not supported"),
@@ -259,8 +259,8 @@ def test_alias_and_name_together_are_a_repeat():
     assert "as 'w' and 'width'" in err.message
 
 
-@pytest.mark.parametrize("name", [p.name for p in TABLE if p.name != "lossless"])
-def test_booleans_only_for_lossless(name):
+@pytest.mark.parametrize("name", [p.name for p in TABLE if p.name not in ("lossless", "faces", "exif")])
+def test_booleans_only_for_lossless_faces_and_exif(name):
     err = error({name: True})
     assert err.field == name
     assert "got True" in err.message
@@ -364,13 +364,20 @@ _ratio_part = st.one_of(st.integers(1, 100), st.floats(0.5, 50))
 VALUES: dict[str, st.SearchStrategy] = {
     "w": _number_param(_size),
     "h": _number_param(_size),
-    "fit": st.sampled_from(["clip", "crop", "fill", "fillmax", "max", "min", "scale", "CROP"]),
-    "crop": st.one_of(
+    "fit": st.sampled_from(["clip", "crop", "facearea", "fill", "fillmax", "max", "min", "scale", "CROP"]),
+    "crop": st.tuples(st.sampled_from(["", "faces,", "FACES,"]), st.one_of(
         st.sampled_from(["entropy", "edges", "focalpoint"]),
         st.tuples(st.sampled_from(["", "top", "bottom"]), st.sampled_from(["", "left", "right"]))
         .filter(any)
         .flatmap(lambda t: st.permutations([x for x in t if x]).map(",".join)),
-    ),
+    )).map("".join) | st.just("faces"),
+    "facepad": _number_param(st.floats(1, 10)),
+    "faceindex": _number_param(st.integers(1, 100)),
+    "faces": st.sampled_from([True, False, "0", "1"]),
+    "exif": st.sampled_from(["0", "1", "gps", "GPS", True]),
+    "palette": st.sampled_from(["json", "css", "CSS"]),
+    "colors": _number_param(st.integers(1, 16)),
+    "prefix": st.sampled_from(["image", "frog", "A", "x-1_b"]),
     "fp-x": _number_param(st.floats(0, 1)),
     "fp-y": _number_param(st.floats(0, 1)),
     "ar": st.tuples(_ratio_part, _ratio_part).map(lambda t: f"{t[0]}:{t[1]}"),
@@ -382,7 +389,7 @@ VALUES: dict[str, st.SearchStrategy] = {
         lambda t: ",".join(map(str, t))
     ),
     "dpr": _number_param(st.floats(0, 5, exclude_min=True).filter(lambda x: x > 0)),
-    "fm": st.sampled_from(["jpg", "jpeg", "pjpg", "png", "webp", "avif", "gif", "tiff", "tif", "json"]),
+    "fm": st.sampled_from(["jpg", "jpeg", "pjpg", "png", "webp", "avif", "gif", "tiff", "tif", "json", "blurhash"]),
     "q": _number_param(st.integers(1, 100)),
     "lossless": st.sampled_from([True, False, "0", "1", "true", "false", 0, 1]),
     "bg": _hex,

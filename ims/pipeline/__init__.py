@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyvips
 
@@ -33,7 +33,7 @@ from ims.config import Limits
 from ims.errors import ImsError
 from ims.params import Params
 from ims.pipeline import encode as _encode
-from ims.pipeline import cost, faces, load, meta
+from ims.pipeline import blurhash, cost, exif, faces, load, meta, palette
 from ims.pipeline.encode import ANIMATED_FORMATS, MIME, choose_format
 from ims.pipeline.steps import Ctx, Deadline, run
 from ims.pipeline.steps_orient import resolve
@@ -62,6 +62,7 @@ class Rendered:
     width: int
     height: int
     vary_accept: bool
+    extras: dict = field(default_factory=dict)   # Params.extras: blurhash, dominant_color, exif
 
 
 def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
@@ -103,13 +104,30 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
         else:
             image = _still(run(image, ctx))
         deadline.check()
+        extras = {}
+        if params.extras:
+            image = image.copy_memory()   # read twice: for the extras, then by the encoder
+            extras = _extras(image, src, params.extras)
         body = _encode.encode(image, fmt, params)
         # libvips checks the kill flag only now and then, and its eval signal does not reach
         # every pipeline each time (seen with libvips 8.18.7): the limit holds either way.
         deadline.check()
     except pyvips.Error as e:
         raise _translate(e, deadline, src) from None
-    return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary)
+    return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary, extras)
+
+
+def _extras(image: pyvips.Image, src: load.Source, wanted: frozenset[str]) -> dict:
+    """What a background job's ``metadata_fields`` ask about its output (and the source's EXIF)."""
+    first = image.crop(0, 0, image.width, _frame_height(image)) if image.get_typeof("page-height") else image
+    out: dict = {}
+    if "blurhash" in wanted:
+        out["blurhash"] = blurhash.encode(first)
+    if "dominant_color" in wanted:
+        out["dominant_color"] = palette.dominant(first)
+    if "exif" in wanted:
+        out["exif"] = exif.describe(src.exif)
+    return out
 
 
 def _faces(src: load.Source, orientation, deadline: Deadline) -> tuple[geometry.Box, ...]:
