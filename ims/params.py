@@ -32,7 +32,14 @@ Decisions where imgix is vague or ims differs:
   (0, 1) is a fraction of the source; so ``w=1`` is one pixel;
 * ``q=75`` is kept distinct from "no q" (``auto=compress`` may lower the default
   quality but never an explicit one); likewise ``orient=1`` overrides EXIF;
-* ``min-w`` above ``max-w`` (or ``min-h`` above ``max-h``) is an error.
+* ``min-w`` above ``max-w`` (or ``min-h`` above ``max-h``) is an error;
+* ``crop=faces`` may lead a fallback chain (``faces,entropy``, ``faces,top,left``); the rest
+  of the chain is one of today's crop values. (General chains are issue 12's.)
+* ``faces`` and ``exif`` only add to ``fm=json``, ``faceindex``/``facepad`` only act with
+  ``fit=facearea``: elsewhere they change nothing (imgix ignores them too). ``palette``
+  answers with colours whatever ``fm`` says;
+* ``metadata_fields`` of a background job is not a URL parameter: it rides in ``Params.extras``
+  and in the canonical form under ``EXTRAS_KEY``, which ``parse`` refuses (unknown parameter).
 """
 
 from __future__ import annotations
@@ -449,7 +456,8 @@ TABLE: tuple[Param, ...] = (
     Param("con", "con", _float_in(-100, 100), _ADJUST),
     Param(
         "crop", "crop", _crop,
-        "a comma list of top, bottom, left, right, or one of entropy, edges, focalpoint",
+        "a comma list of top, bottom, left, right, or one of entropy, edges, focalpoint, "
+        "optionally after faces (faces,entropy)",
         _fmt_list,
     ),
     Param(
