@@ -5,13 +5,15 @@ every other parameter), with 5 × 5 components (its hashes start with ``e``, the
 flag of 5 × 5). The hash describes a few cosine waves, so it is computed on a copy at
 most ``SAMPLE`` px on its long side: the low frequencies it keeps do not change.
 
-The transform runs in libvips (one multiply and one ``stats`` per component on a tiny
-image): component (i, j) is the mean of linear RGB × cos(π·i·x/w)·cos(π·j·y/h), doubled
-for every component but the first (the DC, which is the average colour).
+Component (i, j) is the mean of linear RGB × cos(π·i·x/w)·cos(π·j·y/h), doubled for
+every component but the first (the DC, which is the average colour). The cosines are
+separable: libvips weighs every row by all the horizontal cosines at once, Python sums
+the rows (25 components of a 64 px sample: ~3 ms instead of ~80 ms as 25 libvips passes).
 """
 
 from __future__ import annotations
 
+import array
 import math
 
 import pyvips
@@ -26,15 +28,20 @@ def encode(image: pyvips.Image, components: tuple[int, int] = COMPONENTS) -> str
     nx, ny = components
     linear = _sample(image).colourspace("scrgb")
     w, h = linear.width, linear.height
-    xy = pyvips.Image.xyz(w, h)
+    # Separable: first Σx cos(π·i·x/w)·L(x, y) for every row, all i at once (one multiply and
+    # one projection in libvips), then Σy cos(π·j·y/h) of those row sums here.
+    cos_x = array.array("d", (math.cos(math.pi * i * x / w) for x in range(w) for i in range(nx) for _ in range(3)))
+    basis = pyvips.Image.new_from_memory(cos_x.tobytes(), w, 1, 3 * nx, "double").replicate(1, h)
+    _, rows = (linear.bandjoin([linear] * (nx - 1)) * basis).project()
+    sums = array.array("d")
+    sums.frombytes(bytes(rows.cast("double").write_to_memory()))   # h rows × (nx·3)
     factors: list[tuple[float, float, float]] = []
     for j in range(ny):
-        cos_y = (xy[1] * (180.0 * j / h)).cos()      # libvips' cos takes degrees
+        cos_y = [math.cos(math.pi * j * y / h) for y in range(h)]
         for i in range(nx):
-            basis = (xy[0] * (180.0 * i / w)).cos() * cos_y
-            stats = (linear * basis).stats()
-            norm = 1.0 if i == j == 0 else 2.0
-            factors.append(tuple(norm * stats(4, band + 1)[0] for band in range(3)))  # type: ignore[misc]
+            norm = (1.0 if i == j == 0 else 2.0) / (w * h)
+            factors.append(tuple(norm * sum(cos_y[y] * sums[(y * nx + i) * 3 + c] for y in range(h))
+                                 for c in range(3)))  # type: ignore[misc]
     return _pack(factors, nx, ny)
 
 
