@@ -100,6 +100,8 @@ class Params:
     facepad: float = 1.0              # fit=facearea: the face box times this, around its centre
     faceindex: int | None = None      # fit=facearea: 1-based face (left to right); None = all faces
     faces: bool = False               # fm=json: report face boxes
+    face_blur: float = 0.0            # blur the faces (as blur= would), 0–2000
+    face_pixel: int = 0               # pixelate the faces into squares of this many px, 0–200
     palette: str | None = None        # "json", "css": answer with the output's colours
     colors: int = 6                   # palette size
     prefix: str = "image"             # palette=css class prefix
@@ -473,6 +475,8 @@ TABLE: tuple[Param, ...] = (
     Param("dpr", "dpr", _float_in(0, 5, open_low=True), "a number greater than 0 and at most 5"),
     Param("exif", "exif", _exif, "1 (camera, lens, exposure, taken-at) or gps (also the position)",
           _fmt_text),
+    Param("face-blur", "face_blur", _float_in(0, 2000), "a number 0–2000 (as blur)"),
+    Param("face-pixel", "face_pixel", _int_in(0, 200), "an integer 0–200 (square size in px)"),
     Param("faceindex", "faceindex", _int_in(1, 100), "an integer 1–100 (faces counted left to right)"),
     Param("facepad", "facepad", _float_in(1, 10), "a number 1–10 (the face box is multiplied by it)"),
     Param("faces", "faces", _bool, "0 or 1", _fmt_bool),

@@ -372,6 +372,8 @@ VALUES: dict[str, st.SearchStrategy] = {
         .flatmap(lambda t: st.permutations([x for x in t if x]).map(",".join)),
     )).map("".join) | st.just("faces"),
     "facepad": _number_param(st.floats(1, 10)),
+    "face-blur": _number_param(st.floats(0, 2000)),
+    "face-pixel": _number_param(st.integers(0, 200)),
     "faceindex": _number_param(st.integers(1, 100)),
     "faces": st.sampled_from([True, False, "0", "1"]),
     "exif": st.sampled_from(["0", "1", "gps", "GPS", True]),

@@ -87,6 +87,7 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
     # Face boxes are an input of the plan. (With trim they would refer to the untrimmed
     # picture: trim plans without them, so crop=faces falls through to its chain.)
     found = _faces(src, ctx.orientation, deadline) if faces.wanted(params) and not params.trim else ()
+    ctx.faces = found
     try:
         if params.trim and not animated:
             _budget(src, None, params, fmt, limits, admit, frames=1)

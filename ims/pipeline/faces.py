@@ -39,7 +39,7 @@ INSTALL_HINT = "face detection needs OpenCV: pip install 'ims[faces]' (opencv-py
 
 def wanted(params: Params) -> bool:
     """Whether the request needs the face boxes."""
-    return params.fit == "facearea" or params.faces or (
+    return params.fit == "facearea" or params.faces or bool(params.face_blur or params.face_pixel) or (
         bool(params.crop) and params.crop[0] == "faces" and params.fit in ("crop", "min"))
 
 

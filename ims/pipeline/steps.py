@@ -8,6 +8,7 @@ parameter is not set, so adding a step is one line in ``STEPS``. The order:
 3. resize          to the plan's size (still in stored orientation: cheap, streams)
 4. orient          EXIF / ``orient`` / ``flip`` applied to the small image
 5. colour          ICC → sRGB, 16 → 8 bit (or keep the source profile, ``cs=origin``)
+   faces           face-blur / face-pixel over the detected faces
 6. crop            the plan's crop box, or libvips smartcrop
 7. blur, sharpen, brightness, contrast, gamma, saturation
 8. rotate          ``rot`` degrees clockwise, canvas grows, corners filled with bg
@@ -28,7 +29,7 @@ import pyvips
 from ims.errors import ProcessingTimeout
 from ims.geometry import Plan
 from ims.params import Params
-from ims.pipeline import steps_colour, steps_filter, steps_geometry
+from ims.pipeline import steps_colour, steps_faces, steps_filter, steps_geometry
 from ims.pipeline.steps_orient import Orientation
 
 
@@ -105,6 +106,7 @@ class Ctx:
     max_side: int = 8192
     deadline: Deadline = field(default_factory=lambda: Deadline(30.0))
     planner: Callable[..., Plan] | None = None   # geometry.plan, called by trim
+    faces: tuple = ()              # face boxes in upright source pixels (pipeline.faces)
 
 
 STEPS = (
@@ -113,6 +115,7 @@ STEPS = (
     steps_geometry.resize,
     steps_geometry.orient,
     steps_colour.to_output_space,
+    steps_faces.hide,
     steps_geometry.crop,
     steps_filter.blur,
     steps_filter.sharpen,

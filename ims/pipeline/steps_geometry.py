@@ -155,7 +155,8 @@ def pad(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
 def needs_random_access(ctx: Ctx) -> bool:
     """Steps after ``orient`` that read pixels out of order (a sequential source cannot)."""
     return (not ctx.orientation.identity or bool(ctx.plan.smart)
-            or ctx.params.rot % 360 != 0 or bool(ctx.params.blur))
+            or ctx.params.rot % 360 != 0 or bool(ctx.params.blur)
+            or bool(ctx.faces and (ctx.params.face_blur or ctx.params.face_pixel)))
 
 
 def resize_exact(image: pyvips.Image, width: int, height: int) -> pyvips.Image:

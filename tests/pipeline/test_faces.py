@@ -101,6 +101,21 @@ def test_facearea_fills_the_output_with_the_face():
     assert w2 < w * 0.75   # twice the padding: the face is about half as wide
 
 
+@pytest.mark.parametrize("hide", [{"face_pixel": 24}, {"face_blur": 200}])
+def test_face_blur_and_pixel_hide_the_face_and_nothing_else(hide):
+    wide = _wide_with_face()
+    (face,) = _json(wide, faces=1)["faces"]
+    _, plain = render(wide, fm="png")
+    _, hidden = render(wide, fm="png", **hide)
+    assert not _found(hidden), "the face is still recognisable"
+    x, y, w, h = face["x"], face["y"], face["width"], face["height"]
+    assert (hidden.crop(x, y, w, h) - plain.crop(x, y, w, h)).abs().avg() > 8
+    assert (hidden.crop(0, 0, 400, 240) - plain.crop(0, 0, 400, 240)).abs().max() == 0   # left of the face
+    # through a resize and a crop the box follows the face
+    _, small = render(wide, w=240, h=240, fit="crop", crop="faces", fm="png", **hide)
+    assert not _found(small)
+
+
 @pytest.mark.parametrize("query", [{"crop": "faces", "fit": "crop", "w": 10}, {"fit": "facearea", "w": 10},
                                    {"fm": "json", "faces": 1}])
 def test_without_opencv_the_answer_is_400_saying_how_to_install_it(monkeypatch, query):

@@ -84,6 +84,8 @@ _VALUES = {
     "faceindex": lambda r: str(r.randint(1, 3)),
     "facepad": lambda r: str(r.choice((1, 1.5, 3, 10))),
     "faces": lambda r: r.choice(("0", "1")),
+    "face-blur": lambda r: str(r.choice((0, 5, 40))),
+    "face-pixel": lambda r: str(r.choice((0, 1, 8, 200))),
     "cs": lambda r: r.choice(("srgb", "origin", "strip", "tinysrgb")),
     "dpr": lambda r: str(r.choice((0.5, 1, 1.5, 2, 3))),
     "fit": lambda r: r.choice(("clip", "crop", "facearea", "fill", "fillmax", "max", "min", "scale")),
