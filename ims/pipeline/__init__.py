@@ -2,7 +2,7 @@
 
     process(data, params, limits, accept=…)
       load.probe      header only: format allowed? pixels and frames within limits?
-      faces.find      only when asked for (crop=faces, fit=facearea, faces=1): a 512 px thumbnail
+      faces.find      only when asked for (crop=faces, fit=facearea, faces=1, face-blur|pixel): a 512 px thumbnail
       meta.describe   fm=json stops here
       choose_format   fm, else Accept (auto=format), else the source's format
       geometry.plan   on the upright source size (and the face boxes)
