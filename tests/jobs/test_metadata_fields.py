@@ -99,6 +99,16 @@ async def test_the_worker_stores_them_on_the_job_record(app):
     assert shown["result"]["blurhash"] == row["result"]["blurhash"]
 
 
+def test_a_form_body_sends_them_as_a_list(app):
+    source = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]
+    form = [("source_id", source["id"]), ("object_key", "blue.png"),
+            ("metadata_fields[]", "blurhash"), ("metadata_fields[]", "exif")]
+    reply = app.api("POST", URL, data=form)
+    assert reply.status_code == 202, reply.text
+    job = app.api("GET", f"{URL}/{reply.json()['response']['job_id']}").json()["response"]
+    assert job["metadata_fields"] == ["blurhash", "exif"]
+
+
 @pytest.mark.parametrize(("value", "words"), [
     (["blurhash", "faces"], "unknown name 'faces'; allowed: blurhash, dominant_color, exif"),
     ("blurhash", "must be a list"),
