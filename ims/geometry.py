@@ -385,6 +385,24 @@ def _facearea(p: Params, faces: tuple[Box, ...], rect: Box | None, sw: int,
     return replace(p, fit="crop", crop=()), (ox + left, oy + top, w, h)
 
 
+def resized_boxes(p: Plan, faces: tuple[Box, ...], src_w: int, src_h: int, *,
+                  margin: float = 0.0) -> list[Box]:
+    """Face boxes (upright source pixels) in the pixels of the plan's resized image (after
+    ``rect`` and the resize, before its crop), each grown by ``margin`` × its size on every
+    side and clipped to the image; boxes that fall outside are dropped."""
+    ox, oy, rw, rh = p.rect or (0, 0, src_w, src_h)
+    sx, sy = p.resize_w / rw, p.resize_h / rh
+    boxes = []
+    for x, y, w, h in faces:
+        mx, my = w * margin, h * margin
+        left, top = max(0, round((x - ox - mx) * sx)), max(0, round((y - oy - my) * sy))
+        right = min(p.resize_w, round((x - ox + w + mx) * sx))
+        bottom = min(p.resize_h, round((y - oy + h + my) * sy))
+        if right > left and bottom > top:
+            boxes.append((left, top, right - left, bottom - top))
+    return boxes
+
+
 # ---------------------------------------------------------------------------
 # Output limit
 

@@ -101,3 +101,12 @@ def test_canonical_keeps_the_chain_and_background_extras():
     job = replace(params, extras=frozenset({"exif", "blurhash"}))
     assert job.canonical().endswith("&_metadata_fields=blurhash,exif")
     assert type(params).from_canonical(job.canonical()) == job
+
+
+def test_resized_boxes_follow_rect_and_resize():
+    from ims.geometry import resized_boxes
+
+    got = plan(1000, 800, p(w=500, rect="200,0,800,800"))   # 800×800 rect → 500×500
+    assert resized_boxes(got, (FACE,), 1000, 800) == [(250, 188, 62, 62)]
+    assert resized_boxes(got, (FACE,), 1000, 800, margin=0.5) == [(219, 156, 125, 125)]
+    assert resized_boxes(got, ((0, 0, 100, 100),), 1000, 800) == []   # left of the rect

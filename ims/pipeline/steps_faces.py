@@ -2,7 +2,7 @@
 
 Runs after the colour step and before the plan's crop, on the resized upright image, so
 a face box maps from upright source pixels by the plan's rect and resize alone (a smart
-crop cuts afterwards, wherever it falls). Each box is grown by ``MARGIN`` of its size
+crop cuts afterwards, wherever it falls; ``geometry.resized_boxes`` maps them). Each box is grown by ``MARGIN`` of its size
 on every side (the cascade's box is tight around eyes and mouth), then
 
 * ``face-blur`` (1–2000): blurred as ``blur`` of that amount would blur it;
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pyvips
 
+from ims.geometry import resized_boxes
 from ims.pipeline.steps_filter import soften
 
 if TYPE_CHECKING:
@@ -30,27 +31,15 @@ def hide(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     p = ctx.params
     if not (p.face_blur or p.face_pixel) or not ctx.faces:
         return image
-    for left, top, width, height in _boxes(image, ctx):
+    up_w, up_h = ctx.orientation.upright_size(ctx.base_w, ctx.base_h)
+    for left, top, width, height in resized_boxes(ctx.plan, ctx.faces, up_w, up_h, margin=MARGIN):
+        width, height = min(width, image.width - left), min(height, image.height - top)
+        if width <= 0 or height <= 0:
+            continue
         region = image.crop(left, top, width, height)
         region = _pixelate(region, p.face_pixel) if p.face_pixel else soften(region, p.face_blur)
         image = image.insert(region.cast(image.format), left, top)
     return image
-
-
-def _boxes(image: pyvips.Image, ctx: Ctx) -> list[tuple[int, int, int, int]]:
-    """Face boxes in the resized image's pixels (grown by the margin, clipped to it)."""
-    plan = ctx.plan
-    ox, oy, rw, rh = plan.rect or (0, 0, *ctx.orientation.upright_size(ctx.base_w, ctx.base_h))
-    sx, sy = plan.resize_w / rw, plan.resize_h / rh
-    boxes = []
-    for x, y, w, h in ctx.faces:
-        mx, my = w * MARGIN, h * MARGIN
-        left, top = max(0, round((x - ox - mx) * sx)), max(0, round((y - oy - my) * sy))
-        right = min(image.width, round((x - ox + w + mx) * sx))
-        bottom = min(image.height, round((y - oy + h + my) * sy))
-        if right > left and bottom > top:
-            boxes.append((left, top, right - left, bottom - top))
-    return boxes
 
 
 def _pixelate(region: pyvips.Image, size: int) -> pyvips.Image:
