@@ -4,6 +4,7 @@ the webhook ``response`` (issue 14 item 4), on SQLite and PostgreSQL with the re
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlencode
 
 import pytest
 import pyvips
@@ -103,7 +104,8 @@ def test_a_form_body_sends_them_as_a_list(app):
     source = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]
     form = [("source_id", source["id"]), ("object_key", "blue.png"),
             ("metadata_fields[]", "blurhash"), ("metadata_fields[]", "exif")]
-    reply = app.api("POST", URL, data=form)
+    reply = app.api("POST", URL, content=urlencode(form),
+                    headers={"content-type": "application/x-www-form-urlencoded"})
     assert reply.status_code == 202, reply.text
     job = app.api("GET", f"{URL}/{reply.json()['response']['job_id']}").json()["response"]
     assert job["metadata_fields"] == ["blurhash", "exif"]
