@@ -1,4 +1,5 @@
-# ims — two commands: `make run` (set up + start on the embedded default) and `make test`.
+# ims — two commands: `make run` (set up + start on the embedded default, in development mode:
+# webhook receivers on this machine allowed) and `make test`.
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 .PHONY: run test install bench-ondemand bench-jobs clean
 
 run: $(STAMP)
-	$(BIN)/ims serve
+	$(BIN)/ims serve --dev
 
 test: $(STAMP)
 	scripts/ensure-postgres

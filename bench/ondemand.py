@@ -13,6 +13,10 @@ Measures, in one run and under the same bounded load (2 × CPU cores requests in
   ims cached              `ims serve` with a 256 MB result cache, warmed by one request
   ims cached, 1 in flight the same with one request at a time: latency without queueing
   thumbor                 thumbor 7 (PIL engine), one process per core, no storages
+  ims HEIC 12 MP → 1600 JPEG   the same photo as a HEIC (pillow-heif, made once in --out),
+                          `w=1600&h=1600&fm=jpg`, uncached, a copy per thread
+  ims PDF page 1 → 1600 PNG    an A4 vector page (shapes and text, written here) rendered
+                          by PDFium at the scale the plan needs, `page=1&w=1600&fm=png`
   ims crop=faces 400×400  uncached, distinct copies: face detection (OpenCV cascade on a 512 px
                           thumbnail) + a 400×400 face crop (the image has no face: the
                           detector's work is the same, and the crop falls back to the centre)
@@ -113,9 +117,16 @@ def main() -> int:
             ("ims fm=blurhash", lambda name: ims_line(
                 servers, args, image, name, concurrency, cache_mb=0, distinct=True, query=BLURHASH_QUERY,
                 expect=(None, "text/plain"))),
+            ("ims HEIC 12 MP → 1600 JPEG", lambda name: format_line(
+                servers, args, name, ensure_heic(args.out, image), "w=1600&h=1600&fm=jpg", "image/jpeg",
+                concurrency)),
+            ("ims PDF page 1 → 1600 PNG", lambda name: format_line(
+                servers, args, name, ensure_pdf(args.out), "page=1&w=1600&fm=png", "image/png", concurrency)),
         ]
         lines = [make(name) for name, make in makers
-                 if not args.only or any(word in name for word in args.only.split(","))]
+                 if (not args.formats_only or name.startswith(("ims HEIC", "ims PDF")))
+                 and (not args.only or any(word in name for word in args.only.split(",")))]
+
         measure_in_rounds(lines, args.seconds, args.rounds, args.warmup)
 
     print_table(lines)
@@ -137,6 +148,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--make-large", type=Path, default=REPO.parent / "shared/testdata/make_large.py",
                    help="the test image generator (../shared/testdata/make_large.py)")
     p.add_argument("--no-thumbor", action="store_true", help="skip the thumbor line")
+    p.add_argument("--formats-only", action="store_true", help="only the HEIC and PDF lines")
     p.add_argument("--thumbor-venv", type=Path, default=None,
                    help="thumbor's venv (OUT/thumbor-venv; made by bench/setup_thumbor.sh)")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -206,6 +218,80 @@ def place_copies(image: Path, directory: Path, count: int) -> list[str]:
     for key in keys:
         shutil.copyfile(image, directory / key)
     return keys
+
+
+# --- other input formats --------------------------------------------------------------------
+
+def ensure_heic(out: Path, image: Path) -> Path:
+    """The 12 MP test photo as a HEIC (quality 80), encoded once with pillow-heif."""
+    heic = out / "large-12mp.heic"
+    if not heic.exists():
+        import pillow_heif
+        from PIL import Image
+
+        print(f"encoding {heic.name} once with pillow-heif …", flush=True)
+        photo = pyvips.Image.new_from_file(str(image))
+        picture = Image.frombytes("RGB", (photo.width, photo.height), photo.write_to_memory())
+        pillow_heif.from_pillow(picture).save(heic, quality=80)
+    return heic
+
+
+def ensure_pdf(out: Path) -> Path:
+    """An A4 page of vector shapes and Helvetica text (what a document page holds)."""
+    pdf = out / "a4-vector.pdf"
+    if not pdf.exists():
+        ops = [b"BT /F1 11 Tf 40 800 Td 14 TL"]
+        ops += [b"(Line %d of a document page: the quick brown fox jumps over the lazy dog.) '" % i
+                for i in range(50)]
+        ops.append(b"ET")
+        ops += [b"%.2f %.2f %.2f rg %d %d 60 40 re f" % (i / 40, 1 - i / 40, 0.5, 40 + (i % 8) * 65,
+                                                         60 + (i // 8) * 45) for i in range(40)]
+        content = b"\n".join(ops)
+        objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                   b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+                   b"/Resources << /Font << /F1 5 0 R >> >> >>",
+                   b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+                   b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+        body, offsets = bytearray(b"%PDF-1.7\n"), []
+        for i, obj in enumerate(objects, 1):
+            offsets.append(len(body))
+            body += b"%d 0 obj\n%s\nendobj\n" % (i, obj)
+        xref = len(body)
+        body += b"xref\n0 6\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+        body += b"trailer\n<< /Size 6 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+        pdf.write_bytes(bytes(body))
+    return pdf
+
+
+def format_line(servers: contextlib.ExitStack, args, name: str, source: Path, query: str, mime: str,
+                concurrency: int) -> Line:
+    """``ims serve`` uncached on ``source`` (a copy per thread), checking the reply's type."""
+    print(f"{name}: starting ims serve …", flush=True)
+    data_dir = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="ims-", dir=args.out)))
+    folder = data_dir / "sources/default"
+    folder.mkdir(parents=True)
+    keys = [f"{source.stem}-{i}{source.suffix}" for i in range(concurrency)]
+    for key in keys:
+        shutil.copyfile(source, folder / key)
+    log = args.out / f"{name.split(' →')[0].replace(' ', '-')}.log"
+
+    def check(r: Reply) -> str | None:
+        if r.status != 200:
+            return f"HTTP {r.status}: {r.body[:200].decode(errors='replace')}"
+        return None if r.content_type == mime else f"Content-Type {r.content_type!r}"
+    try:
+        server = servers.enter_context(ims_server(data_dir, log, cache_size_mb=0, workers=0))
+        urls = [f"{server.base_url}/default/{key}?{query}" for key in keys]
+        reply = get(urls[0])
+        problem = check(reply)
+        if problem:
+            raise RuntimeError(f"{urls[0]} → {problem}")
+    except RuntimeError as e:
+        return Line(name, note=f"could not run: {e}")
+    image = pyvips.Image.new_from_buffer(reply.body, "")
+    return Line(name, sampled(server.proc.pid, http_op(lambda i: urls[i % len(urls)], check), concurrency),
+                len(reply.body) / 1024, note=f"{source.stat().st_size / 1e6:.1f} MB in, "
+                                             f"{image.width}×{image.height} out")
 
 
 # --- raw pyvips ----------------------------------------------------------------------------

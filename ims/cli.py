@@ -1,4 +1,4 @@
-"""The `ims` command: serve | worker | migrate | project create | sign-url | webhooks listen."""
+"""The `ims` command: serve | worker | migrate | project create | keys create | sign-url | webhooks listen."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import ctypes
 import json
 import logging
 import sys
+from dataclasses import replace
+from importlib.metadata import version
 
-from ims.config import Settings, SettingsError
+from ims.config import Settings, SettingsError, documented
+from ims.errors import ImsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,20 +33,41 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:  # from the start checks (_open)
         print(f"ims: {error}", file=sys.stderr)
         return 2
+    except ImsError as error:  # a command's argument names nothing that exists (keys create --project)
+        print(f"ims: {error.message}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ims", description="Self-hosted image service (settings: IMS_* env)")
+    parser.add_argument("--version", action="version", version=f"ims {version('ims')}")
     sub = parser.add_subparsers()
 
-    sub.add_parser("serve", help="HTTP API + console + in-process workers").set_defaults(run=serve)
-    sub.add_parser("worker", help="background workers only (IMS_WORKERS at a time)").set_defaults(run=worker)
-    sub.add_parser("migrate", help="create or upgrade the database schema").set_defaults(run=migrate)
+    serving = sub.add_parser("serve", help="HTTP API + console + in-process workers",
+                             description="Serve the HTTP API, the console and (IMS_WORKERS) background workers.",
+                             epilog=_settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    serving.add_argument("--host", help="listen address (overrides IMS_HOST)")
+    serving.add_argument("--port", type=_port, help="listen port (overrides IMS_PORT)")
+    _dev_option(serving)
+    serving.set_defaults(run=serve)
+    working = sub.add_parser("worker", help="background workers only (IMS_WORKERS at a time)",
+                             epilog=_settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    _dev_option(working)
+    working.set_defaults(run=worker)
+    sub.add_parser("migrate", help="create or upgrade the database schema; says which").set_defaults(run=migrate)
 
     project = sub.add_parser("project", help="projects").add_subparsers()
     create = project.add_parser("create", help="create a project; prints its id and API key as JSON")
     create.add_argument("name")
     create.set_defaults(run=project_create)
+
+    keys = sub.add_parser("keys", help="API keys").add_subparsers()
+    key = keys.add_parser("create", help="add an API key to a project (a lost one is replaced this way); "
+                                          "prints it as JSON")
+    key.add_argument("--project", default="default", help="a project id, or 'default' (the default: "
+                                                          "the project the first start created)")
+    key.add_argument("--name", default="cli", help="the key's name in GET /api/v1/api_keys (default: cli)")
+    key.set_defaults(run=keys_create)
 
     sign = sub.add_parser("sign-url", help="print a signed on-demand URL")
     sign.add_argument("url", help="path and query, e.g. /default/a.jpg?w=300, or a full URL")
@@ -59,6 +83,42 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument("--secret", help="the endpoint's whsec_ secret (without it nothing is verified)")
     listen.set_defaults(run=webhooks_listen)
     return parser
+
+
+def _port(raw: str) -> int:
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be an integer from 0 to 65535, got {raw!r}")
+    return port
+
+
+def _dev_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dev", action="store_true",
+                        help="development mode: webhook receivers on this machine (localhost, 127.0.0.1, ::1) "
+                             "are allowed, e.g. `ims webhooks listen`; other private addresses stay refused")
+
+
+def _settings_help() -> str:
+    """The settings that matter, one line each, from ``ims.config.documented``."""
+    rows = documented()
+    width = max(len(name) for name, _, _ in rows) + 2
+    lines = [f"  {name:<{width}}{meaning} [default: {default}]" for name, default, meaning in rows]
+    return "settings (environment variables):\n" + "\n".join(lines)
+
+
+def _with_options(settings: Settings, args) -> Settings:
+    """The settings as the command line changes them (--host, --port, --dev)."""
+    changes = {}
+    if getattr(args, "host", None):
+        changes["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        changes["port"] = args.port
+    if getattr(args, "dev", False):
+        changes["allow_loopback_webhooks"] = True
+    return replace(settings, **changes)
 
 
 def _limit_malloc_arenas() -> None:
@@ -80,16 +140,16 @@ def _open(settings: Settings):
     return svc
 
 
-def serve(settings: Settings, _args) -> int:
+def serve(settings: Settings, args) -> int:
     import uvicorn
 
     from ims.bootstrap import bootstrap
     from ims.web.app import create_app
 
+    settings = _with_options(settings, args)
     svc = _open(settings)
     created = bootstrap(svc.db, svc.settings, svc.sealer)
-    if created:
-        _announce(svc.settings, created)
+    _announce(svc.settings, created)
     app = create_app(svc, run_workers=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
     svc.close()
@@ -97,6 +157,11 @@ def serve(settings: Settings, _args) -> int:
 
 
 def _announce(settings: Settings, created) -> None:
+    """The start banner: on the first start (``created``) the default project's key and what to
+    try; on every start which outbound addresses are allowed."""
+    if created is None:
+        print("\n".join(["", *_network_lines(settings), ""]), flush=True)
+        return
     base = f"http://{settings.host}:{settings.port}"
     lines = ["", "ims: first start — created the default project."]
     if created.key_was_generated:
@@ -108,28 +173,38 @@ def _announce(settings: Settings, created) -> None:
         f"{settings.data_dir / 'destinations' / 'default'}.",
         f"  Try: curl -H 'x-api-key: {created.api_key if created.key_was_generated else '$IMS_BOOTSTRAP_API_KEY'}' "
         f"{base}/api/v1/sources",
-        _private_networks_line(settings),
+        f"  Console: {base}/console (sign in with the API key)",
+        *_network_lines(settings),
         "",
     ]
     print("\n".join(lines), flush=True)
 
 
-def _private_networks_line(settings: Settings) -> str:
+def _network_lines(settings: Settings) -> list[str]:
     if settings.allow_private_networks:
-        return ("  Private networks: allowed (IMS_ALLOW_PRIVATE_NETWORKS=1) — http sources, S3 endpoints and "
-                "webhooks may reach loopback and private addresses; unset it when tenants are not trusted.")
-    return ("  Private networks: refused — http sources, S3 endpoints and webhooks must be public hosts. "
-            "For a local MinIO/SeaweedFS or receiver on 127.0.0.1, start with IMS_ALLOW_PRIVATE_NETWORKS=1.")
+        return ["  Private networks: allowed (IMS_ALLOW_PRIVATE_NETWORKS=1) — http sources, S3 endpoints and "
+                "webhooks may reach loopback and private addresses; unset it when tenants are not trusted."]
+    if settings.allow_loopback_webhooks:
+        return ["  Development mode (--dev): webhook receivers on this machine (localhost, 127.0.0.1, ::1) are "
+                "allowed, e.g. `ims webhooks listen --port 9000`; a plain `ims serve` refuses them.",
+                "  Private networks: refused otherwise — http sources, S3 endpoints and other webhooks must be "
+                "public hosts. For a local MinIO/SeaweedFS, start with IMS_ALLOW_PRIVATE_NETWORKS=1."]
+    return ["  Private networks: refused — http sources, S3 endpoints and webhooks must be public hosts. "
+            "For a local MinIO/SeaweedFS or receiver on 127.0.0.1, start with IMS_ALLOW_PRIVATE_NETWORKS=1 "
+            "(a webhook receiver on this machine only: `ims serve --dev`)."]
 
 
-def worker(settings: Settings, _args) -> int:
+def worker(settings: Settings, args) -> int:
     import asyncio
     import os
     import signal
 
     from ims.jobs.worker import Background
 
+    settings = _with_options(settings, args)
     svc = _open(settings)
+    if settings.allow_loopback_webhooks:
+        print(_network_lines(settings)[0], flush=True)
     concurrency = settings.workers or os.cpu_count() or 1
 
     async def run() -> None:
@@ -147,8 +222,16 @@ def worker(settings: Settings, _args) -> int:
 
 
 def migrate(settings: Settings, _args) -> int:
-    _open(settings).close()
-    print("ims: database is up to date")
+    from ims.db import Database
+    from ims.db.engine import wait_seconds
+
+    settings.check_fs_roots()
+    db = Database(settings.database_url, bound=wait_seconds(settings.job_lease_seconds))
+    try:
+        done = db.migrate()
+    finally:
+        db.dispose()
+    print(f"ims: {done}")  # created schema 0003 | upgraded 0002 → 0003 | up to date at 0003
     return 0
 
 
@@ -160,6 +243,20 @@ def project_create(settings: Settings, args) -> int:
         project_id, key = create_project(conn, args.name)
     svc.close()
     print(json.dumps({"project_id": project_id, "api_key": key}))
+    return 0
+
+
+def keys_create(settings: Settings, args) -> int:
+    from ims.manage.keys import add_key, find_project
+
+    svc = _open(settings)
+    try:
+        with svc.db.write() as conn:
+            project_id = find_project(conn, args.project)
+            row, key = add_key(conn, project_id, args.name)
+    finally:
+        svc.close()
+    print(json.dumps({"project_id": project_id, "key_id": row["id"], "name": row["name"], "api_key": key}))
     return 0
 
 

@@ -58,12 +58,14 @@ class Settings:
     bootstrap_api_key: str | None = None
     secret_key: str | None = None
     allow_private_networks: bool = False
+    allow_loopback_webhooks: bool = False  # the development mode (`ims serve --dev`), not read from the env
     webhook_retry_schedule: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE
     job_lease_seconds: int = 30
     cache_size_mb: int = 1024
     limits: Limits = field(default_factory=Limits)
     public_hosts: tuple[str, ...] = ()  # names this installation answers on: never a source's hostname
     source_hostname_suffixes: tuple[str, ...] = ()  # when set, source hostnames must end in one of these
+    console_session_hours: int = 12  # a console sign-in lasts this long (IMS_CONSOLE_SESSION_HOURS)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,8 +75,8 @@ class Settings:
         fs_roots = (tuple(Path(p).absolute() for p in roots.split(":") if p) if roots
                     else (data_dir / "sources", data_dir / "destinations"))
         return cls(
-            host=env.get("IMS_HOST") or "127.0.0.1",
-            port=_int(env, "IMS_PORT", 8080, low=0, high=65535),
+            host=env.get("IMS_HOST") or cls.host,
+            port=_int(env, "IMS_PORT", cls.port, low=0, high=65535),
             data_dir=data_dir,
             database_url=env.get("IMS_DATABASE_URL") or f"sqlite:///{data_dir / 'ims.db'}",
             workers=_int(env, "IMS_WORKERS", os.cpu_count() or 1, low=0, high=1024),
@@ -83,11 +85,12 @@ class Settings:
             secret_key=env.get("IMS_SECRET_KEY") or None,
             allow_private_networks=_bool(env, "IMS_ALLOW_PRIVATE_NETWORKS"),
             webhook_retry_schedule=_schedule(env.get("IMS_WEBHOOK_RETRY_SCHEDULE")),
-            job_lease_seconds=_int(env, "IMS_JOB_LEASE_SECONDS", 30, low=1, high=86400),
-            cache_size_mb=_int(env, "IMS_CACHE_SIZE_MB", 1024, low=0, high=10**7),
+            job_lease_seconds=_int(env, "IMS_JOB_LEASE_SECONDS", cls.job_lease_seconds, low=1, high=86400),
+            cache_size_mb=_int(env, "IMS_CACHE_SIZE_MB", cls.cache_size_mb, low=0, high=10**7),
             limits=Limits.from_env(env),
             public_hosts=_names(env.get("IMS_PUBLIC_HOSTS")),
             source_hostname_suffixes=_names(env.get("IMS_SOURCE_HOSTNAME_SUFFIXES")),
+            console_session_hours=_int(env, "IMS_CONSOLE_SESSION_HOURS", Settings.console_session_hours, low=1, high=24 * 365),
         )
 
     def with_secret_key(self) -> Settings:
@@ -144,6 +147,39 @@ class Settings:
                     "reach the database, the secret key or the cache. Use directories that hold only "
                     f"images, e.g. the default '{self.data_dir / 'sources'}:{self.data_dir / 'destinations'}'"
                 )
+
+
+def documented() -> tuple[tuple[str, str, str], ...]:
+    """(variable, default, meaning) of the settings an operator sets, for ``ims serve --help``.
+
+    The defaults are the ones ``Settings.from_env`` and ``Limits.from_env`` use.
+    """
+    limits = Limits()
+    return (
+        ("IMS_HOST", Settings.host, "listen address (ims serve --host overrides it)"),
+        ("IMS_PORT", str(Settings.port), "listen port (ims serve --port overrides it)"),
+        ("IMS_DATA_DIR", f"./{Settings.data_dir}", "SQLite file, local storage, result cache, generated secret key"),
+        ("IMS_DATABASE_URL", "sqlite:///$IMS_DATA_DIR/ims.db", "or postgresql://user@host:5432/db"),
+        ("IMS_WORKERS", f"CPUs ({os.cpu_count() or 1})", "jobs at a time per process (ims serve: 0 = none)"),
+        ("IMS_FS_ROOTS", "$IMS_DATA_DIR/sources:$IMS_DATA_DIR/destinations",
+         "colon-separated roots for fs sources and destinations"),
+        ("IMS_BOOTSTRAP_API_KEY", "generated, printed once", "the default project's API key on first start"),
+        ("IMS_SECRET_KEY", "generated into the data dir", "encrypts stored credentials and webhook secrets"),
+        ("IMS_ALLOW_PRIVATE_NETWORKS", "0", "1: webhooks, http sources, S3 endpoints may be on private networks"),
+        ("IMS_PUBLIC_HOSTS", "(empty)", "host names this installation answers on (never a source hostname)"),
+        ("IMS_SOURCE_HOSTNAME_SUFFIXES", "(empty = any)", "source hostnames must be subdomains of one of these"),
+        ("IMS_WEBHOOK_RETRY_SCHEDULE", ",".join(map(str, DEFAULT_RETRY_SCHEDULE)),
+         "seconds between webhook delivery attempts"),
+        ("IMS_JOB_LEASE_SECONDS", str(Settings.job_lease_seconds),
+         "a claimed job without a heartbeat for this long runs again"),
+        ("IMS_CACHE_SIZE_MB", str(Settings.cache_size_mb), "on-disk cache of on-demand renders (0 = off)"),
+        ("IMS_PROCESS_SECONDS", f"{limits.processing_seconds:g}", "processing time limit of one render (503)"),
+        ("IMS_FETCH_SECONDS", f"{limits.fetch_seconds:g}", "time limit for reading a source object (504)"),
+        ("IMS_MAX_SOURCE_MB", f"{limits.source_bytes / 2**20:g}", "largest source object (413)"),
+        ("IMS_MAX_MEGAPIXELS", f"{limits.source_pixels / 1e6:g}", "most pixels of a source, all frames (413)"),
+        ("IMS_MAX_FRAMES", str(limits.frames), "most frames of an animated source (413)"),
+        ("IMS_CONSOLE_SESSION_HOURS", str(Settings.console_session_hours), "a console sign-in lasts this long"),
+    )
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:

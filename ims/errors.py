@@ -19,6 +19,7 @@ and the fields it concerns. Responses are made from these in one place
     ├── UnsupportedMediaType (415 unsupported_media_type)
     ├── Unprocessable (422 unprocessable)
     │   └── NotAnImage (422 not_an_image)
+    ├── TooManyRequests (429 too_many_requests)         failed console sign-ins, per address
     ├── StorageError (502 storage_error, transient)      storage answered badly
     ├── Unavailable (503 unavailable, transient)         overloaded, shutting down
     │   └── ProcessingTimeout (503 processing_timeout)    the render ran past the limit
@@ -132,6 +133,10 @@ class Unprocessable(ClientError):
 
 class NotAnImage(Unprocessable):
     code, default_message = "not_an_image", "The source object is not a decodable image"
+
+
+class TooManyRequests(ClientError):
+    status, code, default_message = 429, "too_many_requests", "Too many requests, try again later"
 
 
 class StorageError(ImsError):

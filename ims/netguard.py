@@ -13,6 +13,10 @@ Two checks, for http sources, S3 endpoints and webhook URLs:
   the certificate against (and sends SNI for) the host name of the URL.
   ``resolve_checked`` is that check on its own, for clients that are not httpx
   (``ims.webhooks.sender``).
+
+``allow_private`` lets every address through (``IMS_ALLOW_PRIVATE_NETWORKS=1``);
+``allow_loopback`` only this machine's own (127.0.0.0/8, ``::1`` and their IPv4-mapped
+spelling): the development mode's webhook receivers (``ims serve --dev``).
 """
 
 from __future__ import annotations
@@ -53,6 +57,21 @@ class ForbiddenAddress(Exception):
         super().__init__(
             f"{host} resolves to {address}, a loopback, private, link-local or reserved address"
         )
+
+
+def is_loopback_ip(ip: str | IPAddress) -> bool:
+    """True for this machine's own addresses: 127.0.0.0/8, ``::1``, ``::ffff:127.x.y.z``."""
+    ip = ipaddress.ip_address(ip)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def is_refused_ip(ip: str | IPAddress, *, allow_loopback: bool) -> bool:
+    """``is_forbidden_ip``, except for this machine's own addresses when ``allow_loopback``."""
+    if allow_loopback and is_loopback_ip(ip):
+        return False
+    return is_forbidden_ip(ip)
 
 
 def is_forbidden_ip(ip: str | IPAddress) -> bool:
@@ -107,8 +126,12 @@ def check_url_form(url: str, *, field: str) -> tuple[str, int]:
     return host, port or (443 if parts.scheme == "https" else 80)
 
 
-def check_public_url(url: str, *, allow_private: bool, field: str) -> None:
+def check_public_url(url: str, *, allow_private: bool, field: str, allow_loopback: bool = False,
+                     loopback_hint: str = "") -> None:
     """Refuse, with ``ValidationFailed(field=field)``, a URL ims must not call.
+
+    ``allow_loopback``: this machine's own addresses pass; ``loopback_hint`` is added to
+    the message when a refused address is one (how this caller's allowance is switched on).
 
     Blocking (it resolves the host); call it from a thread in async code, and
     never inside a write transaction (a slow resolver would hold the write lock).
@@ -124,19 +147,29 @@ def check_public_url(url: str, *, allow_private: bool, field: str) -> None:
     if allow_private:
         return
     for address in _addresses(infos):
-        if is_forbidden_ip(address):
+        if is_refused_ip(address, allow_loopback=allow_loopback):
+            hint = loopback_hint if loopback_hint and is_loopback_ip(address) else ""
             raise ValidationFailed(
                 f"{field} host {host!r} resolves to {address}, a loopback, private, "
-                "link-local or metadata address; set IMS_ALLOW_PRIVATE_NETWORKS=1 to allow it",
+                f"link-local or metadata address; set IMS_ALLOW_PRIVATE_NETWORKS=1 to allow it{hint}",
                 field=field,
             )
 
 
-async def resolve_checked(host: str, port: int, *, allow_private: bool) -> list[str]:
+def check_webhook_url(url: str, *, allow_private: bool, allow_loopback: bool, field: str) -> None:
+    """``check_public_url`` for a webhook receiver, which the development mode
+    (``allow_loopback``) may put on this machine; a refused loopback one says how."""
+    check_public_url(url, allow_private=allow_private, field=field, allow_loopback=allow_loopback,
+                     loopback_hint="; or, for a receiver on this machine, start the service with "
+                                   "`ims serve --dev` (what `make run` does)")
+
+
+async def resolve_checked(host: str, port: int, *, allow_private: bool, allow_loopback: bool = False) -> list[str]:
     """The addresses to connect to for ``host``, in order, each one checked.
 
     Unless private networks are allowed, raises ``ForbiddenAddress`` if *any* address
-    is forbidden: the next connection might get another one of them. Lets
+    is forbidden (``allow_loopback``: loopback ones are not): the next connection
+    might get another one of them. Lets
     ``socket.gaierror`` (or ``UnicodeError`` for a bad name) through if it does not resolve.
     Callers must connect to these addresses, not to the host name again.
     """
@@ -144,7 +177,7 @@ async def resolve_checked(host: str, port: int, *, allow_private: bool) -> list[
     addresses = _addresses(infos)
     if not allow_private:
         for address in addresses:
-            if is_forbidden_ip(address):
+            if is_refused_ip(address, allow_loopback=allow_loopback):
                 raise ForbiddenAddress(host, address)
     return addresses
 

@@ -40,6 +40,9 @@ Decisions where imgix is vague or ims differs:
   answers with colours whatever ``fm`` says;
 * ``metadata_fields`` of a background job is not a URL parameter: it rides in ``Params.extras``
   and in the canonical form under ``EXTRAS_KEY``, which ``parse`` refuses (unknown parameter).
+* ``page`` (1-based) picks a PDF's page; a page past the document's end is a 400
+  from the pipeline, which knows the page count, and so is ``page`` above 1 for a
+  source that is not a PDF.
 """
 
 from __future__ import annotations
@@ -90,12 +93,14 @@ class Params:
     trim_color: RGBA | None = None
     bg: RGBA | None = None            # (r, g, b, alpha 0–255)
     # output
-    fm: str | None = None             # jpg pjpg png webp avif gif tiff json blurhash; None = source-appropriate
+    fm: str | None = None             # jpg pjpg png webp avif jxl gif tiff json blurhash; None = source-appropriate
     auto: frozenset[str] = field(default_factory=frozenset)   # {"format", "compress"}
     q: int | None = None              # None = default (75)
     lossless: bool = False
     cs: str = "srgb"                  # srgb origin strip
     dl: str | None = None
+    # source
+    page: int = 1                     # the PDF page rendered, 1-based
     # faces, colours, metadata (issue 14)
     facepad: float = 1.0              # fit=facearea: the face box times this, around its centre
     faceindex: int | None = None      # fit=facearea: 1-based face (left to right); None = all faces
@@ -131,6 +136,7 @@ class Params:
 # They raise _Bad; parse() turns that into InvalidParameter with the table's text.
 
 MAX_SIDE = 8192
+MAX_PAGE = 1_000_000  # (PDFium reads at most 8,388,607 pages)
 _MAX_RECT_PX = 100_000_000  # no source side can be longer (100 MP pixel limit)
 
 
@@ -490,10 +496,10 @@ TABLE: tuple[Param, ...] = (
           _fmt_text),
     Param(
         "fm", "fm",
-        _choice(("jpg", "pjpg", "png", "webp", "avif", "gif", "tiff", "json", "blurhash"),
+        _choice(("jpg", "pjpg", "png", "webp", "avif", "jxl", "gif", "tiff", "json", "blurhash"),
                 aliases={"jpeg": "jpg", "tif": "tiff"},
-                unsupported=("jp2", "jxr", "jxl", "mp4", "webm", "png8", "png32")),
-        "one of jpg, pjpg, png, webp, avif, gif, tiff, json, blurhash", _fmt_text, aliases=("format",),
+                unsupported=("jp2", "jxr", "mp4", "webm", "png8", "png32")),
+        "one of jpg, pjpg, png, webp, avif, jxl, gif, tiff, json, blurhash", _fmt_text, aliases=("format",),
     ),
     Param("fp-x", "fp_x", _float_in(0, 1), "a number 0–1"),
     Param("fp-y", "fp_y", _float_in(0, 1), "a number 0–1"),
@@ -506,6 +512,7 @@ TABLE: tuple[Param, ...] = (
     Param("min-w", "min_w", _int_in(1, MAX_SIDE), _BOUND),
     Param("orient", "orient", _orient, "one of 1–8, 90, 180, 270"),
     Param("pad", "pad", _int_in(0, MAX_SIDE), "an integer 0–8192"),
+    Param("page", "page", _int_in(1, MAX_PAGE), f"an integer 1–{MAX_PAGE:,} (pages count from 1)"),
     Param("palette", "palette", _choice(("json", "css")), "one of json, css", _fmt_text),
     Param("prefix", "prefix", _css_name, "a CSS class name prefix: a letter, then letters, digits, - or _ "
           "(at most 64)", _fmt_text),

@@ -26,7 +26,7 @@ from ims.pipeline.encode import accepted_images
 from ims.pool import PixelPool
 from ims.storage import ObjectInfo, Storage, StoredObject
 
-_NEGOTIATED = ("image/avif", "image/webp")
+_NEGOTIATED = ("image/avif", "image/webp", "image/jxl")
 
 
 @dataclass(frozen=True)

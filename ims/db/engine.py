@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
@@ -32,6 +34,21 @@ def wait_seconds(lease_seconds: float) -> float:
     database stalls still gets a heartbeat through (or gives up) before its leases run out; at
     least 2 s (PostgreSQL's shortest ``connect_timeout``), at most 5 s."""
     return min(5.0, max(2.0, lease_seconds / 3))
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """What ``Database.migrate`` did: the schema revision it found (None: no schema) and left."""
+
+    before: str | None
+    after: str
+
+    def __str__(self) -> str:
+        if self.before is None:
+            return f"created schema {self.after}"
+        if self.before != self.after:
+            return f"upgraded {self.before} → {self.after}"
+        return f"up to date at {self.after}"
 
 
 class _BoundedConnection(psycopg.Connection):
@@ -190,8 +207,9 @@ class Database:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision; safe to run from many processes at once."""
+    def migrate(self) -> Migrated:
+        """Bring the schema to the newest revision; safe to run from many processes at once.
+        Returns the revision found (None: no schema yet) and the one left, read under the lock."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.connect() as conn:
@@ -203,15 +221,24 @@ class Database:
                 conn.execute(text("SET lock_timeout = 0"))
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
                 conn.commit()
+            else:
+                # A migration that rebuilds a table (ALTER on SQLite: copy, drop, rename) must not
+                # cascade the drop into the rows referencing it. Outside any transaction, on the
+                # driver's connection; the connection is discarded afterwards (below).
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
             try:
+                before = MigrationContext.configure(conn).get_current_revision()
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
+                conn.commit()
+                after = MigrationContext.configure(conn).get_current_revision()
                 conn.commit()
             finally:
                 if not self.is_sqlite:
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
                     conn.commit()
-                    conn.invalidate()
+                conn.invalidate()
+        return Migrated(before, after)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -158,7 +158,7 @@ webhook_deliveries = Table(
     metadata,
     Column("id", Id(), primary_key=True),  # also the webhook-id header: stable across retries
     Column("project_id", Id(), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
-    Column("job_id", Id(), nullable=False),
+    Column("job_id", Id(), nullable=True),  # NULL for a webhook.test event (migration 0004)
     Column("endpoint_id", Id(), nullable=True),  # whose secret signs; NULL once the endpoint is deleted
     Column("url", Text, nullable=False),
     Column("event", String(64), nullable=False),
@@ -188,4 +188,18 @@ delivery_attempts = Table(
     Column("error", Text, nullable=True),
     Column("response_excerpt", Text, nullable=True),
     Index("ix_attempts_delivery", "delivery_id", "id"),
+)
+
+# -- console (SPEC §7) ----------------------------------------------------------------------------
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 hex of the cookie's random session id
+    Column("project_id", Id(), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("api_key_id", Id(), ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_console_sessions_key", "api_key_id"),
 )

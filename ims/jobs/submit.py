@@ -18,7 +18,7 @@ from ims.db.tables import destinations, jobs, sources
 from ims.db.types import utcnow
 from ims.errors import FieldError, ImsError, InvalidParameter, NotFound, ValidationFailed
 from ims.ids import is_id, new_id
-from ims.netguard import check_public_url
+from ims.netguard import check_webhook_url
 from ims.params import EXTRAS, Params, parse
 from ims.storage import check_key
 from ims.webhooks.outbox import targets
@@ -71,8 +71,8 @@ def parse_submission(body: object, settings: Settings) -> Submission:
         if not isinstance(webhook_url, str):
             problems.append(FieldError("webhook_url", "webhook_url must be an http(s) URL string"))
         else:
-            check(lambda: check_public_url(webhook_url, allow_private=settings.allow_private_networks,
-                                           field="webhook_url"))
+            check(lambda: check_webhook_url(webhook_url, allow_private=settings.allow_private_networks,
+                                            allow_loopback=settings.allow_loopback_webhooks, field="webhook_url"))
     if problems:
         message = problems[0].message if len(problems) == 1 else "; ".join(p.message for p in problems)
         raise ValidationFailed(message, errors=problems)

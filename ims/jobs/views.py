@@ -62,6 +62,7 @@ def job_view(row) -> dict:
 def _delivery_summary(row) -> dict:
     return {
         "id": row["id"],
+        "endpoint_id": row["endpoint_id"],
         "url": row["url"],
         "event": row["event"],
         "status": row["status"],

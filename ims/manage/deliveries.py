@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from sqlalchemy import Connection, select, update
 
-from ims.db.tables import delivery_attempts, jobs, webhook_deliveries
+from ims.db.tables import delivery_attempts, jobs, webhook_deliveries, webhook_endpoints
 from ims.db.types import utcnow
 from ims.errors import Conflict, ValidationFailed
 from ims.jobs.notify import DELIVERIES, notify
@@ -32,11 +32,14 @@ def check_status(status: str | None) -> str | None:
 
 
 def list_deliveries(conn: Connection, project_id: str, page: Page, *,
-                    job_id: str | None = None, status: str | None = None) -> dict:
+                    job_id: str | None = None, status: str | None = None, endpoint_id: str | None = None) -> dict:
     conditions = [D.c.project_id == project_id]
     if job_id:
         get_owned(conn, jobs, project_id, job_id, "job", field="job_id")  # another project's: 404
         conditions.append(D.c.job_id == job_id)
+    if endpoint_id:
+        get_owned(conn, webhook_endpoints, project_id, endpoint_id, "webhook endpoint", field="endpoint_id")
+        conditions.append(D.c.endpoint_id == endpoint_id)
     if status:
         conditions.append(D.c.status == status)
     rows, next_cursor = fetch_page(conn, D, page, *conditions, newest_first=True)

@@ -10,8 +10,8 @@ from ims.crypto import hash_api_key, new_api_key
 from ims.db import Database
 from ims.db.tables import api_keys, projects
 from ims.db.types import utcnow
-from ims.errors import Conflict, Unauthorized
-from ims.ids import new_id
+from ims.errors import Conflict, NotFound, Unauthorized
+from ims.ids import is_id, new_id
 from ims.manage.common import Page, get_owned, iso, list_page
 
 
@@ -44,6 +44,27 @@ def add_key(conn: Connection, project_id: str, name: str, *, key: str | None = N
     }
     conn.execute(insert(api_keys).values(**row))
     return row, key
+
+
+DEFAULT_PROJECT = "default"
+
+
+def find_project(conn: Connection, ref: str) -> str:
+    """The id of the project ``ref`` names: a project id, or ``default`` for the project the
+    first start created (the oldest one named ``default``). ``NotFound`` naming ``project`` otherwise."""
+    if ref == DEFAULT_PROJECT:
+        found = conn.execute(
+            select(projects.c.id).where(projects.c.name == DEFAULT_PROJECT)
+            .order_by(projects.c.created_at, projects.c.id).limit(1)
+        ).scalar()
+        if found is None:
+            raise NotFound("there is no default project yet: `ims serve` creates it on its first start",
+                           field="project")
+        return found
+    found = conn.execute(select(projects.c.id).where(projects.c.id == ref)).scalar() if is_id(ref) else None
+    if found is None:
+        raise NotFound(f"no project with id {ref!r}; --project takes a project id or 'default'", field="project")
+    return found
 
 
 def authenticate(db: Database, key: str | None) -> Principal:

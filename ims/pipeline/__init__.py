@@ -2,6 +2,7 @@
 
     process(data, params, limits, accept=…)
       load.probe      header only: format allowed? pixels and frames within limits?
+                      (HEIC, PDF, JPEG XL, BMP, ICO: through ``pipeline.decoders``)
       faces.find      only when asked for (crop=faces, fit=facearea, faces=1, face-blur|pixel): a 512 px thumbnail
       meta.describe   fm=json stops here
       choose_format   fm, else Accept (auto=format), else the source's format
@@ -58,7 +59,7 @@ if "VIPS_CONCURRENCY" not in os.environ:
 class Rendered:
     body: bytes
     mime: str
-    format: str          # jpg pjpg png webp avif gif tiff json blurhash css
+    format: str          # jpg pjpg png webp avif jxl gif tiff json blurhash css
     width: int
     height: int
     vary_accept: bool
@@ -71,7 +72,7 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
     See the module docstring for the order. ``admit(seconds)``, if given, hears the
     estimated cost before decoding (``ims.pool`` gives heavy renders their own turn)."""
     deadline = Deadline(limits.processing_seconds)
-    src = src or load.probe(data, limits)
+    src = src or load.probe(data, limits, params.page)
     if params.fm == "json":
         orientation = resolve(src.orientation, params.orient, None)
         width, height = orientation.upright_size(src.width, src.height)
@@ -165,8 +166,10 @@ def light(data: bytes, params: Params, limits: Limits, accept: str = "") -> tupl
     if (len(data) > LIGHT_BYTES or params.blur or params.sharp or params.trim or params.fm == "json"
             or faces.wanted(params)):
         return None, False
+    if load.may_be_foreign(data):  # (their libraries run in the pixel pool's children only)
+        return None, False
     try:
-        src = load.probe(data, limits)
+        src = load.probe(data, limits, params.page)
     except ImsError:
         return None, False
     if src.format not in _LIGHT_FORMATS or src.pages != 1 or src.width * src.height > LIGHT_PIXELS:
@@ -185,20 +188,21 @@ JPEG_SHRINKS = (8, 4, 2)
 
 def shrink_on_load(src: load.Source, ctx: Ctx, animated: bool,
                    max_pixels: int) -> tuple[int, float | None]:
-    """How much smaller to decode: (integer shrink for JPEG/WebP, scale for SVG).
+    """How much smaller to decode: (integer shrink for JPEG/WebP, scale for SVG and PDF).
 
     JPEG decodes at 1/2, 1/4, 1/8 almost for free (DCT scaling), WebP scales
     while decoding. We take the largest shrink whose result still holds at
     least the pixels the plan's resize needs in both directions (rect and the
     crop's cover size included, since ``resize_w/h`` is the size *before*
-    cropping); lanczos3 does the rest. SVG renders at exactly the needed scale,
-    so enlargements stay sharp, within the pixel limit.
+    cropping); lanczos3 does the rest. SVG and PDF pages (sized at 1 px per point)
+    render at exactly the needed scale, so enlargements stay sharp, within the
+    pixel limit.
     """
     plan = ctx.plan
     rect_w, rect_h = (plan.rect[2], plan.rect[3]) if plan.rect else \
         ctx.orientation.upright_size(src.width, src.height)
     need = max(plan.resize_w / rect_w, plan.resize_h / rect_h)   # scale from source to output
-    if src.format == "svg":
+    if src.format in ("svg", "pdf"):
         cap = (max_pixels / max(1, src.width * src.height)) ** 0.5
         return 1, max(0.01, min(need, cap))
     if animated or src.format not in ("jpeg", "webp") or need > 0.5:

@@ -7,7 +7,8 @@ filters run on, the output canvas (pad, fill and rotation included) and its enco
 The rates are CPU seconds per megapixel, timed on the 2-core VM ims is developed on
 (libvips 8.18, December 2026): a 12 MP JPEG → 1600 px JPEG 0.24 s, → AVIF 1.8 s; a 24 MP
 JPEG → full-size AVIF 7.7 s; 12 MP sharpened 1.4 s; a 2000×2000 SVG through one
-``feGaussianBlur`` 1.1 s; 30 frames of 80×80 padded to 1080×1080 GIF 1.1 s. They err high.
+``feGaussianBlur`` 1.1 s; 30 frames of 80×80 padded to 1080×1080 GIF 1.1 s; a 12 MP HEIC
+(pillow-heif) → 1600 px JPEG 0.79 s; an A4 vector PDF page → 1600 px PNG 0.12 s. They err high.
 
 ``check(work, params, limits)`` refuses (and otherwise returns the estimate):
 
@@ -45,9 +46,10 @@ MIN_BUDGET = 5.0
 FILTER_RASTER_PIXELS = 2048 * 2048
 
 # CPU seconds per megapixel (see the module docstring).
-DECODE = {"jpeg": 0.02, "png": 0.03, "webp": 0.04, "gif": 0.02, "avif": 0.05, "heic": 0.05,
-          "tiff": 0.02, "svg": 0.02}
-ENCODE = {"jpg": 0.01, "pjpg": 0.03, "png": 0.05, "webp": 0.1, "avif": 0.4, "gif": 0.3, "tiff": 0.02}
+DECODE = {"jpeg": 0.02, "png": 0.03, "webp": 0.04, "gif": 0.02, "avif": 0.05, "heic": 0.07,
+          "tiff": 0.02, "svg": 0.02, "pdf": 0.03, "jxl": 0.05, "bmp": 0.01, "ico": 0.01}
+ENCODE = {"jpg": 0.01, "pjpg": 0.03, "png": 0.05, "webp": 0.1, "avif": 0.4, "jxl": 0.05, "gif": 0.3,
+          "tiff": 0.02}
 STEPS = 0.02           # resize, colour, canvas: per pixel they touch
 BLUR = 0.05            # sigma is capped (steps_filter): the cost is per pixel
 SHARP = 0.1

@@ -25,6 +25,7 @@ from ims.pipeline.steps_orient import Orientation
 SOURCE_MIME = {
     "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif",
     "avif": "image/avif", "heic": "image/heic", "tiff": "image/tiff", "svg": "image/svg+xml",
+    "pdf": "application/pdf", "jxl": "image/jxl", "bmp": "image/bmp", "ico": "image/vnd.microsoft.icon",
 }
 
 _COLOUR_MODEL = {"srgb": "RGB", "rgb16": "RGB", "scrgb": "RGB", "cmyk": "CMYK",

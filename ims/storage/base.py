@@ -7,6 +7,7 @@ Errors (all from ``ims.errors``)::
     put     StorageError · FetchTimeout       (an idempotent overwrite)
     delete  StorageError · FetchTimeout       (a missing object is fine)
     check   StorageError                      (the message says what failed)
+    list_keys  StorageError · FetchTimeout    (fs, s3 and memory only)
 
 Every method first runs ``check_key`` on the key, so a bad key is a
 ``ValidationFailed`` whatever the backend.
@@ -56,6 +57,9 @@ class Storage(Protocol):
     # A storage that can be a destination (fs, s3, memory) also has ``full_key(key) -> str``:
     # the key a reader of the bucket finds the object at (an s3 prefix included), which is
     # what ``object_puts`` reports.
+    # A storage that can list (fs, s3, memory; not http) also has
+    # ``async list_keys(prefix: str = "", limit: int) -> list[str]``: up to ``limit`` keys of objects
+    # under ``prefix``, in key order (the console's URL builder offers them).
 
     async def delete(self, key: str) -> None: ...
 

@@ -30,6 +30,7 @@ from ims.storage.base import ObjectInfo, StoredObject, not_found, too_large
 from ims.storage.keys import check_key
 
 INLINE_READ_BYTES = 64 * 1024
+LIST_SCAN_ENTRIES = 10_000  # directory entries ``list_keys`` looks at, at most
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO someone left in the directory must not hang the event loop
@@ -79,8 +80,42 @@ class FsStorage:
     async def check(self) -> None:
         await asyncio.to_thread(self._check)
 
+    async def list_keys(self, prefix: str = "", *, limit: int) -> list[str]:
+        return await asyncio.to_thread(self._list_keys, prefix, limit)
+
     async def aclose(self) -> None:
         return None
+
+    def _list_keys(self, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` keys of regular files under ``prefix``, in key order; symlinks are not
+        followed (nor listed: they are not objects), hidden names (temp files of writes) skipped,
+        and at most ``LIST_SCAN_ENTRIES`` directory entries are looked at, so a huge tree answers
+        quickly with what it found."""
+        keys: list[str] = []
+        budget = [LIST_SCAN_ENTRIES]
+
+        def walk(directory: str, key_prefix: str) -> None:
+            try:
+                with os.scandir(directory) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError:
+                return
+            for entry in entries:
+                if len(keys) >= limit or budget[0] <= 0:
+                    return
+                budget[0] -= 1
+                if entry.name.startswith("."):
+                    continue
+                key = key_prefix + entry.name
+                if not (key.startswith(prefix) or prefix.startswith(key + "/")):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    walk(entry.path, key + "/")
+                elif entry.is_file(follow_symlinks=False) and key.startswith(prefix):
+                    keys.append(key)
+
+        walk(self._root(), "")
+        return keys
 
     def _open_file(self, key: str) -> tuple[int, os.stat_result]:
         """A descriptor of the regular file ``key`` names, and its stat; never through a symlink."""

@@ -36,6 +36,9 @@ class MemoryStorage:
     async def check(self) -> None:
         return None
 
+    async def list_keys(self, prefix: str = "", *, limit: int) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))[:limit]
+
     def full_key(self, key: str) -> str:
         check_key(key)
         return key

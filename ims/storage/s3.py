@@ -191,6 +191,18 @@ class S3Storage:
                 f"bucket {self.bucket!r} did not answer within {self.limits.fetch_seconds:g} s"
             ) from None
 
+    async def list_keys(self, prefix: str = "", *, limit: int) -> list[str]:
+        """Up to ``limit`` keys under ``prefix`` (within the storage's own prefix), in key order."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        keys: list[str] = []
+        async with self._errors(None):
+            stream = obstore.list(await self._client(), prefix=(base + prefix) or None, chunk_size=limit)
+            async for chunk in stream:
+                keys += [meta["path"][len(base):] for meta in chunk]
+                if len(keys) >= limit:
+                    break
+        return sorted(keys)[:limit]
+
     async def aclose(self) -> None:
         return None
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 import ims
 from ims.jobs.worker import Background
 from ims.services import Services
-from ims.web import deliveries, errors, health, images, management, processes
+from ims.web import console, deliveries, errors, health, images, management, processes
 
 
 def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
@@ -38,5 +38,6 @@ def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
     app.include_router(management.router)
     app.include_router(processes.router)
     app.include_router(deliveries.router)
+    app.include_router(console.router())
     app.include_router(images.router)  # last: its /{path} catches everything else
     return app

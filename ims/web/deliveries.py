@@ -17,6 +17,7 @@ async def list_deliveries(
     who: Who,
     svc: Svc,
     job_id: str | None = Query(None, description="only this job's deliveries"),
+    endpoint_id: str | None = Query(None, description="only this webhook endpoint's deliveries"),
     status: str | None = Query(None, description="pending, delivering, delivered or exhausted"),
     limit: str | None = Query(None, description="page size, 1–100 (default 50)"),
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
@@ -25,7 +26,8 @@ async def list_deliveries(
     page = page_from_query(limit, cursor)
     status = deliveries.check_status(status)
     view = await in_read(
-        svc, deliveries.list_deliveries, who.project_id, page, job_id=job_id or None, status=status
+        svc, deliveries.list_deliveries, who.project_id, page, job_id=job_id or None, status=status,
+        endpoint_id=endpoint_id or None,
     )
     return reply(view)
 

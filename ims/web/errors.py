@@ -36,9 +36,14 @@ async def _ims_error(_request: Request, error: ImsError) -> JSONResponse:
 
 
 async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
-    errors = [_field_error(e) for e in error.errors()]
+    return error_response(validation_failed(error.errors()))
+
+
+def validation_failed(pydantic_errors) -> ValidationFailed:
+    """Pydantic's errors (a request body's, or a model built from a console form) as the 400 the API gives."""
+    errors = [_field_error(e) for e in pydantic_errors]
     message = errors[0].message if len(errors) == 1 else "invalid request: " + "; ".join(e.message for e in errors)
-    return error_response(ValidationFailed(message, errors=errors))
+    return ValidationFailed(message, errors=errors)
 
 
 def _field_error(e: dict) -> FieldError:

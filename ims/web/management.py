@@ -17,11 +17,13 @@ from ims.manage.schemas import (
     SourceCreate,
     SourcePatch,
 )
-from ims.netguard import check_public_url
+from ims.jobs.notify import DELIVERIES
+from ims.netguard import check_webhook_url
 from ims.services import Services
 from ims.web.deps import Svc, Who, in_read, in_write, require_json
 from ims.web.envelope import reply
 from ims.manage.verify import verify_storage
+from ims.webhooks import test_event
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(require_json)])
 
@@ -47,7 +49,8 @@ async def _precheck_storage(svc: Services, body) -> None:
 async def _precheck_url(svc: Services, url: str | None) -> None:
     """The addresses of a webhook endpoint's url."""
     if url is not None:
-        await run_in_threadpool(check_public_url, url, allow_private=svc.settings.allow_private_networks, field="url")
+        await run_in_threadpool(check_webhook_url, url, allow_private=svc.settings.allow_private_networks,
+                                allow_loopback=svc.settings.allow_loopback_webhooks, field="url")
 
 
 # -- sources -------------------------------------------------------------------------------------
@@ -176,6 +179,14 @@ async def delete_endpoint(endpoint_id: str, who: Who, svc: Svc):
 async def rotate_secret(endpoint_id: str, who: Who, svc: Svc):
     """A new secret; the previous one stays valid (and is signed with too) for 24 h."""
     return reply(await in_write(svc, endpoints.rotate_secret, who.project_id, endpoint_id, svc.sealer))
+
+
+@router.post("/webhook_endpoints/{endpoint_id}/test", status_code=202, tags=["webhooks"])
+async def send_test_event(endpoint_id: str, who: Who, svc: Svc):
+    """Send the endpoint a signed ``webhook.test`` event, logged (and retried) as a delivery."""
+    view = await in_write(svc, test_event.send_test_event, who.project_id, endpoint_id)
+    svc.wake(DELIVERIES)
+    return reply(view, 202)
 
 
 # -- API keys ------------------------------------------------------------------------------------

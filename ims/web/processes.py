@@ -1,16 +1,16 @@
-"""Background processes API (SPEC §3): submit, batch, get, list, cancel."""
+"""Background processes API (SPEC §3): submit, batch, get, list, cancel, run again."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from ims.errors import Conflict, ImsError, ValidationFailed
-from ims.jobs import idempotency, queue, submit, views
+from ims.errors import ImsError, ValidationFailed
+from ims.jobs import control, idempotency, submit, views
 from ims.jobs.notify import JOBS, notify
 from ims.manage.common import page_from_query
 from ims.services import Services
-from ims.web.deps import Svc, Who, in_read
+from ims.web.deps import Svc, Who, in_read, in_write
 from ims.web.envelope import reply
 from ims.web.submission_body import read_body
 
@@ -113,7 +113,15 @@ async def list_(
 @router.post("/{job_id}/cancel")
 async def cancel(job_id: str, who: Who, svc: Svc):
     """Cancel a job that is still queued."""
-    return reply(await run_in_threadpool(_cancel, svc, who.project_id, job_id))
+    return reply(await in_write(svc, control.cancel, who.project_id, job_id))
+
+
+@router.post("/{job_id}/run_again", status_code=202)
+async def run_again(job_id: str, who: Who, svc: Svc):
+    """Queue a new job with the same request as this one (any status); the reply is the new job's."""
+    job = await in_write(svc, control.run_again, who.project_id, job_id)
+    svc.wake(JOBS)
+    return reply(submit.accepted_reply(job), 202)
 
 
 def _enqueue(svc: Services, project_id: str, subs: list, claim: idempotency.Claim | None) -> list[dict]:
@@ -145,11 +153,3 @@ def _enqueue_each(svc: Services, project_id: str, valid: list) -> list[tuple[int
 def _item_error(index: int, error: ImsError) -> dict:
     return {"index": index, "status_code": error.status, "message": error.message,
             "errors": [e.as_dict() for e in error.errors]}
-
-
-def _cancel(svc: Services, project_id: str, job_id: str) -> dict:
-    with svc.db.write() as conn:
-        job = views.owned_job(conn, project_id, job_id)
-        if not queue.cancel(conn, project_id, job_id):
-            raise Conflict(f"only queued jobs can be canceled; this one is {job['status']}", field="job_id")
-        return views.job_view(views.owned_job(conn, project_id, job_id))

@@ -416,7 +416,9 @@ class Deliverer:
     def client(self) -> WebhookSender:
         if self._client is None:
             # Redirects are not followed: a 3xx is an answer, and a failed attempt.
-            self._client = WebhookSender(self.svc.settings.allow_private_networks)
+            settings = self.svc.settings
+            self._client = WebhookSender(settings.allow_private_networks,
+                                         allow_loopback=settings.allow_loopback_webhooks)
         return self._client
 
     # -- database -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import json
 
 SUCCEEDED = "background_process.succeeded"
 FAILED = "background_process.failed"
+TEST = "webhook.test"
 METADATA_FIELDS = ("blurhash", "dominant_color", "exif")
 
 
@@ -40,6 +41,11 @@ def failure_payload(job, error: dict, object_puts: list[dict], *, metadata: bool
     if metadata and job["metadata"] is not None:
         response["metadata"] = job["metadata"]
     return {"status_code": error["status"], "message": error["message"], "response": response}
+
+
+def test_payload(endpoint_id: str, sent_at: str) -> dict:
+    """The ``webhook.test`` event an endpoint is sent on request (SPEC §4)."""
+    return {"status_code": 200, "message": "Test", "response": {"endpoint_id": endpoint_id, "sent_at": sent_at}}
 
 
 def serialise(payload: dict) -> str:

@@ -82,9 +82,12 @@ class WebhookSender:
     Belongs to the event loop it is first used in.
     """
 
-    def __init__(self, allow_private: bool, *, ssl_context: ssl.SSLContext | None = None,
+    def __init__(self, allow_private: bool, *, allow_loopback: bool = False,
+                 ssl_context: ssl.SSLContext | None = None,
                  max_idle_per_origin: int = 16, idle_seconds: float = 5.0) -> None:
+        """``allow_loopback``: receivers on this machine may be reached (``ims serve --dev``)."""
         self.allow_private = allow_private
+        self.allow_loopback = allow_loopback
         self.ssl_context = ssl_context  # made on first https use if not given: loading CAs costs
         self.max_idle_per_origin = max_idle_per_origin
         self.idle_seconds = idle_seconds
@@ -170,7 +173,8 @@ class WebhookSender:
         """Resolve and check the host, then connect to the first checked address that answers."""
         scheme, host, port = origin
         try:
-            addresses = await resolve_checked(host, port, allow_private=self.allow_private)
+            addresses = await resolve_checked(host, port, allow_private=self.allow_private,
+                                              allow_loopback=self.allow_loopback)
         except (socket.gaierror, UnicodeError) as e:
             raise ResolveFailed(f"{host} does not resolve: {getattr(e, 'strerror', None) or e}") from None
         tls = None

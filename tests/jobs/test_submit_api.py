@@ -224,5 +224,39 @@ def test_other_projects_job_is_404_everywhere(app):
         _, other = create_project(conn, "other")
     assert app.api("GET", f"{URL}/{job_id}", key=other).status_code == 404
     assert app.api("POST", f"{URL}/{job_id}/cancel", key=other).status_code == 404
+    assert app.api("POST", f"{URL}/{job_id}/run_again", key=other).status_code == 404
     assert app.api("GET", URL, key=other).json()["response"]["items"] == []
     assert app.api("GET", f"{URL}/{job_id}").status_code == 200
+
+
+def test_run_again_queues_a_new_job_with_the_same_request(app):
+    dest = app.api("GET", "/api/v1/destinations").json()["response"]["items"][0]["id"]
+    first = app.api("POST", URL, json=_seed(app, parameters={"w": 300, "fm": "webp"}, destination_ids=[dest],
+                                          metadata={"order": 7}, destination_object_key="out/a.webp"))
+    job_id = first.json()["response"]["job_id"]
+    assert app.api("POST", f"{URL}/{job_id}/cancel").status_code == 200
+
+    again = app.api("POST", f"{URL}/{job_id}/run_again")
+    assert again.status_code == 202, again.text
+    assert again.json()["message"] == "Accepted"
+    new_id = again.json()["response"]["job_id"]
+    assert new_id != job_id and again.json()["response"]["status"] == "queued"
+    old = app.api("GET", f"{URL}/{job_id}").json()["response"]
+    new = app.api("GET", f"{URL}/{new_id}").json()["response"]
+    assert old["status"] == "canceled" and new["status"] == "queued" and new["attempts"] == 0
+    same = ("source_id", "object_key", "destination_object_key", "parameters", "destination_ids", "metadata")
+    assert {k: new[k] for k in same} == {k: old[k] for k in same}
+    assert new["parameters"] == {"fm": "webp", "w": "300"} and new["metadata"] == {"order": 7}
+
+
+def test_run_again_follows_the_submission_rules(app):
+    dest = app.api("POST", "/api/v1/destinations", json={
+        "name": "extra", "kind": "fs", "bucket": "extra", "path": str(app.svc.settings.data_dir / "destinations")})
+    assert dest.status_code == 201, dest.text
+    dest_id = dest.json()["response"]["id"]
+    job_id = app.api("POST", URL, json=_seed(app, destination_ids=[dest_id])).json()["response"]["job_id"]
+    assert app.api("DELETE", f"/api/v1/destinations/{dest_id}").status_code == 200
+    refused = app.api("POST", f"{URL}/{job_id}/run_again")
+    assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "destination_ids"
+    assert dest_id in refused.json()["message"]
+    assert app.api("POST", f"{URL}/{'f' * 24}/run_again").status_code == 404

@@ -73,24 +73,10 @@ def test_jpeg_with_a_recoverable_warning_still_renders():
     assert image.deviate() > 20   # a real picture, not a flat grey
 
 
-@pytest.mark.parametrize("name, label", [
-    ("formats/page-box.pdf", "PDF"),
-    ("formats/grey-icc.jxl", "JPEG XL"),
-    ("formats/isobmff-container.jxl", "JPEG XL"),
-    ("formats/rgb24.bmp", "BMP"),
-    ("formats/favicon.ico", "ICO"),
-])
-def test_formats_without_a_loader_are_named(name, label):
+def test_psd_is_named_as_unsupported():
     with pytest.raises(NotAnImage) as e:
-        render(name)
-    assert f"{label} is not supported" in e.value.message
-
-
-@pytest.mark.parametrize("name", ["formats/rainbow.heic", "formats/with-alpha.heic"])
-def test_heic_without_a_decoder_is_not_an_image(name):
-    with pytest.raises(NotAnImage) as e:
-        render(name, w=100)
-    assert "HEVC" in e.value.message
+        load.probe(b"8BPS" + bytes(40), Limits())
+    assert "PSD is not supported" in e.value.message
 
 
 def test_pixel_bomb_png_is_refused_from_the_header():

@@ -168,6 +168,16 @@ async def test_delete_removes_and_is_idempotent(writable):
     assert (await writable.storage.get("d/kept.png", max_bytes=10)).data == b"y"
 
 
+async def test_list_keys_in_key_order_under_a_prefix(writable):
+    for key in ("b/2.jpg", "a.jpg", "b/1.jpg", "b/sub/3.jpg", "c.png"):
+        await writable.storage.put(key, b"x", "image/jpeg")
+
+    assert await writable.storage.list_keys(limit=10) == ["a.jpg", "b/1.jpg", "b/2.jpg", "b/sub/3.jpg", "c.png"]
+    assert await writable.storage.list_keys(limit=2) == ["a.jpg", "b/1.jpg"]
+    assert await writable.storage.list_keys("b/", limit=10) == ["b/1.jpg", "b/2.jpg", "b/sub/3.jpg"]
+    assert await writable.storage.list_keys("zzz/", limit=10) == []
+
+
 async def test_put_refuses_unsafe_keys(writable):
     with pytest.raises(ValidationFailed, match=r"'\.\.'"):
         await writable.storage.put("a/../../etc/passwd", b"x", "text/plain")

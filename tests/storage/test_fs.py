@@ -43,6 +43,17 @@ async def test_escaping_keys_are_refused(layout, key):
     assert list(root.iterdir()) == []
 
 
+async def test_list_keys_never_follows_symlinks_nor_shows_hidden_files(layout):
+    root, outside = layout
+    (root / "photos").mkdir()
+    (root / "photos" / "a.jpg").write_bytes(b"a")
+    (root / ".a.jpg.0123.tmp").write_bytes(b"half written")
+    (root / "link.txt").symlink_to(outside / "secret.txt")
+    (root / "linked-dir").symlink_to(outside, target_is_directory=True)
+
+    assert await FsStorage(root).list_keys(limit=10) == ["photos/a.jpg"]
+
+
 async def test_symlinked_file_pointing_outside_is_not_an_object(layout):
     root, outside = layout
     (root / "link.txt").symlink_to(outside / "secret.txt")

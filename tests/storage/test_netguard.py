@@ -13,7 +13,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ims.errors import ValidationFailed
-from ims.netguard import ForbiddenAddress, check_public_url, guarded_async_client, is_forbidden_ip
+from ims.netguard import (
+    ForbiddenAddress,
+    check_public_url,
+    check_webhook_url,
+    guarded_async_client,
+    is_forbidden_ip,
+    is_refused_ip,
+    resolve_checked,
+)
 from tests.support.origin import HttpOrigin
 
 pytestmark = pytest.mark.anyio
@@ -54,6 +62,41 @@ def test_forbidden_addresses(ip):
 @pytest.mark.parametrize("ip", ["93.184.215.14", "8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "64:ff9b::808:808"])
 def test_public_addresses(ip):
     assert not is_forbidden_ip(ip)
+
+
+@pytest.mark.parametrize("ip", ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"])
+def test_loopback_addresses_pass_when_loopback_is_allowed(ip):
+    assert is_refused_ip(ip, allow_loopback=False) and not is_refused_ip(ip, allow_loopback=True)
+
+
+@pytest.mark.parametrize(
+    "ip", ["10.0.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "::", "fe80::1", "fc00::1",
+           "::ffff:10.0.0.1", "2002:7f00:1::", "64:ff9b::7f00:1"],  # 6to4 and NAT64 of 127.0.0.1: not this machine
+)
+def test_allowing_loopback_allows_nothing_else(ip):
+    assert is_refused_ip(ip, allow_loopback=True)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:9000/hooks", "http://127.0.0.1:9000/", "http://[::1]:9000/"])
+def test_a_webhook_receiver_on_this_machine_in_development_mode(url):
+    check_webhook_url(url, allow_private=False, allow_loopback=True, field="url")
+    with pytest.raises(ValidationFailed, match=r"start the service with `ims serve --dev`") as e:
+        check_webhook_url(url, allow_private=False, allow_loopback=False, field="url")
+    assert e.value.field == "url"
+
+
+def test_a_private_webhook_receiver_in_development_mode_is_refused_without_the_loopback_hint():
+    with pytest.raises(ValidationFailed, match="IMS_ALLOW_PRIVATE_NETWORKS=1 to allow it$") as e:
+        check_webhook_url("http://10.1.2.3/", allow_private=False, allow_loopback=True, field="webhook_url")
+    assert e.value.field == "webhook_url"
+
+
+async def test_connect_time_check_lets_loopback_through_only_when_allowed():
+    assert "127.0.0.1" in await resolve_checked("127.0.0.1", 80, allow_private=False, allow_loopback=True)
+    with pytest.raises(ForbiddenAddress):
+        await resolve_checked("127.0.0.1", 80, allow_private=False)
+    with pytest.raises(ForbiddenAddress):
+        await resolve_checked("10.0.0.1", 80, allow_private=False, allow_loopback=True)
 
 
 @pytest.mark.parametrize(

@@ -433,6 +433,14 @@ def _svg_cases(canary: Canary) -> list[Crafted]:
     ]
 
 
+def _field_library_cases() -> list[Crafted]:
+    """HEIC, PDF, JPEG XL, BMP and ICO (``attacks_formats``: issue 14)."""
+    from tests.support.attacks_formats import crafted_formats
+
+    return [Crafted(name, data, attacks, refuse=refuse) for name, data, attacks, refuse in crafted_formats()]
+
+
 def crafted(canary: Canary) -> list[Crafted]:
     """Every crafted file, in a fixed order; same bytes on every run for a given canary."""
-    return _png_cases() + _gif_cases() + _tiff_cases() + _jpeg_cases() + _webp_cases() + _svg_cases(canary)
+    return (_png_cases() + _gif_cases() + _tiff_cases() + _jpeg_cases() + _webp_cases() + _svg_cases(canary)
+            + _field_library_cases())

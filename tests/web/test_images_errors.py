@@ -25,7 +25,7 @@ def app(sqlite_app, kit):
         ("q=101", "q", "1–100"),
         ("dpr=0", "dpr", "dpr must"),
         ("dpr=6", "dpr", "dpr must"),
-        ("fm=bmp", "fm", "jpg, pjpg, png, webp, avif, gif, tiff, json"),
+        ("fm=bmp", "fm", "jpg, pjpg, png, webp, avif, jxl, gif, tiff, json"),
         ("blur=-1", "blur", "0–2000"),
         ("bg=zzz", "bg", "bg"),
         ("rot=360", "rot", "rot"),
@@ -138,12 +138,18 @@ def test_odd_but_harmless_sources_render(app, kit, name, mime):
     assert kit.decode(reply).width <= 50
 
 
-@pytest.mark.parametrize(("name", "label"), [("formats/rgb24.bmp", "BMP"), ("formats/page-box.pdf", "PDF")])
-def test_an_unsupported_format_is_422_naming_it(app, kit, name, label):
-    shutil.copy(kit.testdata / name, kit.default_dir(app) / "upload.jpg")
+def test_an_unsupported_format_is_422_naming_it(app, kit):
+    (kit.default_dir(app) / "upload.jpg").write_bytes(b"8BPS\x00\x01" + bytes(40))
 
     body = kit.error(app.client.get("/default/upload.jpg?w=10"), 422)
-    assert f"{label} is not supported" in body["message"]
+    assert "PSD is not supported" in body["message"]
+
+
+@pytest.mark.parametrize("name", ["formats/rgb24.bmp", "formats/page-box.pdf"])
+def test_the_content_decides_the_format_not_the_name(app, kit, name):
+    shutil.copy(kit.testdata / name, kit.default_dir(app) / "upload.jpg")
+
+    assert kit.decode(app.client.get("/default/upload.jpg?w=10")).width == 10
 
 
 def test_a_bad_key_is_400_not_a_crash(app, kit):

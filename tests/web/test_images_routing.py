@@ -92,7 +92,6 @@ def test_an_unknown_source_id_is_404(app, kit):
         "/api/v1/no_such_thing",
         "/api/a.png",
         "/api",
-        "/console/a.png",
         "/healthz/a.png",
         "/readyz/a.png",
         "/metrics/a.png",
@@ -104,6 +103,12 @@ def test_an_unknown_source_id_is_404(app, kit):
 def test_reserved_first_segments_are_404_json(app, kit, path):
     body = kit.error(app.client.get(path), 404)
     assert "route" in body["message"].lower() or "not found" in body["message"].lower()
+
+
+def test_console_paths_are_the_consoles_not_images(app):
+    """/console/… is the console (signed out: 303 to its sign-in page), never an image lookup."""
+    reply = app.client.get("/console/a.png", follow_redirects=False)
+    assert reply.status_code == 303 and reply.headers["location"] == "/console/sign-in"
 
 
 def test_a_missing_object_is_404_naming_the_key(app, kit):
