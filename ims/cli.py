@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import logging
 import sys
 from dataclasses import replace
 from importlib.metadata import version
 
+from ims import logs
 from ims.config import Settings, SettingsError, documented
 from ims.errors import ImsError
 
@@ -20,14 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("alembic", "pyvips", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         settings = Settings.from_env()
     except SettingsError as error:
         print(f"ims: {error}", file=sys.stderr)
         return 2
+    logs.configure(settings.log_format, settings.log_level)
     try:
         return args.run(settings, args) or 0
     except SettingsError as error:  # from the start checks (_open)
@@ -151,7 +149,9 @@ def serve(settings: Settings, args) -> int:
     created = bootstrap(svc.db, svc.settings, svc.sealer)
     _announce(svc.settings, created)
     app = create_app(svc, run_workers=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    # Our handler for uvicorn's own lines (log_config=None); the access log is ours (ims.web.access).
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level,
+                access_log=False)
     svc.close()
     return 0
 
@@ -200,12 +200,19 @@ def worker(settings: Settings, args) -> int:
     import signal
 
     from ims.jobs.worker import Background
+    from ims.metrics import serve_http
 
     settings = _with_options(settings, args)
     svc = _open(settings)
     if settings.allow_loopback_webhooks:
         print(_network_lines(settings)[0], flush=True)
     concurrency = settings.workers or os.cpu_count() or 1
+    try:
+        scrape = serve_http(svc.metrics, settings.host, settings.metrics_port) if settings.metrics_port else None
+    except OSError as error:  # (the port is taken, the host is not ours)
+        svc.close()
+        raise SettingsError(f"IMS_METRICS_PORT: cannot listen on {settings.host}:{settings.metrics_port} "
+                            f"({error.strerror or error})") from None
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -213,10 +220,14 @@ def worker(settings: Settings, args) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         print(f"ims: worker running {concurrency} jobs at a time; SIGTERM stops it gracefully", flush=True)
+        if scrape:
+            print(f"ims: metrics on http://{settings.host}:{settings.metrics_port}/metrics", flush=True)
         await Background(svc, concurrency=concurrency, dedicated=True).run(stop)
         await svc.aclose()
 
     asyncio.run(run())
+    if scrape:
+        scrape.shutdown()
     svc.close()
     return 0
 

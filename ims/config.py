@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+LOG_FORMATS = ("text", "json")  # the first is the default
+LOG_LEVELS = ("info", "debug", "warning", "error")
 
 
 class SettingsError(ValueError):
@@ -66,6 +68,9 @@ class Settings:
     public_hosts: tuple[str, ...] = ()  # names this installation answers on: never a source's hostname
     source_hostname_suffixes: tuple[str, ...] = ()  # when set, source hostnames must end in one of these
     console_session_hours: int = 12  # a console sign-in lasts this long (IMS_CONSOLE_SESSION_HOURS)
+    log_format: str = "text"  # text | json (ims.logs)
+    log_level: str = "info"
+    metrics_port: int | None = None  # `ims worker` serves /metrics here (None: not at all)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +96,9 @@ class Settings:
             public_hosts=_names(env.get("IMS_PUBLIC_HOSTS")),
             source_hostname_suffixes=_names(env.get("IMS_SOURCE_HOSTNAME_SUFFIXES")),
             console_session_hours=_int(env, "IMS_CONSOLE_SESSION_HOURS", Settings.console_session_hours, low=1, high=24 * 365),
+            log_format=_choice(env, "IMS_LOG_FORMAT", LOG_FORMATS),
+            log_level=_choice(env, "IMS_LOG_LEVEL", LOG_LEVELS),
+            metrics_port=_int(env, "IMS_METRICS_PORT", 0, low=0, high=65535) or None,
         )
 
     def with_secret_key(self) -> Settings:
@@ -179,6 +187,9 @@ def documented() -> tuple[tuple[str, str, str], ...]:
         ("IMS_MAX_MEGAPIXELS", f"{limits.source_pixels / 1e6:g}", "most pixels of a source, all frames (413)"),
         ("IMS_MAX_FRAMES", str(limits.frames), "most frames of an animated source (413)"),
         ("IMS_CONSOLE_SESSION_HOURS", str(Settings.console_session_hours), "a console sign-in lasts this long"),
+        ("IMS_LOG_FORMAT", Settings.log_format, "text, or json: one JSON object a line"),
+        ("IMS_LOG_LEVEL", Settings.log_level, "|".join(LOG_LEVELS)),
+        ("IMS_METRICS_PORT", "(off)", "ims worker serves /metrics on IMS_HOST at this port"),
     )
 
 
@@ -222,6 +233,14 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     if raw in ("0", "false", "no", "off", ""):
         return False
     raise SettingsError(f"{name} must be 0 or 1, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str:
+    """One of ``allowed`` (case-insensitive); unset or empty is the first."""
+    raw = (env.get(name) or allowed[0]).strip().lower()
+    if raw not in allowed:
+        raise SettingsError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 def _schedule(raw: str | None) -> tuple[int, ...]:

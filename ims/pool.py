@@ -158,6 +158,12 @@ class PixelPool:
         if not future.cancelled():
             future.exception()  # mark retrieved: a shared failure is reported by its waiters
 
+    def load(self) -> tuple[int, int, int]:
+        """(children rendering, children this pool may use, renders waiting for one): saturation."""
+        with self._slots:
+            busy = len(self._children) - len(self._free)
+            return busy, len(self._children), max(0, self._pending - busy)
+
     def pids(self) -> list[int]:
         """The running children's process ids."""
         return [c.process.pid for c in self._children if c.process is not None]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from ims import pipeline
 from ims.cache import ResultCache
 from ims.config import Settings
 from ims.errors import FetchTimeout
+from ims.metrics import Metrics
 from ims.params import Params
 from ims.pipeline.encode import accepted_images
 from ims.pool import PixelPool
@@ -65,10 +67,11 @@ def _process_then(then, data: bytes, params: Params, limits, accept: str,
 
 
 class Renderer:
-    def __init__(self, settings: Settings, pool: PixelPool, cache: ResultCache) -> None:
+    def __init__(self, settings: Settings, pool: PixelPool, cache: ResultCache, metrics: Metrics) -> None:
         self.limits = settings.limits
         self.pool = pool
         self.cache = cache
+        self.metrics = metrics
 
     async def head(self, storage: Storage, key: str) -> ObjectInfo:
         return await self._timed(storage.head(key))
@@ -102,12 +105,15 @@ class Renderer:
         variant = variant_key(source_id, key, info.version, params, accept) if info else None
         if variant:
             hit = await asyncio.to_thread(self.cache.get, variant)
+            if self.cache.enabled:
+                self.metrics.cache.labels("miss" if hit is None else "hit").inc()
             if hit is not None:
                 return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
         stored = await self.fetch(storage, key)
         if variant is None or stored.info.version != info.version:
             variant = variant_key(source_id, key, stored.info.version, params, accept)
         # (The header ``light`` read, if it read one, is not read again wherever the render runs.)
+        started = time.perf_counter()
         src, here = pipeline.light(stored.data, params, self.limits, accept) if light_here else (None, False)
         if here:
             out, after = _process_then(then, stored.data, params, self.limits, accept, src)
@@ -118,6 +124,7 @@ class Renderer:
         else:  # ``then`` is the caller's closure: it runs in the parent thread that waited for the child
             out, after = await self.pool.run(None, pipeline.process, stored.data, params, self.limits,
                                              accept=accept, src=src, then=lambda o: (o, then(o.body, o.mime)))
+        self.metrics.renders.labels(out.format).observe(time.perf_counter() - started)  # (``then`` included)
         meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
                 "vary_accept": out.vary_accept}
         if keep and self.cache.enabled:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ims
 from ims.cache import ResultCache
 from ims.config import Settings
 from ims.crypto import Sealer
 from ims.db import Database
 from ims.db.engine import wait_seconds
+from ims.jobs import queue
 from ims.jobs.notify import Wakeups
 from ims.manage.lookup import SourceLookup
 from ims.metrics import Metrics
@@ -36,16 +38,19 @@ class Services:
         pool = PixelPool(seconds=settings.limits.processing_seconds)
         cache = ResultCache(settings.data_dir / "cache", settings.cache_size_mb * 1024 * 1024)
         db = Database(settings.database_url, bound=wait_seconds(settings.job_lease_seconds))
+        metrics = Metrics(ims.__version__)
+        metrics.watch_backlog(lambda: queue.backlog(db))
+        metrics.watch_pool(pool.load)
         return cls(
             settings=settings,
             db=db,
             sealer=sealer,
             storages=Storages(settings, sealer),
             pool=pool,
-            renderer=Renderer(settings, pool, cache),
+            renderer=Renderer(settings, pool, cache, metrics),
             lookup=SourceLookup(db),
             wakeups=Wakeups(),
-            metrics=Metrics(),
+            metrics=metrics,
         )
 
     def wake(self, channel: str) -> None:

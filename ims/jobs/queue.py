@@ -24,10 +24,10 @@ import random
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import JSON, Connection, Integer, String, and_, bindparam, select, update
+from sqlalchemy import JSON, Connection, Integer, String, and_, bindparam, func, literal_column, select, update
 
 from ims.db import Database
-from ims.db.tables import jobs
+from ims.db.tables import jobs, webhook_deliveries
 from ims.db.types import UTCDateTime, utcnow
 
 RETRY_BASE_SECONDS = 2.0
@@ -198,6 +198,39 @@ def cancel(conn: Connection, project_id: str, job_id: str) -> bool:
         .values(status="canceled", finished_at=now, updated_at=now)
     )
     return done.rowcount == 1
+
+
+BACKLOG_CAP = 100_000  # a count stops here: a scrape stays cheap however deep the queue
+
+
+def backlog_statement(cap: int = BACKLOG_CAP):
+    """Jobs queued and processing, the oldest queued job's due time, webhook deliveries pending and
+    delivering: one statement, one round trip. Each count walks at most ``cap`` entries of
+    a (status, …) index; the oldest due time is the first entry of ``ix_jobs_claim`` for 'queued'."""
+    def count(table, status: str):
+        rows = select(literal_column("1")).select_from(table).where(table.c.status == status).limit(cap)
+        return select(func.count()).select_from(rows.subquery()).scalar_subquery().label(status)
+
+    oldest = select(func.min(jobs.c.run_at)).where(jobs.c.status == "queued").scalar_subquery()
+    return select(count(jobs, "queued"), count(jobs, "processing"), oldest.label("oldest"),
+                  count(webhook_deliveries, "pending"), count(webhook_deliveries, "delivering"))
+
+
+_BACKLOG = backlog_statement()
+
+
+def backlog(db: Database, statement=_BACKLOG) -> dict:
+    """What ``/metrics`` shows of the database at scrape time (``ims.metrics.Backlog``). The age
+    of the oldest queued job counts from when it became due (a retry waiting out its backoff is
+    not late); 0 when none is."""
+    with db.read() as conn:
+        row = conn.execute(statement).mappings().one()
+    oldest = row["oldest"]
+    return {
+        "jobs": {"queued": row["queued"], "processing": row["processing"]},
+        "oldest_queued_seconds": max(0.0, (utcnow() - oldest).total_seconds()) if oldest else 0.0,
+        "deliveries": {"pending": row["pending"], "delivering": row["delivering"]},
+    }
 
 
 def backoff(attempts: int) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -22,6 +23,7 @@ from ims.jobs import queue
 from ims.jobs.execute import Outcome, execute
 from ims.jobs.notify import DELIVERIES, JOBS, Wakeups, notify
 from ims.jsonsafe import check, printable
+from ims.logs import event
 from ims.services import Services
 from ims.webhooks.outbox import finish_and_target, write_messages
 from ims.webhooks.payload import FAILED, SUCCEEDED, failure_payload, success_payload
@@ -112,6 +114,7 @@ class JobWorker:
 
     async def _run_job(self, job: dict) -> None:
         token = job["lease_token"]
+        started = time.perf_counter()
         try:
             outcome = await execute(self.svc, job, light_here=self.dedicated)
         except asyncio.CancelledError:
@@ -125,7 +128,7 @@ class JobWorker:
         except Exception as error:  # a bug or an unexpected library error: retried like a transient one
             log.exception("job %s crashed", job["id"])
             outcome = Outcome(error=_Crash(f"{type(error).__name__}: {error}"))
-        settle = asyncio.create_task(self._settle(job, token, outcome), name=f"settle-{job['id']}")
+        settle = asyncio.create_task(self._settle(job, token, outcome, started), name=f"settle-{job['id']}")
         self.settling.add(settle)
         settle.add_done_callback(self.settling.discard)
         self._forget(asyncio.current_task())
@@ -162,7 +165,7 @@ class JobWorker:
                     self.lost.add(job_id)
                     task.cancel()
 
-    async def _settle(self, job: dict, token: str, outcome: Outcome) -> None:
+    async def _settle(self, job: dict, token: str, outcome: Outcome, started: float) -> None:
         error = outcome.error
         again = error is not None and error.transient and job["attempts"] < job["max_attempts"]
         for delay in (0.5, 1, 2, 4, 8, 15, 30):  # the database may be reconnecting; the lease fences us
@@ -170,13 +173,14 @@ class JobWorker:
                 if again:
                     record = error_record(error)
                     await self.group.run(lambda conn: queue.retry(conn, job["id"], token, job["attempts"], record))
-                    self.svc.metrics.inc("ims_job_retries_total")
+                    self.svc.metrics.job_retries.inc()
+                    event(log, "job_retry", logging.WARNING if error.log else logging.INFO, job_id=job["id"],
+                          attempts=job["attempts"], ms=_ms(started), error=error.code, reason=error.message)
                     return
                 lease = self.deliverer.lease_for_handoff() if self.deliverer else None
                 messages = await self.group.run(lambda conn: end_job_in(conn, job, token, outcome, lease=lease))
                 if messages is not None:
-                    status = "succeeded" if outcome.error is None else "failed"
-                    self.svc.metrics.inc("ims_jobs_finished_total", (("status", status),))
+                    report_end(self.svc, job, outcome, started)
                     if messages and lease:
                         self.deliverer.start(messages)
                     elif messages:
@@ -206,6 +210,23 @@ class JobWorker:
             await asyncio.gather(*pending, return_exceptions=True)
         if self.settling:
             await asyncio.wait(set(self.settling), timeout=self.lease)
+
+
+def report_end(svc: Services, job: dict, outcome: Outcome, started: float | None) -> None:
+    """Count and log a job's end (written): ``job_end`` with its id, status, attempts, time in this
+    process, error code and reason; a failure worth logging (the error's ``log`` flag) at WARNING."""
+    error = outcome.error
+    status = "succeeded" if error is None else "failed"
+    seconds = None if started is None else time.perf_counter() - started
+    svc.metrics.job_ended(status, seconds)
+    level = logging.WARNING if error is not None and error.log else logging.INFO
+    event(log, "job_end", level, job_id=job["id"], status=status, attempts=job["attempts"],
+          ms=_ms(started), error=error.code if error else None,
+          reason=error.message if error else None)
+
+
+def _ms(started: float | None) -> float | None:
+    return None if started is None else round((time.perf_counter() - started) * 1000, 1)
 
 
 def end_job(svc: Services, job: dict, token: str, outcome: Outcome, *, only_if_expired: bool = False,
@@ -324,7 +345,10 @@ class Reaper:
             raise
         except Exception as bug:  # as in ``JobWorker._settle``: write the minimal failure instead
             log.exception("job %s: its outcome could not be written; failing it", job["id"])
-            ended = end_job(self.svc, job, job["lease_token"], unwritable(bug, outcome), only_if_expired=True)
+            outcome = unwritable(bug, outcome)
+            ended = end_job(self.svc, job, job["lease_token"], outcome, only_if_expired=True)
+        if ended is not None:
+            report_end(self.svc, job, outcome, None)  # (it ran elsewhere: its time is unknown here)
         return ended is not None
 
 

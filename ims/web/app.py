@@ -11,6 +11,7 @@ import ims
 from ims.jobs.worker import Background
 from ims.services import Services
 from ims.web import console, deliveries, errors, health, images, management, processes
+from ims.web.access import AccessLog
 
 
 def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
@@ -34,6 +35,7 @@ def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
     )
     app.state.services = svc
     errors.install(app)
+    app.add_middleware(AccessLog, metrics=svc.metrics)  # one log line and count per request
     app.include_router(health.router)
     app.include_router(management.router)
     app.include_router(processes.router)

@@ -11,6 +11,8 @@ from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException
 
 from ims.errors import FieldError, ImsError, Unavailable, ValidationFailed
+from ims.logs import event
+from ims.web.access import request_path
 
 log = logging.getLogger("ims.web")
 
@@ -26,8 +28,11 @@ def install(app: FastAPI) -> None:
 
 
 def error_response(error: ImsError) -> JSONResponse:
+    """The reply to ``error``; one worth logging (its ``log`` flag: a storage failure, not a bad
+    parameter) is logged with its reason. The ``request`` line that follows has the path."""
     if error.log:
-        log.error("%s: %s", error.code, error.message, exc_info=error)
+        event(log, "error", logging.ERROR, status=error.status, code=error.code, reason=error.message,
+              exc_info=error if error.code == "internal" else None)  # (internal: a bug, worth its traceback)
     return JSONResponse(error.envelope(), status_code=error.status, headers=error.headers)
 
 
@@ -84,8 +89,8 @@ def _unreadable_body(error: HTTPException) -> str | None:
     return None
 
 
-async def _crash(_request: Request, error: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=error)
+async def _crash(request: Request, error: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request_path(request.scope), exc_info=error)
     body = {"status_code": 500, "message": "Internal error", "errors": [{"field": None, "message": "Internal error"}]}
     return JSONResponse(body, status_code=500)
 

@@ -6,12 +6,9 @@ import asyncio
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import func, select
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from ims.db.tables import jobs, webhook_deliveries
-
-from ims.services import Services
+from ims.metrics import CONTENT_TYPE
 from ims.web.deps import Svc
 
 router = APIRouter(tags=["health"])
@@ -39,15 +36,6 @@ async def readyz(svc: Svc):
 
 @router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(svc: Svc):
-    """Prometheus text format: request and job counters of this process, queue depths of the database."""
-    gauges = await run_in_threadpool(_depths, svc)
-    return PlainTextResponse(svc.metrics.render(gauges), media_type="text/plain; version=0.0.4")
-
-
-def _depths(svc: Services) -> dict:
-    gauges = {}
-    with svc.db.read() as conn:
-        for table, name in ((jobs, "ims_jobs"), (webhook_deliveries, "ims_webhook_deliveries")):
-            for status, count in conn.execute(select(table.c.status, func.count()).group_by(table.c.status)):
-                gauges[(name, (("status", status),))] = count
-    return gauges
+    """Prometheus text format: this process's counters, the database's backlog, the pixel pool's load."""
+    body = await run_in_threadpool(svc.metrics.exposition)  # (the backlog is read from the database)
+    return Response(body, media_type=CONTENT_TYPE)

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, quote
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from ims.errors import ImsError, NotFound, Unauthorized
+from ims.errors import NotFound, Unauthorized
 from ims.manage.keys import authenticate
 from ims.manage.sources import DEFAULT_CACHE_CONTROL, PRIVATE_CACHE_CONTROL, RESERVED, is_service_host, service_hosts
 from ims.params import parse
@@ -36,16 +36,7 @@ _IMAGE = {"200": {"content": {"image/*": {}}, "description": "The processed imag
              response_class=Response, responses=_IMAGE)
 async def image(path: str, request: Request, svc: Svc) -> Response:
     """``/{source}/{object_key}?w=…`` — or ``/{object_key}`` on a hostname bound to a source."""
-    started = time.perf_counter()
-    try:
-        response = await _image(path, request, svc)
-    except ImsError as error:
-        svc.metrics.inc("ims_image_requests_total", (("status", str(error.status)), ("cache", "none")))
-        raise
-    cache = response.headers.get("x-ims-cache", "none")
-    svc.metrics.inc("ims_image_requests_total", (("status", str(response.status_code)), ("cache", cache)))
-    svc.metrics.observe("ims_image_seconds", time.perf_counter() - started)
-    return response
+    return await _image(path, request, svc)
 
 
 async def _image(path: str, request: Request, svc: Services) -> Response:

@@ -41,6 +41,7 @@ from ims.db.group import GroupCommit
 from ims.db.tables import delivery_attempts, webhook_deliveries, webhook_endpoints
 from ims.db.types import UTCDateTime, utcnow
 from ims.jsonsafe import printable
+from ims import logs
 from ims.manage.endpoints import active_secrets
 from ims.netguard import ForbiddenAddress
 from ims.services import Services
@@ -63,6 +64,8 @@ class Claim:
     """One leased delivery: what to send, where, signed with which secrets."""
 
     id: str
+    job_id: str
+    endpoint_id: str | None
     url: str
     event: str
     body: bytes
@@ -120,7 +123,7 @@ def claim_due(conn: Connection, *, is_sqlite: bool, limit: int, lease_seconds: f
         .where(D.c.id.in_(due.scalar_subquery()))
         .values(status="delivering", lease_token=token,
                 lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
-        .returning(D.c.id, D.c.endpoint_id, D.c.url, D.c.event, D.c.body, D.c.cycle_attempts,
+        .returning(D.c.id, D.c.job_id, D.c.endpoint_id, D.c.url, D.c.event, D.c.body, D.c.cycle_attempts,
                    D.c.next_attempt_at, D.c.lease_token)
     ).mappings().all()
     return sorted((dict(r) for r in rows), key=lambda r: (r["next_attempt_at"], r["id"]))
@@ -254,21 +257,23 @@ class Deliverer:
         """Send messages written with a ``lease_for_handoff`` lease (call on the loop's thread)."""
         now = utcnow()
         for m in messages:
-            claim = self._claim_of(m.id, m.url, m.event, m.body, 0, m.lease_token, m.endpoint, now)
+            claim = self._claim_of(m.id, m.job_id, m.url, m.event, m.body, 0, m.lease_token, m.endpoint, now)
             self._sending(claim)
 
-    def _claim_of(self, delivery_id: str, url: str, event: str, body: str, cycle_attempts: int, lease_token: str,
-                  endpoint: dict | None, now: datetime) -> Claim:
+    def _claim_of(self, delivery_id: str, job_id: str, url: str, event: str, body: str, cycle_attempts: int,
+                  lease_token: str, endpoint: dict | None, now: datetime) -> Claim:
         """The Claim to send; one that cannot be made (its endpoint's secret cannot be opened, its
         body cannot be encoded) carries the reason, and ``send`` parks it instead of sending."""
+        endpoint_id = endpoint["id"] if endpoint else None
         try:
-            return Claim(id=delivery_id, url=url, event=event, body=body.encode("utf-8"),
-                         cycle_attempts=cycle_attempts, lease_token=lease_token,
+            return Claim(id=delivery_id, job_id=job_id, endpoint_id=endpoint_id, url=url, event=event,
+                         body=body.encode("utf-8"), cycle_attempts=cycle_attempts, lease_token=lease_token,
                          secrets=tuple(active_secrets(endpoint, self.svc.sealer, now)) if endpoint else None)
         except Exception as error:
             log.exception("delivery %s: cannot be sent", delivery_id)
-            return Claim(id=delivery_id, url=url, event=event, body=b"", cycle_attempts=cycle_attempts,
-                         lease_token=lease_token, secrets=None, unsendable=f"{type(error).__name__}: {error}")
+            return Claim(id=delivery_id, job_id=job_id, endpoint_id=endpoint_id, url=url, event=event, body=b"",
+                         cycle_attempts=cycle_attempts, lease_token=lease_token, secrets=None,
+                         unsendable=f"{type(error).__name__}: {error}")
 
     def _sending(self, claim: Claim) -> None:
         task = asyncio.create_task(self.send(claim))
@@ -324,8 +329,8 @@ class Deliverer:
         """Lease up to ``limit`` due deliveries to this Deliverer (see ``claim_due``)."""
         rows, endpoints = await self.group.run(lambda conn: self._claim_rows(conn, limit))
         now = utcnow()
-        return [self._claim_of(r["id"], r["url"], r["event"], r["body"], r["cycle_attempts"], r["lease_token"],
-                               endpoints.get(r["endpoint_id"]), now) for r in rows]
+        return [self._claim_of(r["id"], r["job_id"], r["url"], r["event"], r["body"], r["cycle_attempts"],
+                               r["lease_token"], endpoints.get(r["endpoint_id"]), now) for r in rows]
 
     async def send(self, claim: Claim) -> bool:
         """Attempt one claimed delivery and record it; True if the outcome was recorded.
@@ -343,6 +348,7 @@ class Deliverer:
                 outcome, give_up = Outcome(None, 0, "endpoint deleted", None), True
             else:
                 outcome, give_up = await self._attempt(claim), False
+            self._report(claim, outcome, sent=not give_up)
             try:
                 recorded = await self._record(claim, outcome, at, give_up)
             except (OperationalError, InterfaceError, PoolTimeout):
@@ -360,6 +366,15 @@ class Deliverer:
             log.exception("delivery %s: could not record the attempt; it will be retried after the lease",
                           claim.id)
             return False
+
+    def _report(self, claim: Claim, outcome: Outcome, *, sent: bool) -> None:
+        """Count and log one attempt: ids, the status code or the error, the latency. (Never the
+        URL, whose query may hold a token, nor the body, nor the receiver's answer.)"""
+        self.svc.metrics.attempt(outcome.status_code, outcome.latency_ms / 1000, sent=sent)
+        logs.event(log, "delivery_attempt", logging.INFO if outcome.ok else logging.WARNING,
+                   delivery_id=claim.id, job_id=claim.job_id, endpoint_id=claim.endpoint_id,
+                   attempt=claim.cycle_attempts + 1, status_code=outcome.status_code, error=outcome.error,
+                   latency_ms=outcome.latency_ms)
 
     async def _attempt(self, claim: Claim) -> Outcome:
         try:

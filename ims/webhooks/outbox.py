@@ -75,6 +75,7 @@ class Message:
     """One delivery row just written, with the endpoint whose secret signs it."""
 
     id: str
+    job_id: str
     url: str
     event: str
     body: str
@@ -92,7 +93,7 @@ def write_messages(conn: Connection, job, event: str, payload: dict,
     now = utcnow()
     token, until = lease if lease else (None, None)
     to = targets(conn, job) if to is None else to
-    messages = [Message(new_id(), url, event, body, dict(endpoint), token) for endpoint, url in to]
+    messages = [Message(new_id(), job["id"], url, event, body, dict(endpoint), token) for endpoint, url in to]
     if messages:
         conn.execute(insert(webhook_deliveries), [
             {"id": m.id, "project_id": job["project_id"], "job_id": job["id"], "endpoint_id": m.endpoint["id"],

@@ -113,7 +113,10 @@ def test_metrics(app, tmp_path):
     source_id = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]["id"]
     app.api("POST", "/api/processes/v1/background_processes", json={"source_id": source_id, "object_key": "m.jpg"})
     text = app.client.get("/metrics").text
-    assert 'ims_image_requests_total{status="200",cache="miss"} 1' in text
-    assert 'ims_image_requests_total{status="404",cache="none"} 1' in text
+    assert 'ims_http_requests_total{method="GET",route="/{path:path}",status="200"} 1' in text
+    assert 'ims_http_requests_total{method="GET",route="/{path:path}",status="404"} 1' in text
+    assert 'ims_http_requests_total{method="POST",route="/api/processes/v1/background_processes",status="202"} 1' \
+        in text
     assert 'ims_jobs{status="queued"} 1' in text
-    assert "ims_image_seconds_count 1" in text
+    assert 'ims_render_seconds_count{format="jpg"} 1' in text
+    assert 'ims_result_cache_total{result="miss"} 1' in text  # the 404 never reached the cache
