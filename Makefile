@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test install bench-ondemand bench-jobs clean
+.PHONY: run test install paramdoc bench-ondemand bench-jobs clean
 
 run: $(STAMP)
 	$(BIN)/ims serve --dev
@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
+
+paramdoc: $(STAMP)
+	$(BIN)/python -m ims.paramdoc --write
 
 bench-ondemand: $(STAMP)
 	$(BIN)/python bench/ondemand.py

@@ -15,6 +15,7 @@ from pathlib import Path
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 LOG_FORMATS = ("text", "json")  # the first is the default
 LOG_LEVELS = ("info", "debug", "warning", "error")
+ALWAYS_IGNORED_PARAMS = ("ixlib", "ixid")  # added by imgix SDKs and Unsplash-style URLs
 
 
 class SettingsError(ValueError):
@@ -71,6 +72,7 @@ class Settings:
     log_format: str = "text"  # text | json (ims.logs)
     log_level: str = "info"
     metrics_port: int | None = None  # `ims worker` serves /metrics here (None: not at all)
+    ignored_params: tuple[str, ...] = ALWAYS_IGNORED_PARAMS  # query names accepted and ignored
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +101,7 @@ class Settings:
             log_format=_choice(env, "IMS_LOG_FORMAT", LOG_FORMATS),
             log_level=_choice(env, "IMS_LOG_LEVEL", LOG_LEVELS),
             metrics_port=_int(env, "IMS_METRICS_PORT", 0, low=0, high=65535) or None,
+            ignored_params=_ignored_params(env.get("IMS_IGNORED_PARAMS")),
         )
 
     def with_secret_key(self) -> Settings:
@@ -181,6 +184,8 @@ def documented() -> tuple[tuple[str, str, str], ...]:
         ("IMS_JOB_LEASE_SECONDS", str(Settings.job_lease_seconds),
          "a claimed job without a heartbeat for this long runs again"),
         ("IMS_CACHE_SIZE_MB", str(Settings.cache_size_mb), "on-disk cache of on-demand renders (0 = off)"),
+        ("IMS_IGNORED_PARAMS", ",".join(ALWAYS_IGNORED_PARAMS),
+         "comma list of query names accepted and ignored (ixlib, ixid always are)"),
         ("IMS_PROCESS_SECONDS", f"{limits.processing_seconds:g}", "processing time limit of one render (503)"),
         ("IMS_FETCH_SECONDS", f"{limits.fetch_seconds:g}", "time limit for reading a source object (504)"),
         ("IMS_MAX_SOURCE_MB", f"{limits.source_bytes / 2**20:g}", "largest source object (413)"),
@@ -224,6 +229,19 @@ def _names(raw: str | None) -> tuple[str, ...]:
     if not raw:
         return ()
     return tuple(n.strip().lower().rstrip(".") for n in raw.replace(",", " ").split() if n.strip(". "))
+
+
+def _ignored_params(raw: str | None) -> tuple[str, ...]:
+    """``IMS_IGNORED_PARAMS``: a comma list of query names, always with ``ixlib`` and ``ixid``.
+
+    Names are matched exactly (after percent-decoding), as parameter names are."""
+    names = [n.strip() for n in (raw or "").split(",") if n.strip()]
+    for name in names:
+        if any(c in name for c in "&=#?") or any(c.isspace() for c in name):
+            raise SettingsError(
+                f"IMS_IGNORED_PARAMS must be a comma list of parameter names, got {name!r}"
+            )
+    return tuple(dict.fromkeys([*ALWAYS_IGNORED_PARAMS, *names]))
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:

@@ -28,12 +28,14 @@ Decisions where imgix is vague:
   fits ``max_side`` × ``max_side``;
 * no side is ever 0 px: every rounding is half-up and at least 1.
 
-Faces (``faces``: boxes in upright source pixels, found by ``pipeline.faces``) are an
-input like the source size:
+Faces (``faces``: boxes in upright source pixels, found by ``pipeline.faces``):
 
-* ``crop=faces`` (fit=crop or min) centres the crop on the box around all faces, then
-  slides it inside the image (a crop at least that box's size keeps every face);
-  without a face the chain's next value applies (``crop=faces,entropy``), else the centre;
+* ``crop=faces`` (fit=crop or min): ``plan`` marks the crop (``Plan.faces``) and plans it
+  for the rest of the chain (``crop=faces,entropy``, ``faces,top,left``; else the centre),
+  the fallback. The crop step asks its face hook first (``steps_faces.crop_at``), which
+  calls ``face_crop``: the crop centred on the box around all faces inside ``rect``, slid
+  back inside the image (a crop at least that box's size keeps every face); without such a
+  face the hook says None and the fallback is cut;
 * ``fit=facearea`` crops the source to the box around all faces (or face ``faceindex``,
   1-based, left to right) times ``facepad`` about its centre, grown to the box's aspect
   ratio (``w``/``h``; with one or neither, the face box's own), shrunk to fit the image,
@@ -51,7 +53,9 @@ from ims.errors import InvalidParameter
 from ims.params import Params
 
 Box = tuple[int, int, int, int]  # x, y, w, h
+Sides = tuple[int, int, int, int]  # top, right, bottom, left
 Side = int | None                # a box side in output pixels; None = not given
+NO_SIDES: Sides = (0, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,10 @@ class Plan:
     Steps, in order: crop ``rect`` from the source; resize to exactly
     ``resize_w`` × ``resize_h``; crop ``crop`` out of the resized image (when
     ``smart`` is set, only the crop's size is meaningful and the pipeline picks
-    its position with libvips smartcrop); embed centred on a ``canvas_w`` ×
-    ``canvas_h`` canvas filled with ``bg`` (fill/fillmax); add ``pad`` on every side.
+    its position with libvips smartcrop; when ``faces`` is set the crop step first asks
+    its face hook, and this crop is the fallback); embed centred on a ``canvas_w`` ×
+    ``canvas_h`` canvas (fill/fillmax: ``bg`` or ``fill``; clamp: the edge pixels
+    extended); add ``pad`` (top, right, bottom, left), then ``border`` outside it.
     """
 
     rect: Box | None
@@ -72,23 +78,33 @@ class Plan:
     smart: str | None = None          # "entropy" or "attention" (imgix crop=edges)
     canvas_w: int | None = None
     canvas_h: int | None = None
-    pad: int = 0
+    pad: Sides = NO_SIDES
+    border: Sides = NO_SIDES
+    faces: bool = False               # crop=faces comes first in the chain: try the face hook
+
+    @property
+    def inner_width(self) -> int:
+        """Before padding and border."""
+        return self.canvas_w or (self.crop[2] if self.crop else self.resize_w)
+
+    @property
+    def inner_height(self) -> int:
+        return self.canvas_h or (self.crop[3] if self.crop else self.resize_h)
 
     @property
     def width(self) -> int:
-        inner = self.canvas_w or (self.crop[2] if self.crop else self.resize_w)
-        return inner + 2 * self.pad
+        return self.inner_width + self.pad[1] + self.pad[3] + self.border[1] + self.border[3]
 
     @property
     def height(self) -> int:
-        inner = self.canvas_h or (self.crop[3] if self.crop else self.resize_h)
-        return inner + 2 * self.pad
+        return self.inner_height + self.pad[0] + self.pad[2] + self.border[0] + self.border[2]
 
 
 def plan(src_w: int, src_h: int, params: Params, *, max_side: int = 8192,
          faces: tuple[Box, ...] = ()) -> Plan:
     """Plan the geometry for an upright source of ``src_w`` × ``src_h`` pixels
-    (``faces``: face boxes in its pixels, for crop=faces and fit=facearea).
+    (``faces``: face boxes in its pixels, for fit=facearea; crop=faces is the crop
+    step's, see ``face_crop``).
 
     Raises ``InvalidParameter`` (field ``rect``, ``w``, ``h``, ``dpr``, ``pad``,
     ``ar``, ``min-w`` or ``min-h``) when the request cannot be met.
@@ -96,16 +112,35 @@ def plan(src_w: int, src_h: int, params: Params, *, max_side: int = 8192,
     limit = check_output_size(params, max_side=max_side)
     rect = _rect(src_w, src_h, params.rect)
     sw, sh = (rect[2], rect[3]) if rect else (src_w, src_h)
-    local = _faces_in(faces, rect, sw, sh)
     if params.fit == "facearea":
-        params, rect = _facearea(params, local, rect, sw, sh)
+        params, rect = _facearea(params, _faces_in(faces, rect, sw, sh), rect, sw, sh)
         sw, sh = (rect[2], rect[3]) if rect else (src_w, src_h)
-        local = ()
-    params = _faces_crop(params, local, sw, sh)
     box = (_side(params.w, sw, params.dpr), _side(params.h, sh, params.dpr))
     fitted = _FITS[params.fit](sw, sh, box, params)
     fitted = _shrink(fitted, sw, sh, limit, keep_aspect=params.fit != "scale")
-    return replace(fitted, rect=rect, pad=params.pad)
+    return replace(fitted, rect=rect, pad=pads(params), border=borders(params))
+
+
+def pads(p: Params) -> Sides:
+    """Padding (top, right, bottom, left): ``pad-<side>`` where given, else ``pad``."""
+    return tuple(p.pad if v is None else v  # type: ignore[return-value]
+                 for v in (p.pad_top, p.pad_right, p.pad_bottom, p.pad_left))
+
+
+def borders(p: Params) -> Sides:
+    """Border widths (top, right, bottom, left): ``border-<side>`` where given, else the width
+    of ``border``; none without ``border``."""
+    if p.border is None:
+        return NO_SIDES
+    width = p.border[0]
+    return tuple(width if v is None else v  # type: ignore[return-value]
+                 for v in (p.border_top, p.border_right, p.border_bottom, p.border_left))
+
+
+def frame(p: Params) -> tuple[int, int]:
+    """Pixels padding and border add across (left + right) and down (top + bottom)."""
+    pad, border = pads(p), borders(p)
+    return (pad[1] + pad[3] + border[1] + border[3], pad[0] + pad[2] + border[0] + border[2])
 
 
 # ---------------------------------------------------------------------------
@@ -134,8 +169,8 @@ def _rect(src_w: int, src_h: int, rect: tuple[float, float, float, float] | None
     """
     if rect is None:
         return None
-    x, w = (_rect_px(v, src_w) for v in rect[::2])
-    y, h = (_rect_px(v, src_h) for v in rect[1::2])
+    w, h = _rect_px(rect[2], src_w), _rect_px(rect[3], src_h)
+    x, y = _rect_at(rect[0], src_w, w), _rect_at(rect[1], src_h, h)
     if x >= src_w or y >= src_h:
         raise InvalidParameter(
             f"rect must overlap the {src_w}×{src_h} source image, "
@@ -148,6 +183,17 @@ def _rect(src_w: int, src_h: int, rect: tuple[float, float, float, float] | None
 
 def _rect_px(value: float, side: int) -> int:
     return math.floor(value * side + 0.5) if value < 1 else int(value)
+
+
+def _rect_at(value: float | str, side: int, length: int) -> int:
+    """A rect position: pixels, a fraction, or a keyword placing ``length`` at an edge or centred."""
+    if value in ("left", "top"):
+        return 0
+    if value in ("center", "middle"):
+        return max(0, (side - length) // 2)
+    if value in ("right", "bottom"):
+        return max(0, side - length)
+    return _rect_px(value, side)  # type: ignore[arg-type]
 
 
 def _side(value: float | None, src: int, dpr: float) -> Side:
@@ -215,6 +261,11 @@ def _fillmax(sw: int, sh: int, box: tuple[Side, Side], p: Params) -> Plan:
     return _on_canvas(_max(sw, sh, box, p), sw, sh, box)
 
 
+def _clampfit(sw: int, sh: int, box: tuple[Side, Side], p: Params) -> Plan:
+    """Clip, then extend the edge pixels to a canvas the size of the box (imgix ``fit=clamp``)."""
+    return _on_canvas(_clip(sw, sh, box, p), sw, sh, box)
+
+
 def _on_canvas(image: Plan, sw: int, sh: int, box: tuple[Side, Side]) -> Plan:
     """Canvas = the box, its missing side following the source aspect; no canvas without a box
     or when the image already fills it."""
@@ -250,6 +301,7 @@ def _min(sw: int, sh: int, box: tuple[Side, Side], p: Params) -> Plan:
 
 
 _FITS: dict[str, FitFn] = {
+    "clamp": _clampfit,
     "clip": _clip,
     "crop": _crop_fit,
     "fill": _fill,
@@ -303,11 +355,22 @@ def _cover(sw: int, sh: int, bw: int, bh: int, p: Params) -> Plan:
         rw, rh = bw, max(bh, _mul_div(sh, bw, sw))
     else:
         rw, rh = max(bw, _mul_div(sw, bh, sh)), bh
-    if (rw, rh) == (bw, bh):
+    mode = crop_mode(p.crop)
+    if mode == "focalpoint" and p.fp_z > 1 and p.fit == "crop":
+        rw, rh = _px(rw * p.fp_z), _px(rh * p.fp_z)   # fp-z: zoom in on the focal point
+    faces = "faces" in p.crop
+    if (rw, rh) == (bw, bh) and not faces:
         return Plan(None, rw, rh)
     x, y = _position(p, rw, rh, bw, bh)
-    smart = {"entropy": "entropy", "edges": "attention"}.get(p.crop[0]) if p.crop else None
-    return Plan(None, rw, rh, crop=(x, y, bw, bh), smart=smart)
+    smart = {"entropy": "entropy", "edges": "attention"}.get(mode or "")
+    return Plan(None, rw, rh, crop=(x, y, bw, bh), smart=smart, faces=faces)
+
+
+def crop_mode(crop: tuple[str, ...]) -> str | None:
+    """The mode of a ``crop`` chain geometry can plan: the first that applies to every image
+    (entropy, edges, focalpoint), else None (anchors). ``faces`` is skipped here: the crop
+    step's face hook places a faces crop (``face_crop``) and falls back to this plan."""
+    return next((v for v in crop if v in ("entropy", "edges", "focalpoint")), None)
 
 
 def _position(p: Params, rw: int, rh: int, cw: int, ch: int) -> tuple[int, int]:
@@ -317,7 +380,7 @@ def _position(p: Params, rw: int, rh: int, cw: int, ch: int) -> tuple[int, int]:
     centres the crop on (fp-x·rw, fp-y·rh) and then slides it back inside the
     image: ``x = clamp(round(fp_x·rw − cw/2), 0, rw − cw)``.
     """
-    if "focalpoint" in p.crop:
+    if crop_mode(p.crop) == "focalpoint":
         return _focal(p.fp_x, rw, cw), _focal(p.fp_y, rh, ch)
     x = 0 if "left" in p.crop else rw - cw if "right" in p.crop else (rw - cw) // 2
     y = 0 if "top" in p.crop else rh - ch if "bottom" in p.crop else (rh - ch) // 2
@@ -350,14 +413,18 @@ def _union(faces: tuple[Box, ...]) -> tuple[float, float, float, float]:
     return left, top, right - left, bottom - top
 
 
-def _faces_crop(p: Params, faces: tuple[Box, ...], sw: int, sh: int) -> Params:
-    """``crop=faces,…`` becomes a focal-point crop on the faces' centre, or the rest of the chain."""
-    if not p.crop or p.crop[0] != "faces":
-        return p
-    if not faces or p.fit not in ("crop", "min"):
-        return replace(p, crop=p.crop[1:])
-    x, y, w, h = _union(faces)
-    return replace(p, crop=("focalpoint",), fp_x=(x + w / 2) / sw, fp_y=(y + h / 2) / sh)
+def face_crop(p: Plan, faces: tuple[Box, ...], src_w: int, src_h: int,
+              size: tuple[int, int]) -> tuple[int, int] | None:
+    """crop=faces: the top-left of a ``size`` crop of the plan's resized image centred on the
+    box around the faces (upright source pixels) inside ``rect``, slid back inside the image
+    (as a focal point is); None when no face lies inside ``rect``."""
+    rw, rh = (p.rect[2], p.rect[3]) if p.rect else (src_w, src_h)
+    inside = _faces_in(faces, p.rect, rw, rh)
+    if not inside:
+        return None
+    x, y, w, h = _union(inside)
+    cw, ch = size
+    return _focal((x + w / 2) / rw, p.resize_w, cw), _focal((y + h / 2) / rh, p.resize_h, ch)
 
 
 def _facearea(p: Params, faces: tuple[Box, ...], rect: Box | None, sw: int,
@@ -409,19 +476,25 @@ def resized_boxes(p: Plan, faces: tuple[Box, ...], src_w: int, src_h: int, *,
 
 def check_output_size(params: Params, *, max_side: int = 8192) -> int:
     """Reject explicitly requested sizes above ``max_side``; return the room left for the
-    image inside the padding (``max_side − 2·pad``).
+    image inside the padding and border (``max_side`` − the larger of what they add across
+    and down; ``max_side − 2·pad`` with a plain ``pad``).
 
     Needs no source, so the background API can call it before accepting a job.
-    The error names the parameter to change: ``pad`` when the size fits but not with
-    the padding, ``dpr`` when the size fits without dpr, else the size's own parameter.
+    The error names the parameter to change: ``pad`` (or ``border``, ``pad-left`` …)
+    when the size fits but not with the padding, ``dpr`` when the size fits without dpr,
+    else the size's own parameter.
     """
-    limit = max_side - 2 * params.pad
+    across, down = frame(params)
+    limit = max_side - max(across, down)
     if limit < 1:
-        raise InvalidParameter(
-            f"pad must be below {max_side / 2:g} so the image fits the {max_side} px "
-            f"output limit, got {params.pad}",
-            field="pad",
-        )
+        name = _frame_name(params)
+        if (across, down) == (2 * params.pad, 2 * params.pad):
+            message = (f"pad must be below {max_side / 2:g} so the image fits the {max_side} px "
+                       f"output limit, got {params.pad}")
+        else:
+            message = (f"{name} must be smaller so the image fits the {max_side} px output limit: "
+                       f"padding and border add {max(across, down)} px")
+        raise InvalidParameter(message, field=name)
     for axis in ("w", "h"):
         size, name = _requested(params, axis, params.dpr)
         if size is not None and name is not None and size > limit:
@@ -429,14 +502,29 @@ def check_output_size(params: Params, *, max_side: int = 8192) -> int:
     return limit
 
 
+def _frame_name(p: Params) -> str:
+    """The padding or border parameter to blame for the output size: ``pad`` if set, else the
+    first of ``pad-*``, ``border``."""
+    if p.pad:
+        return "pad"
+    for name in ("pad_top", "pad_right", "pad_bottom", "pad_left"):
+        if getattr(p, name):
+            return name.replace("_", "-")
+    return "border"
+
+
 def _too_big(p: Params, axis: str, size: int, name: str, max_side: int) -> InvalidParameter:
-    """Blame ``pad`` if the size fits without it, ``dpr`` if it fits without dpr, else ``name``."""
+    """Blame ``pad`` (or the border) if the size fits without it, ``dpr`` if it fits without
+    dpr, else ``name``."""
     word = "wide" if axis == "w" else "tall"
     if size <= max_side:
+        extra = frame(p)[0 if axis == "w" else 1]
+        blame = _frame_name(p)
+        shown = f"pad={p.pad}" if blame == "pad" else blame
         return InvalidParameter(
-            f"pad={p.pad} makes the output {size + 2 * p.pad} px {word}; "
+            f"{shown} makes the output {size + extra} px {word}; "
             f"the limit is {max_side} px including padding",
-            field="pad",
+            field=blame,
         )
     plain, _ = _requested(p, axis, 1.0)
     if plain is not None and plain <= max_side:

@@ -14,10 +14,15 @@ which ends in an explicit "unknown parameter" error. Rules shared by all entries
   repeats and comma lists;
 * numbers may be written ``300``, ``300.0`` or JSON ``300``: integral values are
   pixels/integers, so all three mean the same; ``bool`` is accepted only by
-  ``lossless``; an empty value is an error;
+  the on/off parameters (``lossless``, ``invert``, ``jpg-progressive``); an empty
+  value is an error;
 * enumerated values are case-insensitive and stored lowercase;
-* list-valued parameters (``auto``, ``crop``, ``rect``, ``ar``) also accept a
-  JSON array from the background API.
+* colours are hex (imgix order: alpha first) or CSS keywords (``ims.colours``);
+* list-valued parameters (``auto``, ``crop``, ``rect``, ``ar``, ``border``, radii,
+  colour pairs …) also accept a JSON array; a JSON number is a one-item list.
+
+Each row also says how ims ``differs`` from imgix; ``ims.paramdoc`` turns the
+table into the README's parameter table.
 
 Decisions where imgix is vague or ims differs:
 
@@ -25,16 +30,20 @@ Decisions where imgix is vague or ims differs:
   value aliases ``fm=jpeg``→``jpg``, ``fm=tif``→``tiff``, ``flip=vh``→``hv``,
   ``cs=tinysrgb``→``srgb`` (tinysrgb is sRGB with a compact ICC profile; ims
   always embeds a small sRGB profile, so the intent is kept);
-* imgix features ims does not implement (``fit=clamp``,
-  ``auto=enhance``, ``cs=adobergb1998``, ``txt``, ``mark``, …) are a 400 that
-  says "not supported", not silently ignored;
+* imgix features ims does not implement (``auto=enhance``,
+  ``txt``, ``mark``, ``blend``, ``fp-debug``, …, and their imgix aliases) are a
+  400 that says "not supported", not silently ignored;
+* ``crop`` is imgix's fallback chain: modes in the order given, then the anchors;
+  ``faces`` (OpenCV's face detector, ``ims.pipeline.faces``) falls through when no face
+  is found (``faces,entropy``, ``faces,top,left``);
+* ``ch`` is applied by the web layer (``apply_client_hints``: request headers in,
+  parameters and ``Vary`` names out), so ``parse`` stays a pure function of the query;
+* ``q`` 0–100, ``rot`` a decimal in [0, 360), ``orient=0`` (as stored) follow imgix;
 * ``rect`` and ``w``/``h``: an integral value is pixels, a non-integral value in
   (0, 1) is a fraction of the source; so ``w=1`` is one pixel;
 * ``q=75`` is kept distinct from "no q" (``auto=compress`` may lower the default
   quality but never an explicit one); likewise ``orient=1`` overrides EXIF;
 * ``min-w`` above ``max-w`` (or ``min-h`` above ``max-h``) is an error;
-* ``crop=faces`` may lead a fallback chain (``faces,entropy``, ``faces,top,left``); the rest
-  of the chain is one of today's crop values. (General chains are issue 12's.)
 * ``faces`` and ``exif`` only add to ``fm=json``, ``faceindex``/``facepad`` only act with
   ``fit=facearea``: elsewhere they change nothing (imgix ignores them too). ``palette``
   answers with colours whatever ``fm`` says;
@@ -42,7 +51,10 @@ Decisions where imgix is vague or ims differs:
   and in the canonical form under ``EXTRAS_KEY``, which ``parse`` refuses (unknown parameter).
 * ``page`` (1-based) picks a PDF's page; a page past the document's end is a 400
   from the pipeline, which knows the page count, and so is ``page`` above 1 for a
-  source that is not a PDF.
+  source that is not a PDF;
+* the names the caller passes as ``ignored`` (``ixlib``, ``ixid`` and
+  ``IMS_IGNORED_PARAMS``) are accepted and dropped, on demand and in the
+  background API alike: they are no part of ``Params`` or ``canonical``.
 """
 
 from __future__ import annotations
@@ -51,13 +63,15 @@ import difflib
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from urllib.parse import parse_qsl, quote
 
+from ims.colours import KEYWORDS
 from ims.errors import InvalidParameter
 
 RGBA = tuple[int, int, int, int]
+Corners = tuple[int, int, int, int]   # top-left, top-right, bottom-right, bottom-left
 
 
 @dataclass(frozen=True)
@@ -65,23 +79,24 @@ class Params:
     # geometry
     w: float | None = None            # int >= 1 = pixels; 0 < w < 1 = fraction of the source
     h: float | None = None
-    fit: str = "clip"                 # clip crop facearea fill fillmax max min scale
-    crop: tuple[str, ...] = ()        # subset of top,bottom,left,right; or ("entropy",) ("edges",) ("focalpoint",);
-                                      # "faces" first = try faces, then the rest (a fallback chain)
+    fit: str = "clip"                 # clamp clip crop facearea fill fillmax max min scale
+    crop: tuple[str, ...] = ()        # fallback chain: modes in the order given, then anchors (see _crop)
     fp_x: float = 0.5
     fp_y: float = 0.5
+    fp_z: float = 1.0                 # focal-point zoom, 1–100 (crop=focalpoint)
     ar: tuple[float, float] | None = None
     max_w: int | None = None
     max_h: int | None = None
     min_w: int | None = None
     min_h: int | None = None
-    rect: tuple[float, float, float, float] | None = None   # x, y, w, h; px or 0–1 fractions
+    rect: tuple[float | str, float | str, float, float] | None = None   # x, y, w, h; px, 0–1 fractions or keywords
     dpr: float = 1.0
     pad: int = 0
+    ch: frozenset[str] = field(default_factory=frozenset)   # client hints: width, dpr, save-data
     # orientation
-    rot: int = 0
+    rot: float = 0
     flip: str | None = None           # "h", "v", "hv"
-    orient: int | None = None         # 1–8, 90, 180, 270; None = honour EXIF
+    orient: int | None = None         # 0–8, 90, 180, 270; None = honour EXIF
     # adjustments
     blur: float = 0.0
     sharp: float = 0.0
@@ -93,14 +108,60 @@ class Params:
     trim_color: RGBA | None = None
     bg: RGBA | None = None            # (r, g, b, alpha 0–255)
     # output
-    fm: str | None = None             # jpg pjpg png webp avif jxl gif tiff json blurhash; None = source-appropriate
+    fm: str | None = None             # jpg pjpg png png8 png32 webp avif jxl gif tiff json blurhash; None = source-appropriate
     auto: frozenset[str] = field(default_factory=frozenset)   # {"format", "compress"}
     q: int | None = None              # None = default (75)
     lossless: bool = False
-    cs: str = "srgb"                  # srgb origin strip
+    cs: str = "srgb"                  # srgb adobergb1998 origin strip
     dl: str | None = None
     # source
     page: int = 1                     # the PDF page rendered, 1-based
+    # --- issue 12 (imgix): padding, border, mask, fill ---
+    pad_top: int | None = None        # None = pad
+    pad_right: int | None = None
+    pad_bottom: int | None = None
+    pad_left: int | None = None
+    border: tuple[int, RGBA] | None = None          # width, colour
+    border_top: int | None = None     # None = the width of border
+    border_right: int | None = None
+    border_bottom: int | None = None
+    border_left: int | None = None
+    border_radius: Corners | None = None            # outer radius: top-left, top-right, bottom-right, bottom-left
+    border_radius_inner: Corners | None = None
+    mask: str | None = None           # "ellipse", "corners"
+    corner_radius: Corners | None = None
+    mask_bg: RGBA | None = None
+    fill: str | None = None           # "solid", "blur", "gradient" (space made by fit=fill/fillmax)
+    fill_color: RGBA | None = None
+    fill_gradient_type: str = "linear"              # linear, radial
+    fill_gradient_linear: tuple[RGBA, RGBA] | None = None
+    fill_gradient_linear_direction: tuple[str, ...] = ("bottom",)
+    fill_gradient_radial: tuple[RGBA, RGBA] | None = None
+    fill_gradient_radial_radius: tuple[int, int] | None = None
+    fill_gradient_radial_x: float = 0.5
+    fill_gradient_radial_y: float = 0.5
+    fill_gradient_cs: str = "srgb"                  # linear, srgb, oklab, hsl, lch
+    # --- issue 12 (imgix): adjust and stylize ---
+    exp: float = 0.0
+    high: float = 0.0
+    shad: float = 0.0
+    vib: float = 0.0
+    hue: float = 0.0
+    invert: bool = False
+    usm: float = 0.0
+    usmrad: float = 2.5
+    nr: float = 0.0
+    nrs: float = 20.0
+    px: int = 0
+    monochrome: RGBA | None = None
+    sepia: float = 0.0
+    duotone: tuple[RGBA, RGBA] | None = None
+    duotone_alpha: int = 100
+    # --- issue 12 (imgix): format and colour ---
+    colorquant: int | None = None     # 2–256 colours (png, gif)
+    dpi: int | None = None
+    chromasub: int | None = None      # 444, 422, 420 (jpg)
+    jpg_progressive: bool | None = None
     # faces, colours, metadata (issue 14)
     facepad: float = 1.0              # fit=facearea: the face box times this, around its centre
     faceindex: int | None = None      # fit=facearea: 1-based face (left to right); None = all faces
@@ -247,6 +308,8 @@ def _parts(raw: object, sep: str) -> list[object]:
     """Split a list-valued parameter; a JSON array is taken as already split."""
     if isinstance(raw, (list, tuple)):
         return list(raw)
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return [raw]   # a JSON number is a one-item list (corner-radius: 8)
     return _text(raw).split(sep)
 
 
@@ -264,8 +327,12 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def _color(raw: object) -> tuple[int, int, int, int]:
-    """Hex ``RGB``, ``ARGB``, ``RRGGBB`` or ``AARRGGBB`` (imgix puts alpha first) → (r, g, b, a)."""
+    """Hex ``RGB``, ``ARGB``, ``RRGGBB`` or ``AARRGGBB`` (imgix puts alpha first), or a CSS
+    colour keyword (``red``, ``navy``) → (r, g, b, a)."""
     text = _text(raw).removeprefix("#")
+    keyword = KEYWORDS.get(text.lower())
+    if keyword is not None:
+        return (*keyword, 255)
     if not _HEX.fullmatch(text) or len(text) not in (3, 4, 6, 8):
         raise _Bad
     if len(text) in (3, 4):
@@ -274,6 +341,85 @@ def _color(raw: object) -> tuple[int, int, int, int]:
         text = "ff" + text
     a, r, g, b = (int(text[i : i + 2], 16) for i in range(0, 8, 2))
     return (r, g, b, a)
+
+
+def _two_colors(raw: object) -> tuple[RGBA, RGBA]:
+    parts = _parts(raw, ",")
+    if len(parts) != 2:
+        raise _Bad
+    return (_color(parts[0]), _color(parts[1]))
+
+
+def _corners(raw: object) -> Corners:
+    """One radius for every corner, or four: top-left, top-right, bottom-right, bottom-left."""
+    parts = _parts(raw, ",")
+    if len(parts) not in (1, 4):
+        raise _Bad
+    radii = tuple(_int_in(0, MAX_SIDE)(p) for p in parts)
+    return radii * 4 if len(radii) == 1 else radii  # type: ignore[return-value]
+
+
+def _border(raw: object) -> tuple[int, RGBA]:
+    """``width,colour``: an integer 1–1000 and a colour."""
+    parts = _parts(raw, ",")
+    if len(parts) != 2:
+        raise _Bad
+    return (_int_in(1, 1000)(parts[0]), _color(parts[1]))
+
+
+def _radii(raw: object) -> tuple[int, int]:
+    parts = _parts(raw, ",")
+    if len(parts) != 2:
+        raise _Bad
+    first, second = (_int_in(0, MAX_SIDE)(p) for p in parts)
+    return (first, second)
+
+
+_DIRECTIONS = ("top", "bottom", "left", "right")
+
+
+def _directions(raw: object) -> tuple[str, ...]:
+    """One or two of top, bottom, left, right (where the gradient goes *to*), not opposite."""
+    values = _items(raw)
+    if len(values) > 2 or any(v not in _DIRECTIONS for v in values) or len(set(values)) != len(values):
+        raise _Bad
+    if {"top", "bottom"} <= set(values) or {"left", "right"} <= set(values):
+        raise _Bad("cannot combine opposite directions")
+    return tuple(d for d in _DIRECTIONS if d in values)
+
+
+_HINTS = ("width", "dpr", "save-data")
+
+
+def _hints(raw: object) -> frozenset[str]:
+    """Client hints to honour, case-insensitive (imgix writes ``ch=Width,DPR``)."""
+    values = set(_items(raw))
+    if any(v not in _HINTS for v in values):
+        raise _Bad
+    return frozenset(values)
+
+
+def _int_of(values: tuple[int, ...]) -> Callable[[object], int]:
+    def convert(raw: object) -> int:
+        value = _integer(raw)
+        if value not in values:
+            raise _Bad
+        return value
+
+    return convert
+
+
+def _rotation(raw: object) -> float:
+    """Degrees clockwise, a decimal in [0, 360)."""
+    value = _number(raw)
+    if not 0 <= value < 360:
+        raise _Bad
+    return value
+
+
+def _on(raw: object) -> bool:
+    """imgix booleans: 1/0, true/false."""
+    return _bool(raw)
 
 
 def _ratio(raw: object) -> tuple[float, float]:
@@ -287,18 +433,31 @@ def _ratio(raw: object) -> tuple[float, float]:
     return (width, height)
 
 
-def _rect(raw: object) -> tuple[int | float, int | float, int | float, int | float]:
-    """``x,y,w,h``: each integral value is pixels, each other value a 0–1 fraction of the source."""
+_RECT_X = ("left", "center", "right")
+_RECT_Y = ("top", "middle", "bottom")
+
+
+def _rect(raw: object) -> tuple[int | float | str, int | float | str, int | float, int | float]:
+    """``x,y,w,h``: each integral value is pixels, each other value a 0–1 fraction of the source;
+    ``x`` may also be left, center or right and ``y`` top, middle or bottom (imgix's keyword
+    positions: the w×h box placed at that edge or centred)."""
     parts = _parts(raw, ",")
     if len(parts) != 4:
         raise _Bad
-    x, y = (_px_or_fraction(p, low=0, high=_MAX_RECT_PX) for p in parts[:2])
+    x, y = (_rect_pos(p, keywords) for p, keywords in zip(parts[:2], (_RECT_X, _RECT_Y)))
     w, h = (_px_or_fraction(p, low=1, high=_MAX_RECT_PX) for p in parts[2:])
     return (x, y, w, h)
 
 
+def _rect_pos(raw: object, keywords: tuple[str, ...]) -> int | float | str:
+    if isinstance(raw, str) and raw.strip().lower() in keywords:
+        return raw.strip().lower()
+    return _px_or_fraction(raw, low=0, high=_MAX_RECT_PX)
+
+
 _CROP_SIDES = ("top", "bottom", "left", "right")
-_CROP_MODES = ("entropy", "edges", "focalpoint")
+_CROP_MODES = ("faces", "entropy", "edges", "focalpoint")
+_ALWAYS = ("entropy", "edges", "focalpoint")   # modes that apply to every image
 
 
 def _items(raw: object) -> list[str]:
@@ -310,31 +469,27 @@ def _items(raw: object) -> list[str]:
 
 
 def _crop(raw: object) -> tuple[str, ...]:
-    """Anchors in the fixed order top, bottom, left, right; or exactly one smart mode.
-
-    ``faces`` may lead a fallback chain (``faces,entropy``, ``faces,top,left``): faces when
-    the detector finds one, else the rest (kept as ``("faces", *rest)``)."""
+    """imgix's fallback chain: the modes in the order given (each tried in turn, the first
+    that applies wins), then the anchors in the fixed order top, bottom, left, right (the
+    last resort, combined). A chain is cut after the first mode that always applies
+    (entropy, edges, focalpoint): later values could never be reached. ``faces`` applies
+    only when a face is found (``steps_faces.crop_at``); otherwise it falls through."""
     values = _items(raw)
-    if values[0] == "faces":
-        rest = values[1:]
-        if "faces" in rest:
-            raise _Bad("faces may be given once, first")
-        return ("faces", *(_crop(rest) if rest else ()))
     for value in values:
         if value not in _CROP_SIDES + _CROP_MODES:
-            if value == "faces":
-                raise _Bad("faces must come first in a fallback chain")
             raise _Bad
-    modes = [v for v in values if v in _CROP_MODES]
-    if modes:
-        if len(values) != 1:
-            raise _Bad(f"{modes[0]} cannot be combined with other values")
-        return (modes[0],)
+    modes: list[str] = []
+    for value in values:
+        if value in _CROP_MODES and value not in modes:
+            modes.append(value)
     chosen = set(values)
     for a, b in (("top", "bottom"), ("left", "right")):
         if a in chosen and b in chosen:
             raise _Bad(f"cannot combine {a} and {b}")
-    return tuple(side for side in _CROP_SIDES if side in chosen)
+    for i, mode in enumerate(modes):
+        if mode in _ALWAYS:
+            return tuple(modes[: i + 1])
+    return (*modes, *(side for side in _CROP_SIDES if side in chosen))
 
 
 _AUTO = ("compress", "format")
@@ -353,7 +508,7 @@ def _auto(raw: object) -> frozenset[str]:
 
 def _orient(raw: object) -> int:
     value = _integer(raw)
-    if not (1 <= value <= 8 or value in (90, 180, 270)):
+    if not (0 <= value <= 8 or value in (90, 180, 270)):
         raise _Bad
     return value
 
@@ -431,6 +586,25 @@ def _fmt_text(value: object) -> str:
     return str(value)
 
 
+def _fmt_colors(value: object) -> str:
+    return ",".join(_fmt_color(c) for c in value)  # type: ignore[union-attr]
+
+
+def _fmt_border(value: object) -> str:
+    width, colour = value  # type: ignore[misc]
+    return f"{width},{_fmt_color(colour)}"
+
+
+def _fmt_corners(value: object) -> str:
+    """One number when all four corners agree, else the four."""
+    radii = tuple(value)  # type: ignore[arg-type]
+    return _fmt_number(radii[0]) if len(set(radii)) == 1 else _fmt_numbers(",")(radii)
+
+
+def _fmt_rect(value: object) -> str:
+    return ",".join(v if isinstance(v, str) else _fmt_number(v) for v in value)  # type: ignore[union-attr]
+
+
 # ---------------------------------------------------------------------------
 # The table: one row per external name.
 
@@ -439,7 +613,9 @@ def _fmt_text(value: object) -> str:
 class Param:
     """One external parameter: its imgix name, the ``Params`` field it fills,
     how to convert a raw value, what is allowed (completes "<name> must be …"),
-    how ``canonical`` writes it, and the other names it is accepted under."""
+    how ``canonical`` writes it, the other names it is accepted under, and how
+    ims differs from imgix's documented behaviour (empty: it does not; the README
+    table is generated from these rows by ``ims.paramdoc``)."""
 
     name: str
     field: str
@@ -447,88 +623,181 @@ class Param:
     allowed: str
     fmt: Callable[[object], str] = _fmt_number
     aliases: tuple[str, ...] = ()
+    differs: str = ""
 
 
 _SIZE = "an integer 1–8192 or a fraction between 0 and 1"
 _BOUND = "an integer 1–8192"
 _ADJUST = "a number from -100 to 100"
-_HEX_COLOR = "a hex colour RGB, ARGB, RRGGBB or AARRGGBB (alpha first, as in imgix)"
+_HEX_COLOR = ("a hex colour RGB, ARGB, RRGGBB or AARRGGBB (alpha first, as in imgix) "
+              "or a CSS colour keyword")
+_TWO_COLORS = "two colours separated by a comma (each hex RGB, ARGB, RRGGBB, AARRGGBB or a CSS keyword)"
+_CORNERS = ("one radius in pixels (0–8192) for every corner, or four: "
+            "top-left,top-right,bottom-right,bottom-left")
+_SIDE_PAD = "an integer 0–8192 (pixels)"
+_SIDE_BORDER = "an integer 0–1000 (pixels)"
+_UNIT = "a number 0–1"
 
 TABLE: tuple[Param, ...] = (
     Param("ar", "ar", _ratio, "W:H with two positive numbers, at most 10000:1 either way, e.g. 16:9", _fmt_numbers(":")),
-    Param("auto", "auto", _auto, "a comma list of format, compress", _fmt_sorted),
+    Param("auto", "auto", _auto, "a comma list of format, compress", _fmt_sorted,
+          differs="enhance and redeye are not supported (400)"),
     Param("bg", "bg", _color, _HEX_COLOR, _fmt_color),
     Param("blur", "blur", _float_in(0, 2000), "a number 0–2000"),
+    Param("border", "border", _border, "width,colour: an integer 1–1000 and a colour, e.g. 10,FF0000",
+          _fmt_border, differs="drawn outside the padding; the output grows by the border"),
+    Param("border-bottom", "border_bottom", _int_in(0, 1000), _SIDE_BORDER,
+          differs="needs border (its colour); overrides its width on that side"),
+    Param("border-left", "border_left", _int_in(0, 1000), _SIDE_BORDER,
+          differs="needs border (its colour); overrides its width on that side"),
+    Param("border-radius", "border_radius", _corners, _CORNERS, _fmt_corners,
+          differs="corners outside the radius are transparent (png, webp, avif…) or bg/white"),
+    Param("border-radius-inner", "border_radius_inner", _corners, _CORNERS, _fmt_corners,
+          differs="the border colour shows in the rounded-off corners of the image"),
+    Param("border-right", "border_right", _int_in(0, 1000), _SIDE_BORDER,
+          differs="needs border (its colour); overrides its width on that side"),
+    Param("border-top", "border_top", _int_in(0, 1000), _SIDE_BORDER,
+          differs="needs border (its colour); overrides its width on that side"),
     Param("bri", "bri", _float_in(-100, 100), _ADJUST),
+    Param("ch", "ch", _hints, "a comma list of Width, DPR, Save-Data", _fmt_sorted,
+          differs="Width/Sec-CH-Width and DPR/Sec-CH-DPR headers override w and dpr; Save-Data: on "
+                  "caps q at 45; the hint headers named go into Vary"),
+    Param("chromasub", "chromasub", _int_of((444, 422, 420)), "one of 444, 422, 420",
+          differs="jpg only; libvips cannot write 4:2:2, so 422 is written as 4:4:4"),
+    Param("colorquant", "colorquant", _int_in(2, 256), "an integer 2–256",
+          differs="png and gif only; libvips takes a palette depth, so the palette may hold up to the next power of two (png: 2, 4, 16 or 256 colours)"),
     Param("colors", "colors", _int_in(1, 16), "an integer 1–16"),
     Param("con", "con", _float_in(-100, 100), _ADJUST),
+    Param("corner-radius", "corner_radius", _corners, _CORNERS, _fmt_corners,
+          differs="default a tenth of the shorter side"),
     Param(
         "crop", "crop", _crop,
-        "a comma list of top, bottom, left, right, or one of entropy, edges, focalpoint, "
-        "optionally after faces (faces,entropy)",
+        "a comma list of top, bottom, left, right, faces, entropy, edges, focalpoint "
+        "(modes tried in order, anchors last)",
         _fmt_list,
+        differs="faces falls through to the next value when no face is found",
     ),
     Param(
         "cs", "cs",
-        _choice(("srgb", "origin", "strip"), aliases={"tinysrgb": "srgb"},
-                unsupported=("adobergb1998",)),
-        "one of srgb, origin, strip", _fmt_text,
+        _choice(("srgb", "adobergb1998", "origin", "strip"), aliases={"tinysrgb": "srgb"}),
+        "one of srgb, tinysrgb, adobergb1998, origin, strip", _fmt_text,
+        differs="tinysrgb = srgb (ims always embeds a compact sRGB profile); adobergb1998 embeds "
+                "the CC0 'AdobeCompat-v2' profile (compact-icc-profiles); origin keeps the source's",
     ),
     Param(
         "dl", "dl", _filename,
         "a file name of at most 255 bytes without /, \\ or control characters", _fmt_text,
     ),
+    Param("dpi", "dpi", _int_in(1, 10000), "an integer 1–10000",
+          differs="written into jpg (EXIF), png and tiff; webp, avif and gif have no resolution field"),
     Param("dpr", "dpr", _float_in(0, 5, open_low=True), "a number greater than 0 and at most 5"),
+    Param("duotone", "duotone", _two_colors, _TWO_COLORS + ": shadows,highlights", _fmt_colors),
+    Param("duotone-alpha", "duotone_alpha", _int_in(0, 100), "an integer 0–100"),
     Param("exif", "exif", _exif, "1 (camera, lens, exposure, taken-at) or gps (also the position)",
           _fmt_text),
+    Param("exp", "exp", _float_in(-100, 100), _ADJUST,
+          differs="exposure in stops: ±100 = ±2 EV (×4 or ÷4 in linear light)"),
     Param("face-blur", "face_blur", _float_in(0, 2000), "a number 0–2000 (as blur)"),
     Param("face-pixel", "face_pixel", _int_in(0, 200), "an integer 0–200 (square size in px)"),
     Param("faceindex", "faceindex", _int_in(1, 100), "an integer 1–100 (faces counted left to right)"),
     Param("facepad", "facepad", _float_in(1, 10), "a number 1–10 (the face box is multiplied by it)"),
     Param("faces", "faces", _bool, "0 or 1", _fmt_bool),
+    Param("fill", "fill", _choice(("solid", "blur", "gradient")), "one of solid, blur, gradient",
+          _fmt_text, differs="acts with fit=fill and fit=fillmax"),
+    Param("fill-color", "fill_color", _color, _HEX_COLOR, _fmt_color, aliases=("fillcolor",)),
+    Param("fill-gradient-cs", "fill_gradient_cs",
+          _choice(("linear", "srgb", "oklab", "hsl", "lch")), "one of linear, srgb, oklab, hsl, lch",
+          _fmt_text, differs="oklab is interpolated in CIE Lab, hsl in LCh"),
+    Param("fill-gradient-linear", "fill_gradient_linear", _two_colors, _TWO_COLORS, _fmt_colors,
+          differs="default black to white (imgix: the image's vivid dark and light)"),
+    Param("fill-gradient-linear-direction", "fill_gradient_linear_direction", _directions,
+          "one or two of top, bottom, left, right, e.g. bottom or top,right", _fmt_list),
+    Param("fill-gradient-radial", "fill_gradient_radial", _two_colors, _TWO_COLORS, _fmt_colors,
+          differs="default black to white (imgix: the image's vivid dark and light)"),
+    Param("fill-gradient-radial-radius", "fill_gradient_radial_radius", _radii,
+          "two integers 0–8192 (pixels): radius1,radius2", _fmt_numbers(",")),
+    Param("fill-gradient-radial-x", "fill_gradient_radial_x", _float_in(0, 1), _UNIT),
+    Param("fill-gradient-radial-y", "fill_gradient_radial_y", _float_in(0, 1), _UNIT),
+    Param("fill-gradient-type", "fill_gradient_type", _choice(("linear", "radial")),
+          "one of linear, radial", _fmt_text),
     Param(
         "fit", "fit",
-        _choice(("clip", "crop", "facearea", "fill", "fillmax", "max", "min", "scale"),
-                unsupported=("clamp",)),
-        "one of clip, crop, facearea, fill, fillmax, max, min, scale", _fmt_text,
+        _choice(("clamp", "clip", "crop", "facearea", "fill", "fillmax", "max", "min", "scale")),
+        "one of clamp, clip, crop, facearea, fill, fillmax, max, min, scale", _fmt_text, aliases=("f",),
     ),
     Param("flip", "flip", _choice(("h", "v", "hv"), aliases={"vh": "hv"}), "one of h, v, hv",
           _fmt_text),
     Param(
         "fm", "fm",
-        _choice(("jpg", "pjpg", "png", "webp", "avif", "jxl", "gif", "tiff", "json", "blurhash"),
+        _choice(("jpg", "pjpg", "png", "png8", "png32", "webp", "avif", "jxl", "gif", "tiff", "json",
+                 "blurhash"),
                 aliases={"jpeg": "jpg", "tif": "tiff"},
-                unsupported=("jp2", "jxr", "mp4", "webm", "png8", "png32")),
-        "one of jpg, pjpg, png, webp, avif, jxl, gif, tiff, json, blurhash", _fmt_text, aliases=("format",),
+                unsupported=("jp2", "jxr", "mp4", "webm")),
+        "one of jpg, pjpg, png, png8, png32, webp, avif, jxl, gif, tiff, json, blurhash", _fmt_text,
+        aliases=("format",),
+        differs="png8 is a 256-colour palette PNG, png32 an RGBA PNG; jp2, jxr, mp4, webm are not supported",
     ),
-    Param("fp-x", "fp_x", _float_in(0, 1), "a number 0–1"),
-    Param("fp-y", "fp_y", _float_in(0, 1), "a number 0–1"),
+    Param("fp-x", "fp_x", _float_in(0, 1), _UNIT),
+    Param("fp-y", "fp_y", _float_in(0, 1), _UNIT),
+    Param("fp-z", "fp_z", _float_in(1, 100), "a number 1–100"),
     Param("gam", "gam", _float_in(-100, 100), _ADJUST),
-    Param("h", "h", _size, _SIZE, aliases=("height",)),
+    Param("h", "h", _size, _SIZE, aliases=("height",), differs="h=1 is allowed (imgix: 2–8192)"),
+    Param("high", "high", _float_in(-100, 100), _ADJUST,
+          differs="positive values brighten the highlights (imgix documents -100–0)"),
+    Param("hue", "hue", _float_in(-360, 360), "a number of degrees from -360 to 360",
+          differs="rotates the LCh hue angle"),
+    Param("invert", "invert", _on, "0, 1, true or false", _fmt_bool, aliases=("inv",)),
+    Param("jpg-progressive", "jpg_progressive", _bool, "0, 1, true or false", _fmt_bool),
     Param("lossless", "lossless", _bool, "0, 1, true or false", _fmt_bool),
-    Param("max-h", "max_h", _int_in(1, MAX_SIDE), _BOUND),
-    Param("max-w", "max_w", _int_in(1, MAX_SIDE), _BOUND),
-    Param("min-h", "min_h", _int_in(1, MAX_SIDE), _BOUND),
-    Param("min-w", "min_w", _int_in(1, MAX_SIDE), _BOUND),
-    Param("orient", "orient", _orient, "one of 1–8, 90, 180, 270"),
+    Param("mask", "mask", _choice(("ellipse", "corners")), "one of ellipse, corners", _fmt_text,
+          differs="a mask image (URL or path) is not supported"),
+    Param("mask-bg", "mask_bg", _color, _HEX_COLOR, _fmt_color, aliases=("maskbg",),
+          differs="default transparent where the format has alpha, else white"),
+    Param("max-h", "max_h", _int_in(1, MAX_SIDE), _BOUND, aliases=("max-height",)),
+    Param("max-w", "max_w", _int_in(1, MAX_SIDE), _BOUND, aliases=("max-width",)),
+    Param("min-h", "min_h", _int_in(1, MAX_SIDE), _BOUND, aliases=("min-height",)),
+    Param("min-w", "min_w", _int_in(1, MAX_SIDE), _BOUND, aliases=("min-width",)),
+    Param("monochrome", "monochrome", _color, _HEX_COLOR, _fmt_color, aliases=("mono",),
+          differs="luminance tinted with the colour; its alpha sets the strength"),
+    Param("nr", "nr", _float_in(-100, 100), _ADJUST,
+          differs="a threshold denoise: a pixel within nr/2 levels of its blurred self (sigma 1) takes "
+                  "the blurred value; off unless given, 0 or less is off"),
+    Param("nrs", "nrs", _float_in(-100, 100), _ADJUST,
+          differs="edges stronger than nrs (×0.5) are kept sharp"),
+    Param("orient", "orient", _orient, "one of 0–8, 90, 180, 270", aliases=("or",),
+          differs="0 is read as 1 (no rotation, EXIF ignored)"),
     Param("pad", "pad", _int_in(0, MAX_SIDE), "an integer 0–8192"),
+    Param("pad-bottom", "pad_bottom", _int_in(0, MAX_SIDE), _SIDE_PAD),
+    Param("pad-left", "pad_left", _int_in(0, MAX_SIDE), _SIDE_PAD),
+    Param("pad-right", "pad_right", _int_in(0, MAX_SIDE), _SIDE_PAD),
+    Param("pad-top", "pad_top", _int_in(0, MAX_SIDE), _SIDE_PAD),
     Param("page", "page", _int_in(1, MAX_PAGE), f"an integer 1–{MAX_PAGE:,} (pages count from 1)"),
     Param("palette", "palette", _choice(("json", "css")), "one of json, css", _fmt_text),
     Param("prefix", "prefix", _css_name, "a CSS class name prefix: a letter, then letters, digits, - or _ "
           "(at most 64)", _fmt_text),
-    Param("q", "q", _int_in(1, 100), "an integer 1–100", aliases=("quality",)),
+    Param("px", "px", _int_in(0, 100), "an integer 0–100 (block size in pixels)"),
+    Param("q", "q", _int_in(0, 100), "an integer 0–100", aliases=("quality",),
+          differs="q=0 is encoded as 1, the lowest libvips quality"),
     Param(
         "rect", "rect", _rect,
         "x,y,w,h with each value an integer (pixels) or a fraction between 0 and 1 "
-        "(w and h greater than 0)",
-        _fmt_numbers(","),
+        "(w and h greater than 0); x may be left, center or right, y top, middle or bottom",
+        _fmt_rect,
     ),
-    Param("rot", "rot", _int_in(0, 359), "an integer 0–359"),
+    Param("rot", "rot", _rotation, "a number of degrees, at least 0 and below 360"),
     Param("sat", "sat", _float_in(-100, 100), _ADJUST),
+    Param("sepia", "sepia", _float_in(0, 100), "a number 0–100"),
+    Param("shad", "shad", _float_in(-100, 100), _ADJUST,
+          differs="negative values darken the shadows (imgix documents 0–100)"),
     Param("sharp", "sharp", _float_in(0, 100), "a number 0–100"),
     Param("trim", "trim", _choice(("auto", "color")), "one of auto, color", _fmt_text),
-    Param("trim-color", "trim_color", _color, _HEX_COLOR, _fmt_color),
-    Param("w", "w", _size, _SIZE, aliases=("width",)),
+    Param("trim-color", "trim_color", _color, _HEX_COLOR, _fmt_color, aliases=("trimcolor",)),
+    Param("usm", "usm", _float_in(-100, 100), _ADJUST,
+          differs="negative values soften (the mask is subtracted)"),
+    Param("usmrad", "usmrad", _float_in(0, 500), "a number 0–500 (pixels)"),
+    Param("vib", "vib", _float_in(-100, 100), _ADJUST,
+          differs="chroma scaled more where it is low: (1 + v/100·(1 − C/100))"),
+    Param("w", "w", _size, _SIZE, aliases=("width",), differs="w=1 is allowed (imgix: 2–8192)"),
 )
 
 _BY_NAME: dict[str, Param] = {n: p for p in TABLE for n in (p.name, *p.aliases)}
@@ -539,12 +808,43 @@ _DEFAULTS: dict[str, object] = {
 _ALLOWED_NAMES = ", ".join(p.name for p in TABLE)
 
 # imgix parameters ims knowingly does not implement: a clearer error than "unknown".
+# imgix parameters ims knowingly does not implement: a clearer error than "unknown".
+# (imgix's list: imgix/imgix-url-params dist/parameters.json, plus newer documented names.)
 _IMGIX_UNSUPPORTED = frozenset({
-    "blend", "blend-mode", "border", "ch", "colorquant", "corner-radius", "dither",
-    "duotone", "exp", "fill", "fill-color", "fp-z", "high",
-    "htn", "hue", "invert", "mark", "mask", "mono", "nr", "nrs", "px",
-    "sepia", "shad", "txt", "usm", "usmrad", "vib",
+    "blend", "blend64", "blend-align", "blend-alpha", "blend-color", "blend-crop", "blend-fit",
+    "blend-h", "blend-mode", "blend-pad", "blend-size", "blend-w", "blend-x", "blend-y",
+    "dither", "fp-debug", "grid-colors",
+    "grid-size", "htn", "mark", "mark64", "mark-align", "mark-alpha", "mark-base", "mark-fit",
+    "mark-h", "mark-if-min-height", "mark-if-min-width", "mark-pad", "mark-rot", "mark-scale",
+    "mark-tile", "mark-w", "mark-x", "mark-y", "pdf-annotation",
+    "transparency", "trim-md", "trim-pad", "trim-sd", "trim-tol", "txt", "txt64", "txt-align",
+    "txt-clip", "txt-color", "txt-fit", "txt-font", "txt-lead", "txt-lig", "txt-line",
+    "txt-line-color", "txt-pad", "txt-shad", "txt-size", "txt-track", "txt-width",
 })
+# imgix's aliases of those names: the error names the parameter they stand for.
+_IMGIX_UNSUPPORTED_ALIASES = {
+    "b": "blend", "ba": "blend-align", "blendalign": "blend-align", "balph": "blend-alpha",
+    "blendalpha": "blend-alpha", "blend-clr": "blend-color", "blendclr": "blend-color",
+    "blendcolor": "blend-color", "bc": "blend-crop", "blendcrop": "blend-crop", "bf": "blend-fit",
+    "blendfit": "blend-fit", "bh": "blend-h", "blendh": "blend-h", "bm": "blend-mode",
+    "blendmode": "blend-mode", "bp": "blend-pad", "blendpad": "blend-pad", "bs": "blend-size",
+    "blendsize": "blend-size", "bw": "blend-w", "blendw": "blend-w", "bx": "blend-x",
+    "blendx": "blend-x", "by": "blend-y", "blendy": "blend-y",
+    "m": "mark", "ma": "mark-align", "markalign": "mark-align", "malph": "mark-alpha",
+    "markalpha": "mark-alpha", "mb": "mark-base", "markbase": "mark-base", "mf": "mark-fit",
+    "markfit": "mark-fit", "mh": "mark-h", "markh": "mark-h", "mp": "mark-pad",
+    "markpad": "mark-pad", "ms": "mark-scale", "markscale": "mark-scale", "mtile": "mark-tile",
+    "marktile": "mark-tile", "mw": "mark-w", "markw": "mark-w", "mx": "mark-x", "markx": "mark-x",
+    "my": "mark-y", "marky": "mark-y", "annotation": "pdf-annotation", "trimmd": "trim-md",
+    "trimpad": "trim-pad", "trimsd": "trim-sd", "trimtol": "trim-tol",
+    "t": "txt", "ta": "txt-align", "txtalign": "txt-align", "tcl": "txt-clip", "txtclip": "txt-clip",
+    "tc": "txt-color", "txt-clr": "txt-color", "txtclr": "txt-color", "txtcolor": "txt-color",
+    "txtfit": "txt-fit", "tf": "txt-font", "txtfont": "txt-font", "txtlead": "txt-lead",
+    "txtlig": "txt-lig", "txt-line-clr": "txt-line-color", "txtlineclr": "txt-line-color",
+    "txtlinecolor": "txt-line-color", "tl": "txt-line", "txtline": "txt-line", "tp": "txt-pad",
+    "txtpad": "txt-pad", "tsh": "txt-shad", "txtshad": "txt-shad", "tsz": "txt-size",
+    "txtsize": "txt-size", "tt": "txt-track", "txttrack": "txt-track", "txtwidth": "txt-width",
+}
 
 assert all(p.field in _DEFAULTS for p in TABLE)
 assert [p.name for p in TABLE] == sorted(p.name for p in TABLE)
@@ -554,18 +854,26 @@ assert [p.name for p in TABLE] == sorted(p.name for p in TABLE)
 # parse / canonical
 
 
-def parse(items: Iterable[tuple[str, object]] | Mapping[str, object]) -> Params:
+def parse(
+    items: Iterable[tuple[str, object]] | Mapping[str, object],
+    *,
+    ignored: Collection[str] = (),
+) -> Params:
     """Validate (name, value) pairs into ``Params``; raise ``InvalidParameter`` on the first problem.
 
     ``items`` is a URL query's pairs (``parse_qsl(query, keep_blank_values=True)``)
     or a JSON object (a mapping or its ``.items()``). The signing parameters
-    ``s`` and ``expires`` must be removed by the caller.
+    ``s`` and ``expires`` must be removed by the caller. Names in ``ignored``
+    (``IMS_IGNORED_PARAMS``: ``ixlib``, ``ixid``, …, which imgix SDKs add) are
+    accepted with any value and dropped, so they never reach ``canonical``.
     """
     if isinstance(items, Mapping):
         items = items.items()
     values: dict[str, object] = {}
     written: dict[str, str] = {}  # field -> the name the user wrote
     for name, raw in items:
+        if name in ignored:
+            continue
         param = _lookup(str(name))
         value = _convert(param, str(name), raw)
         if param.field == "auto":
@@ -577,6 +885,17 @@ def parse(items: Iterable[tuple[str, object]] | Mapping[str, object]) -> Params:
         values[param.field] = value
     _check_bounds(values, written)
     return Params(**values)  # type: ignore[arg-type]
+
+
+def check_ignorable(names: Iterable[str]) -> None:
+    """Raise ``ValueError`` unless every name may be ignored: not an ims parameter or alias
+    (ignoring it would silently drop a real instruction), not ``s`` or ``expires``."""
+    clashes = [n for n in names if n in _BY_NAME or n in ("s", "expires")]
+    if clashes:
+        raise ValueError(
+            f"{', '.join(map(repr, clashes))} cannot be ignored: ims reads "
+            f"{'it' if len(clashes) == 1 else 'them'} as a parameter"
+        )
 
 
 def canonical(params: Params) -> str:
@@ -592,6 +911,63 @@ def canonical(params: Params) -> str:
     return "&".join(pairs)
 
 
+# ---------------------------------------------------------------------------
+# Client hints (``ch``): request headers that change the parameters.
+
+_HINT_HEADERS = {"width": ("Width", "Sec-CH-Width"), "dpr": ("DPR", "Sec-CH-DPR"),
+                 "save-data": ("Save-Data",)}
+SAVE_DATA_QUALITY = 45
+
+
+def apply_client_hints(params: Params, headers: Mapping[str, str]) -> tuple[Params, tuple[str, ...]]:
+    """The parameters with the hints ``ch`` names applied from the request ``headers``, and
+    the header names the answer now varies on (for ``Vary``; named even when absent, since
+    their absence chose the answer too).
+
+    As imgix documents: ``Width`` (physical pixels, so ``dpr`` is folded into ``h`` and then
+    set to 1) overrides ``w``; ``DPR`` overrides ``dpr``; ``Save-Data: on`` lowers ``q`` to 45.
+    A hint whose value is out of range (not a number, a width outside 1–8192, a DPR outside
+    (0, 5]) is ignored: it is the browser's, not the URL's. ``ch`` itself is dropped, so the
+    canonical form holds exactly the values used (``ch=Width&w=400`` with no header is ``w=400``).
+    """
+    if not params.ch:
+        return params, ()
+    lower = {k.lower(): v for k, v in headers.items()}
+
+    def hint(name: str) -> str | None:
+        for header in _HINT_HEADERS[name]:
+            if header.lower() in lower:
+                return lower[header.lower()].strip()
+        return None
+
+    changes: dict[str, object] = {"ch": frozenset()}
+    dpr = params.dpr
+    if "dpr" in params.ch:
+        value = _hint_number(hint("dpr"), 0, 5, open_low=True)
+        if value is not None:
+            dpr = changes["dpr"] = value
+    if "width" in params.ch:
+        value = _hint_number(hint("width"), 1, MAX_SIDE)
+        if value is not None and value.is_integer():
+            changes["w"] = int(value)
+            if params.h is not None and params.h >= 1:
+                changes["h"] = min(MAX_SIDE, max(1, math.floor(params.h * dpr + 0.5)))
+            changes["dpr"] = 1.0
+    if "save-data" in params.ch and (hint("save-data") or "").lower() == "on":
+        if params.q is None or params.q > SAVE_DATA_QUALITY:
+            changes["q"] = SAVE_DATA_QUALITY
+    vary = tuple(h for name in sorted(params.ch) for h in _HINT_HEADERS[name])
+    return replace(params, **changes), vary  # type: ignore[arg-type]
+
+
+def _hint_number(text: str | None, low: float, high: float, *, open_low: bool = False) -> float | None:
+    if text is None or not _NUMBER.fullmatch(text):
+        return None
+    value = float(text)
+    inside = (low < value if open_low else low <= value) and value <= high
+    return value if math.isfinite(value) and inside else None
+
+
 def _lookup(name: str) -> Param:
     param = _BY_NAME.get(name)
     if param is not None:
@@ -601,8 +977,10 @@ def _lookup(name: str) -> Param:
             f"{name} is a URL-signing parameter, valid only on a signed image URL; "
             f"allowed image parameters: {_ALLOWED_NAMES}"
         )
-    elif name in _IMGIX_UNSUPPORTED:
-        message = f"parameter {name!r} (imgix) is not supported by ims; allowed: {_ALLOWED_NAMES}"
+    elif name in _IMGIX_UNSUPPORTED or name in _IMGIX_UNSUPPORTED_ALIASES:
+        imgix = _IMGIX_UNSUPPORTED_ALIASES.get(name, name)
+        alias = f" (imgix's alias of {imgix!r})" if imgix != name else " (imgix)"
+        message = f"parameter {name!r}{alias} is not supported by ims; allowed: {_ALLOWED_NAMES}"
     else:
         close = difflib.get_close_matches(name.lower(), list(_BY_NAME), n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -630,6 +1008,12 @@ def _repeated(name: str, first: str) -> str:
 
 
 def _check_bounds(values: Mapping[str, object], written: Mapping[str, str]) -> None:
+    for side in ("border_top", "border_right", "border_bottom", "border_left"):
+        if side in values and "border" not in values:
+            name = written[side]
+            raise InvalidParameter(
+                f"{name} needs border=width,colour (it sets the colour); e.g. border=1,000&{name}=4",
+                field=name)
     for low, high in (("min_w", "max_w"), ("min_h", "max_h")):
         lo, hi = values.get(low), values.get(high)
         if lo is not None and hi is not None and lo > hi:  # type: ignore[operator]

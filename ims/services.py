@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import ims
 from ims.cache import ResultCache
-from ims.config import Settings
+from ims.config import Settings, SettingsError
 from ims.crypto import Sealer
 from ims.db import Database
 from ims.db.engine import wait_seconds
@@ -14,6 +14,7 @@ from ims.jobs import queue
 from ims.jobs.notify import Wakeups
 from ims.manage.lookup import SourceLookup
 from ims.metrics import Metrics
+from ims.params import check_ignorable
 from ims.pool import PixelPool
 from ims.render import Renderer
 from ims.storages import Storages
@@ -34,6 +35,10 @@ class Services:
     @classmethod
     def open(cls, settings: Settings) -> Services:
         settings = settings.with_secret_key()
+        try:
+            check_ignorable(settings.ignored_params)
+        except ValueError as error:
+            raise SettingsError(f"IMS_IGNORED_PARAMS: {error}") from None
         sealer = Sealer(settings.secret_key)
         pool = PixelPool(seconds=settings.limits.processing_seconds)
         cache = ResultCache(settings.data_dir / "cache", settings.cache_size_mb * 1024 * 1024)

@@ -279,7 +279,7 @@ def test_dpr_without_a_size_does_nothing():
 
 def test_pad_goes_around_the_result():
     result = plan(300, 200, P(w=100, pad=10))
-    assert result.pad == 10
+    assert result.pad == (10, 10, 10, 10)
     assert size(result) == (120, 87)
 
 

@@ -1,4 +1,5 @@
-"""Face boxes as an input of the pure geometry: crop=faces (with its fallback chain) and fit=facearea."""
+"""Face boxes as an input of the pure geometry: crop=faces (``face_crop``, the crop step's face
+hook, with the plan as the fallback of its chain) and fit=facearea (``plan(faces=…)``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ims.geometry import plan
+from ims.geometry import face_crop, plan
 from ims.params import parse
 
 FACE = (600, 300, 100, 100)
@@ -17,35 +18,47 @@ def p(**query):
     return parse({k.replace("_", "-"): str(v) for k, v in query.items()})
 
 
+def cut(sw, sh, params, faces=()):
+    """The plan and the box the crop step cuts: the face hook's spot, else the plan's crop."""
+    got = plan(sw, sh, params, faces=faces)
+    x, y, w, h = got.crop
+    found = face_crop(got, faces, sw, sh, (w, h)) if got.faces else None
+    return got, ((*found, w, h) if found else got.crop)
+
+
 def test_crop_faces_centres_the_crop_on_the_faces():
     # 1000×800 → 400×800 cover crop: the centre crop would be x 300–700; the face's centre is 650
-    got = plan(1000, 800, p(w=400, h=800, fit="crop", crop="faces"), faces=(FACE,))
+    got, box = cut(1000, 800, p(w=400, h=800, fit="crop", crop="faces"), (FACE,))
     assert (got.resize_w, got.resize_h) == (1000, 800)
-    assert got.crop == (450, 0, 400, 800) and got.smart is None
+    assert box == (450, 0, 400, 800) and got.smart is None and got.faces
 
 
 def test_crop_faces_slides_back_inside_the_image():
-    got = plan(1000, 800, p(w=300, h=800, fit="crop", crop="faces"), faces=((950, 10, 40, 40),))
-    assert got.crop == (700, 0, 300, 800)
+    _, box = cut(1000, 800, p(w=300, h=800, fit="crop", crop="faces"), ((950, 10, 40, 40),))
+    assert box == (700, 0, 300, 800)
 
 
 def test_crop_faces_takes_the_box_around_all_faces():
-    got = plan(1000, 800, p(w=500, h=800, fit="crop", crop="faces"), faces=((100, 0, 50, 50), (500, 0, 50, 50)))
-    assert got.crop == (75, 0, 500, 800)   # centre of 100…550 is 325
+    _, box = cut(1000, 800, p(w=500, h=800, fit="crop", crop="faces"), ((100, 0, 50, 50), (500, 0, 50, 50)))
+    assert box == (75, 0, 500, 800)   # centre of 100…550 is 325
 
 
 def test_without_a_face_the_chain_goes_on():
     source = (1000, 800)
-    assert plan(*source, p(w=400, h=800, fit="crop", crop="faces,right")) == \
-        plan(*source, p(w=400, h=800, fit="crop", crop="right"))
-    assert plan(*source, p(w=400, h=800, fit="crop", crop="faces,entropy")).smart == "entropy"
-    assert plan(*source, p(w=400, h=800, fit="crop", crop="faces")) == plan(*source, p(w=400, h=800, fit="crop"))
+    got, box = cut(*source, p(w=400, h=800, fit="crop", crop="faces,right"))
+    assert replace(got, faces=False) == plan(*source, p(w=400, h=800, fit="crop", crop="right"))
+    assert box == plan(*source, p(w=400, h=800, fit="crop", crop="right")).crop
+    got, _ = cut(*source, p(w=400, h=800, fit="crop", crop="faces,entropy"))
+    assert got.smart == "entropy" and got.faces
+    got, box = cut(*source, p(w=400, h=800, fit="crop", crop="faces"))
+    assert box == plan(*source, p(w=400, h=800, fit="crop")).crop
 
 
 def test_faces_outside_the_rect_do_not_count():
-    got = plan(1000, 800, p(w=200, h=400, fit="crop", crop="faces", rect="0,0,500,800"), faces=(FACE,))
+    got, box = cut(1000, 800, p(w=200, h=400, fit="crop", crop="faces", rect="0,0,500,800"), (FACE,))
     assert got.rect == (0, 0, 500, 800)
-    assert got.crop == (25, 0, 200, 400)   # 250×400 resized, centred: the face is outside the rect
+    assert face_crop(got, (FACE,), 1000, 800, (200, 400)) is None
+    assert box == (25, 0, 200, 400)   # 250×400 resized, centred: the face is outside the rect
 
 
 def test_facearea_crops_the_face_box_and_scales_it():
@@ -84,9 +97,9 @@ def test_a_crop_at_least_the_faces_size_keeps_every_face(sw, sh, data):
     fy = data.draw(st.integers(0, sh - 10))
     face = (fx, fy, data.draw(st.integers(10, sw - fx)), data.draw(st.integers(10, sh - fy)))
     w, h = data.draw(st.integers(1, 2000)), data.draw(st.integers(1, 2000))
-    got = plan(sw, sh, p(w=w, h=h, fit="crop", crop="faces"), faces=(face,))
+    got, box = cut(sw, sh, p(w=w, h=h, fit="crop", crop="faces"), (face,))
     scale = got.resize_w / sw
-    x, y, cw, ch = got.crop or (0, 0, got.resize_w, got.resize_h)
+    x, y, cw, ch = box
     if cw / scale < face[2] or ch / scale < face[3]:
         return  # the crop is smaller than the face: nothing can keep all of it
     slack = 1 / scale + 1

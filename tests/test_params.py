@@ -136,15 +136,13 @@ def test_pixel_values_are_ints_and_fractions_floats():
         ("w= 300", "w", "1–8192"),
         ("width=abc", "width", "width must be an integer 1–8192"),
         ("h=0.0", "h", "h must be"),
-        ("fit=cover", "fit", "fit must be one of clip, crop, facearea, fill, fillmax, max, min, scale, got 'cover'"),
-        ("fit=clamp", "fit", "fit=clamp is not supported"),
+        ("fit=cover", "fit", "fit must be one of clamp, clip, crop, facearea, fill, fillmax, max, min, scale, got 'cover'"),
         ("fit=", "fit", "fit must be one of"),
         ("crop=middle", "crop", "top, bottom, left, right"),
         ("crop=top,bottom", "crop", "cannot combine top and bottom"),
         ("crop=left,right", "crop", "cannot combine left and right"),
-        ("crop=entropy,top", "crop", "entropy cannot be combined"),
-        ("crop=edges,entropy", "crop", "cannot be combined"),
-        ("crop=entropy,faces", "crop", "faces must come first"),
+        ("crop=faces,middle", "crop", "faces, entropy, edges, focalpoint"),
+        ("crop=faces,top,bottom", "crop", "cannot combine top and bottom"),
         ("crop=", "crop", "crop must be"),
         ("fp-x=1.5", "fp-x", "fp-x must be a number 0–1, got '1.5'"),
         ("fp-y=-0.1", "fp-y", "fp-y must be a number 0–1"),
@@ -161,7 +159,7 @@ def test_pixel_values_are_ints_and_fractions_floats():
         ("rect=-1,0,10,10", "rect", "rect must be"),
         ("dpr=0", "dpr", "dpr must be a number greater than 0 and at most 5, got '0'"),
         ("dpr=5.01", "dpr", "at most 5"),
-        ("fm=bmp", "fm", "fm must be one of jpg, pjpg, png, webp, avif, jxl, gif, tiff, json, blurhash, got 'bmp'"),
+        ("fm=bmp", "fm", "fm must be one of jpg, pjpg, png, png8, png32, webp, avif, jxl, gif, tiff, json, blurhash, got 'bmp'"),
         ("page=0", "page", "page must be an integer 1–1,000,000 (pages count from 1), got '0'"),
         ("page=-2", "page", "page must be an integer 1–1,000,000 (pages count from 1), got '-2'"),
         ("page=1.5", "page", "page must be an integer 1–1,000,000 (pages count from 1), got '1.5'"),
@@ -172,24 +170,25 @@ def test_pixel_values_are_ints_and_fractions_floats():
         ("auto=format,redeye", "auto", "auto=redeye is not supported"),
         ("auto=fast", "auto", "auto must be a comma list of format, compress, got 'fast'"),
         ("auto=", "auto", "auto must be"),
-        ("q=0", "q", "q must be an integer 1–100, got '0'"),
-        ("q=101", "q", "1–100"),
-        ("q=75.5", "q", "1–100"),
-        ("quality=x", "quality", "quality must be an integer 1–100"),
+        ("q=-1", "q", "q must be an integer 0–100, got '-1'"),
+        ("q=101", "q", "0–100"),
+        ("q=75.5", "q", "0–100"),
+        ("quality=x", "quality", "quality must be an integer 0–100"),
         ("lossless=yes", "lossless", "lossless must be 0, 1, true or false, got 'yes'"),
         ("lossless=2", "lossless", "0, 1, true or false"),
         ("bg=ff", "bg", "bg must be a hex colour RGB, ARGB, RRGGBB or AARRGGBB"),
         ("bg=ggg", "bg", "hex colour"),
         ("bg=12345", "bg", "hex colour"),
-        ("bg=red", "bg", "hex colour"),
+        ("bg=reddish", "bg", "or a CSS colour keyword, got 'reddish'"),
+        ("bg=imgixblue", "bg", "CSS colour keyword"),
         ("trim-color=1234567", "trim-color", "trim-color must be a hex colour"),
         ("pad=-1", "pad", "pad must be an integer 0–8192"),
         ("pad=8193", "pad", "0–8192"),
-        ("rot=360", "rot", "rot must be an integer 0–359, got '360'"),
-        ("rot=45.5", "rot", "0–359"),
+        ("rot=360", "rot", "rot must be a number of degrees, at least 0 and below 360, got '360'"),
+        ("rot=-0.5", "rot", "below 360"),
         ("flip=x", "flip", "flip must be one of h, v, hv"),
-        ("orient=9", "orient", "orient must be one of 1–8, 90, 180, 270, got '9'"),
-        ("orient=0", "orient", "1–8, 90, 180, 270"),
+        ("orient=9", "orient", "orient must be one of 0–8, 90, 180, 270, got '9'"),
+        ("orient=-1", "orient", "0–8, 90, 180, 270"),
         ("blur=2001", "blur", "blur must be a number 0–2000"),
         ("sharp=-1", "sharp", "sharp must be a number 0–100"),
         ("bri=101", "bri", "bri must be a number from -100 to 100"),
@@ -197,8 +196,7 @@ def test_pixel_values_are_ints_and_fractions_floats():
         ("sat=x", "sat", "-100 to 100"),
         ("gam=200", "gam", "-100 to 100"),
         ("trim=edges", "trim", "trim must be one of auto, color"),
-        ("cs=cmyk", "cs", "cs must be one of srgb, origin, strip"),
-        ("cs=adobergb1998", "cs", "cs=adobergb1998 is not supported"),
+        ("cs=cmyk", "cs", "cs must be one of srgb, tinysrgb, adobergb1998, origin, strip"),
         ("dl=a/b.jpg", "dl", "dl must be a file name of at most 255 bytes without /, \\ or control characters"),
         ("dl=a%5Cb.jpg", "dl", "without /, \\"),
         ("dl=a%0Ab.jpg", "dl", "control characters"),
@@ -208,6 +206,56 @@ def test_pixel_values_are_ints_and_fractions_floats():
         ("dl=" + "é" * 128, "dl", "255 bytes"),
         ("min-w=500&max-w=300", "min-w", "min-w must not be larger than max-w, got 500 > 300"),
         ("max-h=10&min-h=11", "min-h", "min-h must not be larger than max-h"),
+        # issue 12: the imgix vocabulary
+        ("ch=Viewport-Width", "ch", "ch must be a comma list of Width, DPR, Save-Data"),
+        ("fp-z=0.5", "fp-z", "fp-z must be a number 1–100"),
+        ("pad-left=-1", "pad-left", "pad-left must be an integer 0–8192 (pixels)"),
+        ("border=10", "border", "border must be width,colour"),
+        ("border=0,fff", "border", "an integer 1–1000"),
+        ("border=10,nocolour", "border", "width,colour"),
+        ("border-top=5", "border-top", "border-top needs border=width,colour"),
+        ("border=1,000&border-left=1001", "border-left", "border-left must be an integer 0–1000"),
+        ("border-radius=1,2,3", "border-radius", "or four: top-left,top-right,bottom-right,bottom-left"),
+        ("border-radius-inner=-4", "border-radius-inner", "one radius in pixels"),
+        ("corner-radius=x", "corner-radius", "one radius in pixels"),
+        ("mask=circle", "mask", "mask must be one of ellipse, corners, got 'circle'"),
+        ("mask-bg=12345", "mask-bg", "mask-bg must be a hex colour"),
+        ("fill=pattern", "fill", "fill must be one of solid, blur, gradient"),
+        ("fill-color=ggg", "fill-color", "fill-color must be a hex colour"),
+        ("fillcolor=ggg", "fillcolor", "fillcolor must be a hex colour"),
+        ("fill-gradient-type=conic", "fill-gradient-type", "one of linear, radial"),
+        ("fill-gradient-linear=red", "fill-gradient-linear", "two colours separated by a comma"),
+        ("fill-gradient-linear-direction=top,bottom", "fill-gradient-linear-direction",
+         "cannot combine opposite directions"),
+        ("fill-gradient-linear-direction=up", "fill-gradient-linear-direction", "one or two of top"),
+        ("fill-gradient-radial-radius=5", "fill-gradient-radial-radius", "two integers 0–8192"),
+        ("fill-gradient-radial-x=2", "fill-gradient-radial-x", "a number 0–1"),
+        ("fill-gradient-cs=cmyk", "fill-gradient-cs", "linear, srgb, oklab, hsl, lch"),
+        ("exp=101", "exp", "exp must be a number from -100 to 100"),
+        ("high=x", "high", "-100 to 100"),
+        ("shad=-101", "shad", "-100 to 100"),
+        ("vib=1000", "vib", "-100 to 100"),
+        ("hue=400", "hue", "hue must be a number of degrees from -360 to 360"),
+        ("invert=maybe", "invert", "invert must be 0, 1, true or false"),
+        ("inv=2", "inv", "inv must be 0, 1, true or false"),
+        ("usm=200", "usm", "-100 to 100"),
+        ("usmrad=-1", "usmrad", "usmrad must be a number 0–500"),
+        ("nr=x", "nr", "-100 to 100"),
+        ("nrs=101", "nrs", "-100 to 100"),
+        ("px=101", "px", "px must be an integer 0–100"),
+        ("px=2.5", "px", "an integer 0–100"),
+        ("monochrome=zz", "monochrome", "monochrome must be a hex colour"),
+        ("mono=zz", "mono", "mono must be a hex colour"),
+        ("sepia=101", "sepia", "sepia must be a number 0–100"),
+        ("duotone=000", "duotone", "two colours separated by a comma"),
+        ("duotone-alpha=101", "duotone-alpha", "an integer 0–100"),
+        ("colorquant=1", "colorquant", "colorquant must be an integer 2–256"),
+        ("dpi=0", "dpi", "dpi must be an integer 1–10000"),
+        ("chromasub=411", "chromasub", "chromasub must be one of 444, 422, 420, got '411'"),
+        ("jpg-progressive=yes", "jpg-progressive", "0, 1, true or false"),
+        ("rect=middle,0,10,10", "rect", "x may be left, center or right"),
+        ("rect=0,center,10,10", "rect", "y top, middle or bottom"),
+        ("fm=jp2", "fm", "fm=jp2 is not supported"),
     ],
 )
 def test_bad_values(query, field, fragment):
@@ -228,7 +276,7 @@ def test_unknown_parameter_suggests_the_closest_name():
     err = error("wdth=300")
     assert err.field == "wdth"
     assert err.message.startswith("unknown parameter 'wdth' (did you mean 'width'?); allowed: ar, auto, bg, ")
-    assert "trim-color, w" in err.message
+    assert "usmrad, vib, w" in err.message
 
 
 def test_unknown_parameter_without_a_close_name():
@@ -244,6 +292,20 @@ def test_unsupported_imgix_parameters_say_so():
     err = error("txt=hello")
     assert err.field == "txt"
     assert "'txt' (imgix) is not supported" in err.message
+
+
+@pytest.mark.parametrize("name, imgix", [("t", "txt"), ("markalign", "mark-align"), ("bm", "blend-mode")])
+def test_aliases_of_unsupported_imgix_parameters_name_the_parameter(name, imgix):
+    err = error({name: "x"})
+    assert err.field == name
+    assert f"'{name}' (imgix's alias of '{imgix}') is not supported" in err.message
+
+
+@pytest.mark.parametrize("name", ["fp-debug", "htn", "mark", "blend", "mask-bg-x"])
+def test_imgix_features_left_out_are_a_clear_400(name):
+    err = error({name: "1"})
+    assert err.status == 400
+    assert "not supported" in err.message or "unknown parameter" in err.message
 
 
 @pytest.mark.parametrize("name", ["s", "expires"])
@@ -265,8 +327,11 @@ def test_alias_and_name_together_are_a_repeat():
     assert "as 'w' and 'width'" in err.message
 
 
-@pytest.mark.parametrize("name", [p.name for p in TABLE if p.name not in ("lossless", "faces", "exif")])
-def test_booleans_only_for_lossless_faces_and_exif(name):
+BOOLEANS = ("exif", "faces", "invert", "jpg-progressive", "lossless")
+
+
+@pytest.mark.parametrize("name", [p.name for p in TABLE if p.name not in BOOLEANS])
+def test_booleans_only_for_on_off_parameters(name):
     err = error({name: True})
     assert err.field == name
     assert "got True" in err.message
@@ -366,13 +431,18 @@ _hex = st.sampled_from([3, 4, 6, 8]).flatmap(
     lambda n: st.text("0123456789abcdefABCDEF", min_size=n, max_size=n)
 )
 _ratio_part = st.one_of(st.integers(1, 100), st.floats(0.5, 50))
+_colour = st.one_of(_hex, st.sampled_from(["red", "Navy", "rebeccapurple", "white", "#0f0"]))
+_colour_pair = st.tuples(_colour, _colour).map(",".join)
+_corners = st.one_of(st.integers(0, 200).map(str), st.lists(st.integers(0, 200), min_size=4, max_size=4)
+                     .map(lambda v: ",".join(map(str, v))))
 
 VALUES: dict[str, st.SearchStrategy] = {
     "w": _number_param(_size),
     "h": _number_param(_size),
-    "fit": st.sampled_from(["clip", "crop", "facearea", "fill", "fillmax", "max", "min", "scale", "CROP"]),
+    "fit": st.sampled_from(["clamp", "clip", "crop", "facearea", "fill", "fillmax", "max", "min", "scale", "CROP"]),
     "crop": st.tuples(st.sampled_from(["", "faces,", "FACES,"]), st.one_of(
-        st.sampled_from(["entropy", "edges", "focalpoint"]),
+        st.sampled_from(["entropy", "edges", "focalpoint", "faces", "faces,edges", "faces,top,left",
+                         "edges,faces", "faces,focalpoint,entropy"]),
         st.tuples(st.sampled_from(["", "top", "bottom"]), st.sampled_from(["", "left", "right"]))
         .filter(any)
         .flatmap(lambda t: st.permutations([x for x in t if x]).map(",".join)),
@@ -393,19 +463,20 @@ VALUES: dict[str, st.SearchStrategy] = {
     "max-h": _number_param(st.integers(4096, 8192)),
     "min-w": _number_param(st.integers(1, 4096)),
     "min-h": _number_param(st.integers(1, 4096)),
-    "rect": st.tuples(_rect_part, _rect_part, _rect_size, _rect_size).map(
-        lambda t: ",".join(map(str, t))
-    ),
+    "rect": st.tuples(st.one_of(_rect_part, st.sampled_from(["left", "center", "right"])),
+                      st.one_of(_rect_part, st.sampled_from(["top", "middle", "bottom"])),
+                      _rect_size, _rect_size).map(lambda t: ",".join(map(str, t))),
     "dpr": _number_param(st.floats(0, 5, exclude_min=True).filter(lambda x: x > 0)),
-    "fm": st.sampled_from(["jpg", "jpeg", "pjpg", "png", "webp", "avif", "gif", "tiff", "tif", "json", "blurhash"]),
-    "q": _number_param(st.integers(1, 100)),
+    "fm": st.sampled_from(["jpg", "jpeg", "pjpg", "png", "png8", "png32", "webp", "avif", "gif", "tiff",
+                           "tif", "json", "blurhash"]),
+    "q": _number_param(st.integers(0, 100)),
     "lossless": st.sampled_from([True, False, "0", "1", "true", "false", 0, 1]),
     "bg": _hex,
     "pad": _number_param(st.integers(0, 8192)),
     "page": _number_param(st.integers(1, 1_000_000)),
-    "rot": _number_param(st.integers(0, 359)),
+    "rot": _number_param(st.one_of(st.integers(0, 359), st.floats(0, 359.99))),
     "flip": st.sampled_from(["h", "v", "hv", "vh"]),
-    "orient": _number_param(st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 90, 180, 270])),
+    "orient": _number_param(st.sampled_from([0, 1, 2, 3, 4, 5, 6, 7, 8, 90, 180, 270])),
     "blur": _number_param(st.floats(0, 2000)),
     "sharp": _number_param(st.floats(0, 100)),
     "bri": _number_param(st.floats(-100, 100)),
@@ -414,12 +485,69 @@ VALUES: dict[str, st.SearchStrategy] = {
     "gam": _number_param(st.integers(-100, 100)),
     "trim": st.sampled_from(["auto", "color"]),
     "trim-color": _hex,
-    "cs": st.sampled_from(["srgb", "origin", "strip", "tinysrgb"]),
+    "cs": st.sampled_from(["srgb", "origin", "strip", "tinysrgb", "adobergb1998"]),
     "dl": st.text(
         st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="/\\"),
         min_size=1, max_size=40,
     ).filter(lambda s: s not in (".", "..")),
+    # issue 12: the imgix vocabulary
+    "ch": st.lists(st.sampled_from(["Width", "DPR", "Save-Data", "width", "dpr"]), min_size=1,
+                   max_size=3).map(",".join),
+    "fp-z": _number_param(st.floats(1, 100)),
+    "pad-top": _number_param(st.integers(0, 100)),
+    "pad-right": _number_param(st.integers(0, 100)),
+    "pad-bottom": _number_param(st.integers(0, 100)),
+    "pad-left": _number_param(st.integers(0, 100)),
+    "border": st.tuples(st.integers(1, 100), _colour).map(lambda t: f"{t[0]},{t[1]}"),
+    "border-radius": _corners,
+    "border-radius-inner": _corners,
+    "mask": st.sampled_from(["ellipse", "corners", "Ellipse"]),
+    "corner-radius": _corners,
+    "mask-bg": _colour,
+    "fill": st.sampled_from(["solid", "blur", "gradient"]),
+    "fill-color": _colour,
+    "fill-gradient-type": st.sampled_from(["linear", "radial"]),
+    "fill-gradient-linear": _colour_pair,
+    "fill-gradient-linear-direction": st.sampled_from(["top", "bottom", "left", "right", "top,right",
+                                                       "left,bottom", "bottom,left"]),
+    "fill-gradient-radial": _colour_pair,
+    "fill-gradient-radial-radius": st.tuples(st.integers(0, 500), st.integers(0, 500)).map(
+        lambda t: f"{t[0]},{t[1]}"),
+    "fill-gradient-radial-x": _number_param(st.floats(0, 1)),
+    "fill-gradient-radial-y": _number_param(st.floats(0, 1)),
+    "fill-gradient-cs": st.sampled_from(["linear", "srgb", "oklab", "hsl", "lch"]),
+    "exp": _number_param(st.floats(-100, 100)),
+    "high": _number_param(st.floats(-100, 100)),
+    "shad": _number_param(st.floats(-100, 100)),
+    "vib": _number_param(st.floats(-100, 100)),
+    "hue": _number_param(st.floats(-360, 360)),
+    "invert": st.sampled_from([True, False, "0", "1", "true"]),
+    "usm": _number_param(st.floats(-100, 100)),
+    "usmrad": _number_param(st.floats(0, 500)),
+    "nr": _number_param(st.floats(-100, 100)),
+    "nrs": _number_param(st.floats(-100, 100)),
+    "px": _number_param(st.integers(0, 100)),
+    "monochrome": _colour,
+    "sepia": _number_param(st.floats(0, 100)),
+    "duotone": _colour_pair,
+    "duotone-alpha": _number_param(st.integers(0, 100)),
+    "colorquant": _number_param(st.integers(2, 256)),
+    "dpi": _number_param(st.integers(1, 10000)),
+    "chromasub": _number_param(st.sampled_from([444, 422, 420])),
+    "jpg-progressive": st.sampled_from([True, False, "1", "0"]),
+    "border-top": _number_param(st.integers(0, 100)),
+    "border-right": _number_param(st.integers(0, 100)),
+    "border-bottom": _number_param(st.integers(0, 100)),
+    "border-left": _number_param(st.integers(0, 100)),
 }
+_BORDER_SIDES = ("border-top", "border-right", "border-bottom", "border-left")
+
+
+def _with_border(d: dict) -> dict:
+    """border-<side> needs border (its colour)."""
+    if any(side in d for side in _BORDER_SIDES) and "border" not in d:
+        d = {**d, "border": "2,000"}
+    return d
 
 
 def test_the_strategy_covers_every_parameter():
@@ -428,7 +556,7 @@ def test_the_strategy_covers_every_parameter():
 
 raw_items = st.dictionaries(st.sampled_from(sorted(VALUES)), st.none()).flatmap(
     lambda chosen: st.fixed_dictionaries({name: VALUES[name] for name in chosen})
-).flatmap(
+).map(_with_border).flatmap(
     lambda d: st.lists(st.sampled_from(["format", "compress", "format,compress"]), max_size=3).map(
         lambda autos: list(d.items()) + [("auto", a) for a in autos]
     )

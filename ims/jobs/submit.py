@@ -58,7 +58,7 @@ def parse_submission(body: object, settings: Settings) -> Submission:
 
     source_id = check(lambda: _source_id(body.get("source_id")))
     object_key = check(lambda: _key(body, "object_key"))
-    params = check(lambda: _params(body.get("parameters")))
+    params = check(lambda: _params(body.get("parameters"), settings.ignored_params))
     extras = check(lambda: _metadata_fields(body.get("metadata_fields")))
     if params is not None and extras:
         params = replace(params, extras=extras)
@@ -147,18 +147,20 @@ def _key(body: dict, field: str) -> str:
     return check_key(value, field=field)
 
 
-def _params(value) -> Params:
+def _params(value, ignored: tuple[str, ...]) -> Params:
     if value is None:
         return Params()
     if not isinstance(value, dict):
         raise ValidationFailed("parameters must be an object such as {\"w\": 1600, \"h\": 1600}", field="parameters")
     items = []
     for name, item in value.items():
+        if name in ignored:
+            continue
         if isinstance(item, (dict, list)) or item is None:
             raise InvalidParameter(f"parameters.{name} must be a string or a number", field=f"parameters.{name}")
         items.append((name, item))
     try:
-        return parse(items)
+        return parse(items, ignored=ignored)
     except InvalidParameter as error:
         raise InvalidParameter(error.message, field=f"parameters.{error.field}") from None
 

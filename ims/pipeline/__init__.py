@@ -34,7 +34,7 @@ from ims.config import Limits
 from ims.errors import ImsError
 from ims.params import Params
 from ims.pipeline import encode as _encode
-from ims.pipeline import blurhash, cost, exif, faces, load, meta, palette
+from ims.pipeline import blurhash, cost, exif, faces, load, meta, palette, steps_faces
 from ims.pipeline.encode import ANIMATED_FORMATS, MIME, choose_format
 from ims.pipeline.steps import Ctx, Deadline, run
 from ims.pipeline.steps_orient import resolve
@@ -84,9 +84,10 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
     animated = src.animated and fmt in ANIMATED_FORMATS
     ctx = Ctx(params=params, fmt=fmt, orientation=resolve(src.orientation, params.orient, params.flip),
               plan=None, base_w=src.width, base_h=src.height, max_side=limits.output_side,
-              deadline=deadline, planner=geometry.plan)
-    # Face boxes are an input of the plan. (With trim they would refer to the untrimmed
-    # picture: trim plans without them, so crop=faces falls through to its chain.)
+              deadline=deadline, planner=geometry.plan, face_crop=steps_faces.crop_at)
+    # Face boxes: an input of fit=facearea's plan, of crop=faces' hook (the crop step) and of
+    # face-blur/face-pixel. (With trim they would refer to the untrimmed picture: there are
+    # none then, so crop=faces falls through to its chain.)
     found = _faces(src, ctx.orientation, deadline) if faces.wanted(params) and not params.trim else ()
     ctx.faces = found
     try:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from ims.config import Limits
 from ims.errors import InvalidParameter, PayloadTooLarge
-from ims.geometry import Plan
+from ims.geometry import Plan, frame
 from ims.params import Params
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ FILTER_RASTER_PIXELS = 2048 * 2048
 # CPU seconds per megapixel (see the module docstring).
 DECODE = {"jpeg": 0.02, "png": 0.03, "webp": 0.04, "gif": 0.02, "avif": 0.05, "heic": 0.07,
           "tiff": 0.02, "svg": 0.02, "pdf": 0.03, "jxl": 0.05, "bmp": 0.01, "ico": 0.01}
-ENCODE = {"jpg": 0.01, "pjpg": 0.03, "png": 0.05, "webp": 0.1, "avif": 0.4, "jxl": 0.05, "gif": 0.3,
+ENCODE = {"jpg": 0.01, "pjpg": 0.03, "png": 0.05, "png8": 0.15, "png32": 0.05, "webp": 0.1, "avif": 0.4, "jxl": 0.05, "gif": 0.3,
           "tiff": 0.02}
 STEPS = 0.02           # resize, colour, canvas: per pixel they touch
 BLUR = 0.05            # sigma is capped (steps_filter): the cost is per pixel
@@ -88,23 +88,24 @@ def check_render(src: Source, plan: Plan | None, params: Params, fmt: str, limit
     """``check`` for a planned render of ``src`` (``plan`` None: trim plans later, the source
     size stands in). ``shrink``/``scale``: shrink-on-load's, for the pixels decoded."""
     decoded = src.width * src.height / (shrink * shrink) * (scale * scale if scale else 1)
+    pad = frame(params)   # what padding and border add across and down
     if plan is None:
-        inner_w, inner_h, canvas_w, canvas_h, pad = src.width, src.height, 0, 0, params.pad
+        inner_w, inner_h, canvas_w, canvas_h = src.width, src.height, 0, 0
     else:
         inner_w, inner_h = (plan.crop[2], plan.crop[3]) if plan.crop else (plan.resize_w, plan.resize_h)
-        canvas_w, canvas_h, pad = plan.canvas_w or 0, plan.canvas_h or 0, plan.pad
+        canvas_w, canvas_h = plan.canvas_w or 0, plan.canvas_h or 0
     angle = math.radians(params.rot % 90)  # a quarter turn keeps the area
     turned_w = inner_w * math.cos(angle) + inner_h * math.sin(angle)
     turned_h = inner_w * math.sin(angle) + inner_h * math.cos(angle)
 
-    def canvas(w: float, h: float, pad: int) -> int:
-        return round((max(canvas_w, w) + 2 * pad) * (max(canvas_h, h) + 2 * pad))
+    def canvas(w: float, h: float, pad: tuple[int, int]) -> int:
+        return round((max(canvas_w, w) + pad[0]) * (max(canvas_h, h) + pad[1]))
 
     filters = svg_filter_primitives(src.data, limits.source_bytes) if src.format == "svg" else 0
     work = Work(source_format=src.format, decoded=round(decoded), frames=frames, inner=inner_w * inner_h,
                 output=canvas(turned_w, turned_h, pad), fmt=fmt, blur=params.blur, sharp=params.sharp,
                 svg_filters=filters)
-    return check(work, params, limits, unpadded=canvas(turned_w, turned_h, 0),
+    return check(work, params, limits, unpadded=canvas(turned_w, turned_h, (0, 0)),
                  unrotated=canvas(inner_w, inner_h, pad))
 
 

@@ -12,9 +12,12 @@ keeps the source format when we can write it.
 Encoder settings, tuned for on-demand speed (figures in the pipeline report):
 
 - jpg: baseline (optimised Huffman tables only under ``auto=compress``: ~6% smaller, ~20 ms
-  slower per 2 MP); ``pjpg`` is progressive.
+  slower per 2 MP); ``pjpg`` (or ``jpg-progressive=1``) is progressive; ``chromasub``
+  chooses the chroma subsampling.
 - png: lossless, zlib level 6. Under ``auto=compress`` it is quantised to a
   palette (libimagequant, quality ``q``) — lossy, so only when asked to compress.
+  ``png8``: always a palette PNG (``colorquant`` colours, default 256); ``png32``:
+  always 8-bit RGBA. ``colorquant`` also limits png and gif palettes.
 - webp: ``q``, or lossless with ``lossless=1``; effort 4 (libwebp's default).
 - avif: AV1 in HEIF, ``q`` or lossless, effort 3: effort 4 was ~5× slower for
   ~25 % fewer bytes on a 1600 px photo, effort 2 barely faster than 3.
@@ -34,7 +37,7 @@ Text answers about the rendered pixels: ``fm=blurhash`` (``blurhash``, text/plai
 
 Quality is ``q`` when given, else 45 under ``auto=compress``, else 75.
 Metadata is never written except the ICC profile the colour step left on the
-image (see ``steps_colour``).
+image (see ``steps_colour``) and the resolution ``dpi`` asks for.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ MIME = {
     "jpg": "image/jpeg",
     "pjpg": "image/jpeg",
     "png": "image/png",
+    "png8": "image/png",
+    "png32": "image/png",
     "webp": "image/webp",
     "avif": "image/avif",
     "jxl": "image/jxl",
@@ -63,7 +68,7 @@ MIME = {
 TEXT_FORMATS = frozenset({"blurhash", "css"})
 
 # Output formats that can carry an alpha channel.
-ALPHA_FORMATS = frozenset({"png", "webp", "avif", "jxl", "gif", "tiff"})
+ALPHA_FORMATS = frozenset({"png", "png8", "png32", "webp", "avif", "jxl", "gif", "tiff"})
 # Output formats that can carry an animation.
 ANIMATED_FORMATS = frozenset({"gif", "webp"})
 
@@ -131,8 +136,9 @@ def accepted_images(accept: str) -> set[str]:
 
 
 def quality(params: Params) -> int:
+    """``q`` (0 is written as 1, libvips' lowest), else 45 under auto=compress, else 75."""
     if params.q is not None:
-        return params.q
+        return max(1, params.q)
     return COMPRESS_QUALITY if "compress" in params.auto else DEFAULT_QUALITY
 
 
@@ -144,12 +150,30 @@ def encode(image: pyvips.Image, fmt: str, params: Params) -> bytes:
         return palette.render(image, params.palette, params.colors, params.prefix)
     if fmt == "blurhash":
         return blurhash.encode(image).encode()
+    image = _with_dpi(image, params.dpi)
     q = quality(params)
     compress = "compress" in params.auto
     if fmt in ("jpg", "pjpg"):
+        if params.dpi:   # JPEG carries a resolution only in EXIF: a fresh one with nothing else
+            image, keep = _only_resolution_exif(image), keep | pyvips.enums.ForeignKeep.EXIF
         # Optimised Huffman tables save ~6% of bytes for ~20 ms per 2 MP: only under auto=compress.
-        return image.jpegsave_buffer(Q=q, optimize_coding=compress, interlace=fmt == "pjpg", keep=keep)
+        progressive = fmt == "pjpg" or bool(params.jpg_progressive)
+        return image.jpegsave_buffer(Q=q, optimize_coding=compress, interlace=progressive, keep=keep,
+                                     **_subsampling(params.chromasub))
+    if fmt == "png8":
+        return image.pngsave_buffer(palette=True, Q=q if params.q is not None else 100, effort=4,
+                                    compression=6, bitdepth=palette_bits(params.colorquant or 256),
+                                    keep=keep)
+    if fmt == "png32":
+        if not image.hasalpha():
+            image = image.bandjoin_const([255])
+        if image.bands < 4:
+            image = image.colourspace("srgb")
+        return image.pngsave_buffer(compression=6, keep=keep)
     if fmt == "png":
+        if params.colorquant:
+            return image.pngsave_buffer(palette=True, Q=100, effort=4, compression=6,
+                                        bitdepth=palette_bits(params.colorquant), keep=keep)
         if compress:
             return image.pngsave_buffer(palette=True, Q=q, effort=4, compression=6, keep=keep)
         return image.pngsave_buffer(compression=6, keep=keep)
@@ -161,7 +185,44 @@ def encode(image: pyvips.Image, fmt: str, params: Params) -> bytes:
     if fmt == "jxl":
         return jxl.encode(image, q, params.lossless, JXL_EFFORT)
     if fmt == "gif":
+        if params.colorquant:
+            return image.gifsave_buffer(effort=3, bitdepth=palette_bits(params.colorquant, png=False), keep=keep)
         return image.gifsave_buffer(effort=3, keep=keep)
     if fmt == "tiff":
         return image.tiffsave_buffer(compression="deflate", predictor="horizontal", keep=keep)
     raise ValueError(f"cannot encode {fmt!r}")
+
+
+def palette_bits(colours: int, *, png: bool = True) -> int:
+    """The palette depth holding ``colours``: libvips (libimagequant) takes a bit depth, not a
+    count, so a palette of n colours has at most 2^bits entries: bits = ceil(log2 n) for gif
+    (5 → 8 colours), rounded up to 1, 2, 4 or 8 for png (5 → 16 colours)."""
+    bits = max(1, (colours - 1).bit_length())
+    return next(b for b in (1, 2, 4, 8) if b >= bits) if png else bits
+
+
+def _subsampling(chromasub: int | str | None) -> dict[str, str]:
+    """``chromasub=444`` keeps full chroma; 420 halves it both ways. libvips cannot write 4:2:2,
+    so 422 is written as 4:4:4 (never less chroma than asked). None: libvips' default (4:2:0
+    below Q 90)."""
+    if chromasub is None:
+        return {}
+    return {"subsample_mode": "on" if str(chromasub) == "420" else "off"}
+
+
+def _only_resolution_exif(image: pyvips.Image) -> pyvips.Image:
+    """The image without the source's EXIF, XMP, IPTC or orientation, so that libvips writes an
+    EXIF block holding only what it always writes (resolution, size, colour space)."""
+    image = image.copy()
+    for name in image.get_fields():
+        if name.startswith("exif-") or name in ("xmp-data", "iptc-data", "orientation"):
+            image.remove(name)
+    return image
+
+
+def _with_dpi(image: pyvips.Image, dpi: int | None) -> pyvips.Image:
+    """``dpi``: the resolution encoders write (EXIF in JPEG, pHYs in PNG, TIFF's own tags;
+    WebP, AVIF and GIF have no place for it)."""
+    if not dpi:
+        return image
+    return image.copy(xres=dpi / 25.4, yres=dpi / 25.4)

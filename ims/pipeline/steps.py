@@ -9,11 +9,14 @@ parameter is not set, so adding a step is one line in ``STEPS``. The order:
 4. orient          EXIF / ``orient`` / ``flip`` applied to the small image
 5. colour          ICC → sRGB, 16 → 8 bit (or keep the source profile, ``cs=origin``)
    faces           face-blur / face-pixel over the detected faces
-6. crop            the plan's crop box, or libvips smartcrop
-7. blur, sharpen, brightness, contrast, gamma, saturation
-8. rotate          ``rot`` degrees clockwise, canvas grows, corners filled with bg
-9. canvas, pad     fill/fillmax canvas and padding on ``bg``
-10. flatten        alpha onto ``bg`` when the format has no alpha (or bg is opaque)
+6. crop            the plan's crop box (the face hook first for crop=faces), or smartcrop
+7. blur, sharpen, usm, nr; bri, con, gam, sat; exp, shad, high, vib, hue
+8. px, monochrome, sepia, duotone, invert
+9. rotate          ``rot`` degrees clockwise, canvas grows, corners filled with bg
+10. canvas, pad    fill/fillmax/clamp canvas (``fill``) and padding on ``bg``
+11. mask, border   mask=ellipse|corners, then border and border radii
+12. flatten        alpha onto ``bg`` when the format has no alpha (or bg is opaque)
+13. delivery space ``cs=adobergb1998``: converted to Adobe RGB (1998) last
 
 Animations run the steps once per frame (see ``ims.pipeline.process``).
 """
@@ -29,7 +32,8 @@ import pyvips
 from ims.errors import ProcessingTimeout
 from ims.geometry import Plan
 from ims.params import Params
-from ims.pipeline import steps_colour, steps_faces, steps_filter, steps_geometry
+from ims.pipeline import (steps_adjust, steps_colour, steps_faces, steps_fill, steps_filter,
+                          steps_frame, steps_geometry, steps_stylize)
 from ims.pipeline.steps_orient import Orientation
 
 
@@ -107,6 +111,11 @@ class Ctx:
     deadline: Deadline = field(default_factory=lambda: Deadline(30.0))
     planner: Callable[..., Plan] | None = None   # geometry.plan, called by trim
     faces: tuple = ()              # face boxes in upright source pixels (pipeline.faces)
+    # crop=faces: ``(image, (w, h), ctx) -> (x, y) | None``, the top-left of a w×h crop around
+    # the faces in ``image`` or None (no face found): the hook a face detector fills in
+    # ``process`` (``steps_faces.crop_at``, on ``faces``); None makes crop=faces fall through
+    # to the rest of the chain.
+    face_crop: Callable[[pyvips.Image, tuple[int, int], Ctx], tuple[int, int] | None] | None = None
 
 
 STEPS = (
@@ -119,14 +128,29 @@ STEPS = (
     steps_geometry.crop,
     steps_filter.blur,
     steps_filter.sharpen,
+    steps_filter.unsharp,
+    steps_filter.denoise,
     steps_colour.brightness,
     steps_colour.contrast,
     steps_colour.gamma,
     steps_colour.saturation,
+    steps_adjust.exposure,
+    steps_adjust.shadows,
+    steps_adjust.highlights,
+    steps_adjust.vibrance,
+    steps_adjust.hue,
+    steps_stylize.pixellate,
+    steps_stylize.monochrome,
+    steps_stylize.sepia,
+    steps_stylize.duotone,
+    steps_adjust.invert,
     steps_geometry.rotate,
-    steps_geometry.canvas,
+    steps_fill.canvas,
     steps_geometry.pad,
+    steps_frame.mask,
+    steps_frame.border,
     steps_colour.flatten,
+    steps_colour.to_delivery_space,
 )
 
 

@@ -10,6 +10,8 @@ Output colour (``cs``):
 - ``strip``: the same sRGB pixels, no profile.
 - ``origin``: no conversion, the source's profile is kept (CMYK is still
   converted: browsers and most of our output formats cannot show it).
+- ``adobergb1998``: sRGB through every step, converted to Adobe RGB (1998) at the end
+  (``to_delivery_space``), the profile always embedded (``auto=compress`` keeps it).
 
 Adjustments work on the colour bands of the 8-bit result (alpha untouched),
 with ``v`` the parameter in −100..100 and pixel values in 0..255:
@@ -23,6 +25,7 @@ with ``v`` the parameter in −100..100 and pixel values in 0..255:
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyvips
@@ -60,6 +63,19 @@ def to_output_space(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     return _with_srgb_profile(image)
 
 
+ADOBE_RGB = str(Path(__file__).with_name("profiles") / "AdobeCompat-v2.icc")
+
+
+def to_delivery_space(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
+    """``cs=adobergb1998``: the finished sRGB pixels converted to Adobe RGB (1998), tagged with
+    the bundled CC0 profile (``profiles/README.md``); greyscale stays grey and untagged."""
+    if ctx.params.cs != "adobergb1998" or image.bands < 3:
+        return image
+    colour, alpha = split_alpha(image)
+    out = colour.icc_transform(ADOBE_RGB, input_profile="srgb", embedded=False, intent="relative")
+    return out.bandjoin(alpha) if alpha is not None else out
+
+
 def is_srgb(profile: bytes) -> bool:
     """Whether an ICC profile is one of the usual sRGB profiles: its description tag names sRGB.
 
@@ -83,7 +99,7 @@ def brightness(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     v = ctx.params.bri
     if not v:
         return image
-    return _on_colour(image, lambda c: c + 1.275 * v)
+    return on_colour(image, lambda c: c + 1.275 * v)
 
 
 def contrast(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
@@ -91,7 +107,7 @@ def contrast(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     if not v:
         return image
     factor = 4 ** (v / 100)
-    return _on_colour(image, lambda c: (c - 128) * factor + 128)
+    return on_colour(image, lambda c: (c - 128) * factor + 128)
 
 
 def gamma(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
@@ -99,14 +115,14 @@ def gamma(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     if not v:
         return image
     exponent = 2 ** (-v / 100)
-    return _on_colour(image, lambda c: ((c / 255) ** exponent) * 255)
+    return on_colour(image, lambda c: ((c / 255) ** exponent) * 255)
 
 
 def saturation(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     v = ctx.params.sat
     if not v or image.bands < 3:
         return image
-    colour, alpha = _split_alpha(image)
+    colour, alpha = split_alpha(image)
     lch = colour.colourspace("lch")
     lch = lch * [1, max(0.0, 1 + v / 100), 1]
     out = lch.colourspace("srgb").cast("uchar")
@@ -179,14 +195,14 @@ def _without_profile(image: pyvips.Image) -> pyvips.Image:
     return image
 
 
-def _split_alpha(image: pyvips.Image) -> tuple[pyvips.Image, pyvips.Image | None]:
+def split_alpha(image: pyvips.Image) -> tuple[pyvips.Image, pyvips.Image | None]:
     if image.hasalpha():
         return image.extract_band(0, n=image.bands - 1), image[image.bands - 1]
     return image, None
 
 
-def _on_colour(image: pyvips.Image, f) -> pyvips.Image:
-    colour, alpha = _split_alpha(image)
+def on_colour(image: pyvips.Image, f) -> pyvips.Image:
+    colour, alpha = split_alpha(image)
     out = f(colour.cast("float")).cast("uchar")
     out = out.copy(interpretation=colour.interpretation)
     return out.bandjoin(alpha) if alpha is not None else out

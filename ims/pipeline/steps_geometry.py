@@ -1,4 +1,4 @@
-"""Geometry steps: trim, rect, resize, orient, crop, rotate, canvas, pad.
+"""Geometry steps: trim, rect, resize, orient, crop, rotate, pad (the canvas is ``steps_fill``).
 
 ``rect`` and ``resize`` run in the source's *stored* orientation, on an image
 that may have been shrunk on load: the plan's boxes (upright, full-size
@@ -100,13 +100,19 @@ def orient(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
 
 
 def crop(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
-    """The plan's crop box; with ``smart`` only its size counts and libvips picks the spot."""
+    """The plan's crop box; with ``smart`` only its size counts and libvips picks the spot.
+    With ``crop=faces`` first in the chain (``plan.faces``), ``ctx.face_crop`` is asked
+    first; when it finds no face (or there is no detector) the plan's crop, planned for the
+    rest of the chain, is used."""
     box = ctx.plan.crop
     if not box:
         return image
     x, y, w, h = box
     w, h = min(w, image.width), min(h, image.height)
-    if ctx.plan.smart:
+    found = ctx.face_crop(image, (w, h), ctx) if ctx.plan.faces and ctx.face_crop else None
+    if found is not None:
+        x, y = found
+    elif ctx.plan.smart:
         return image.smartcrop(w, h, interesting=ctx.plan.smart)
     x = min(max(x, 0), image.width - w)
     y = min(max(y, 0), image.height - h)
@@ -122,7 +128,7 @@ def rotate(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     if not angle:
         return image
     if angle % 90 == 0:
-        return image.rot(f"d{angle}")
+        return image.rot(f"d{int(angle)}")
     image, bg = with_background(image, background(ctx))
     out = image.rotate(angle, background=bg, interpolate=pyvips.Interpolate.new("bicubic"))
     if max(out.width, out.height) > ctx.max_side:
@@ -132,31 +138,23 @@ def rotate(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     return out
 
 
-def canvas(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
-    """fill / fillmax: centre the image on a canvas of ``bg``."""
-    cw, ch = ctx.plan.canvas_w, ctx.plan.canvas_h
-    if not cw or not ch or (cw, ch) == (image.width, image.height):
-        return image
-    cw, ch = max(cw, image.width), max(ch, image.height)
-    image, bg = with_background(image, background(ctx))
-    return image.embed((cw - image.width) // 2, (ch - image.height) // 2, cw, ch,
-                       extend="background", background=bg)
-
-
 def pad(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
-    p = ctx.plan.pad
-    if not p:
+    """Padding on ``bg``: top, right, bottom, left (``pad`` or ``pad-<side>``)."""
+    top, right, bottom, left = ctx.plan.pad
+    if not (top or right or bottom or left):
         return image
     image, bg = with_background(image, background(ctx))
-    return image.embed(p, p, image.width + 2 * p, image.height + 2 * p,
+    return image.embed(left, top, image.width + left + right, image.height + top + bottom,
                        extend="background", background=bg)
 
 
 def needs_random_access(ctx: Ctx) -> bool:
     """Steps after ``orient`` that read pixels out of order (a sequential source cannot)."""
-    return (not ctx.orientation.identity or bool(ctx.plan.smart)
-            or ctx.params.rot % 360 != 0 or bool(ctx.params.blur)
-            or bool(ctx.faces and (ctx.params.face_blur or ctx.params.face_pixel)))
+    p = ctx.params
+    return (not ctx.orientation.identity or bool(ctx.plan.smart) or ctx.plan.faces
+            or p.rot % 360 != 0 or bool(p.blur) or bool(p.usm) or p.nr > 0
+            or p.fill == "blur"
+            or bool(ctx.faces and (p.face_blur or p.face_pixel)))
 
 
 def resize_exact(image: pyvips.Image, width: int, height: int) -> pyvips.Image:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 import ims
 from ims.jobs.worker import Background
 from ims.services import Services
-from ims.web import console, deliveries, errors, health, images, management, processes
+from ims.web import console, deliveries, docs, errors, health, images, management, processes
 from ims.web.access import AccessLog
 
 
@@ -32,6 +32,8 @@ def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
         title="ims",
         version=ims.__version__,
         summary="Self-hosted, Pixta Cloud-compatible image service",
+        docs_url=None,  # served offline by ims.web.docs
+        redoc_url=None,
     )
     app.state.services = svc
     errors.install(app)
@@ -41,5 +43,6 @@ def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
     app.include_router(processes.router)
     app.include_router(deliveries.router)
     app.include_router(console.router())
+    docs.install(app)
     app.include_router(images.router)  # last: its /{path} catches everything else
     return app

@@ -7,34 +7,39 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Annotated
 from urllib.parse import parse_qsl, quote
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from ims.errors import NotFound, Unauthorized
 from ims.manage.keys import authenticate
 from ims.manage.sources import DEFAULT_CACHE_CONTROL, PRIVATE_CACHE_CONTROL, RESERVED, is_service_host, service_hosts
-from ims.params import parse
+from ims.params import apply_client_hints, parse
 from ims.render import RenderResult, etag_of, variant_key
 from ims.services import Services
 from ims.signing import check_url_signature
 from ims.storage import check_key
 from ims.storages import StorageRef
-from ims.web.deps import Svc
+from ims.web.deps import API_KEY_SCHEME, Svc
+from ims.web.docs import image_query_parameters
 
 router = APIRouter(tags=["images"])
 SIGNING_PARAMS = ("s", "expires")
 
 
 _IMAGE = {"200": {"content": {"image/*": {}}, "description": "The processed image"}}
+_PATH = "{source}/{object_key} (source name or id), or {object_key} on a hostname bound to a source"
+# The query parameters come from the parameter table; an API key is optional (private sources need one).
+_DOCS = {"parameters": image_query_parameters(), "security": [{}, {API_KEY_SCHEME: []}]}
 
 
 @router.get("/{path:path}", operation_id="get_image", summary="Render an image", response_class=Response,
-            responses=_IMAGE)
+            responses=_IMAGE, openapi_extra=_DOCS)
 @router.head("/{path:path}", operation_id="head_image", summary="Headers of a rendered image",
-             response_class=Response, responses=_IMAGE)
-async def image(path: str, request: Request, svc: Svc) -> Response:
+             response_class=Response, responses=_IMAGE, openapi_extra=_DOCS)
+async def image(path: Annotated[str, Path(description=_PATH)], request: Request, svc: Svc) -> Response:
     """``/{source}/{object_key}?w=…`` — or ``/{object_key}`` on a hostname bound to a source."""
     return await _image(path, request, svc)
 
@@ -43,8 +48,9 @@ async def _image(path: str, request: Request, svc: Services) -> Response:
     source, key = await _resolve(svc, request, path)
     check_key(key, field="object_key")
     await _authorize(svc, request, source)
-    params = parse((k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
-                   if k not in SIGNING_PARAMS)
+    params = parse(((k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+                    if k not in SIGNING_PARAMS), ignored=svc.settings.ignored_params)
+    params, hints = apply_client_hints(params, request.headers)   # ch=Width,DPR,Save-Data
     storage = svc.storages.get(StorageRef.of(source))
     accept = request.headers.get("accept", "")
     renderer = svc.renderer
@@ -57,15 +63,23 @@ async def _image(path: str, request: Request, svc: Services) -> Response:
         etag = etag_of(variant_key(source["id"], key, info.version, params, accept))
         if _matches(conditional, etag):
             headers = {"ETag": etag, "Cache-Control": cache_control(source)}
-            if "format" in params.auto and not params.fm:
-                headers["Vary"] = "Accept"
+            vary = _vary("format" in params.auto and not params.fm, hints)
+            if vary:
+                headers["Vary"] = vary
             return Response(status_code=304, headers=headers)
 
     result = await renderer.render(source["id"], storage, key, params, accept, info=info)
-    return _image_response(result, source, params, head=request.method == "HEAD")
+    return _image_response(result, source, params, hints, head=request.method == "HEAD")
 
 
-def _image_response(result: RenderResult, source, params, *, head: bool) -> Response:
+def _vary(accept: bool, hints: tuple[str, ...]) -> str:
+    """The ``Vary`` value: ``Accept`` when the format was negotiated, then the client-hint
+    headers ``ch`` made the answer depend on."""
+    return ", ".join((("Accept",) if accept else ()) + hints)
+
+
+def _image_response(result: RenderResult, source, params, hints: tuple[str, ...] = (), *,
+                    head: bool) -> Response:
     headers = {
         "Content-Type": result.mime,
         "Content-Length": str(len(result.body)),
@@ -73,8 +87,9 @@ def _image_response(result: RenderResult, source, params, *, head: bool) -> Resp
         "Cache-Control": cache_control(source),
         "X-Ims-Cache": "hit" if result.cached else "miss",
     }
-    if result.vary_accept:
-        headers["Vary"] = "Accept"
+    vary = _vary(result.vary_accept, hints)
+    if vary:
+        headers["Vary"] = vary
     if params.dl:
         headers["Content-Disposition"] = content_disposition(params.dl)
     return Response(content=b"" if head else result.body, headers=headers, media_type=None)

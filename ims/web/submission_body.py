@@ -3,11 +3,14 @@
 Forms may carry ``parameters[w]=1600`` keys or ``parameters`` as a JSON string.
 ``requests.post(url, data=payload)`` with a nested dict sends the parameter
 *names* only (``parameters=w&parameters=h``): that is answered with a 400 saying
-to send JSON, because the values are gone.
+to send JSON, because the values are gone. Likewise ``curl -d '{"source_id": …}'``
+without a content type sends JSON labelled as a form (curl's default): that is a
+400 saying to send ``content-type: application/json``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 from fastapi import Request
@@ -31,10 +34,30 @@ async def read_body(request: Request) -> object:
             raise ValidationFailed("a JSON object body is required", field=None)
         return jsonsafe.loads(raw)
     if media in FORM_TYPES:
+        if media == FORM_TYPES[0]:
+            _refuse_json_as_form(await request.body())
         form = await request.form()
         return form_to_body(list(form.multi_items()))
     raise UnsupportedMediaType(
         "send the body as application/json (or a form: application/x-www-form-urlencoded, multipart/form-data)",
+        field="content-type",
+    )
+
+
+def _refuse_json_as_form(raw: bytes) -> None:
+    """A form-encoded body that is JSON text as a whole (its one form key would be the JSON)
+    is what ``curl -d '{…}'`` sends without ``-H 'content-type: application/json'``."""
+    text = raw.strip()
+    if not text.startswith((b"{", b"[")):
+        return
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return
+    raise ValidationFailed(
+        "the body is JSON but was sent as application/x-www-form-urlencoded (what curl -d sends without "
+        "a content type): send the header content-type: application/json, e.g. "
+        "curl -H 'content-type: application/json' -d '{\"source_id\": …}'",
         field="content-type",
     )
 

@@ -49,7 +49,7 @@ def test_face_crops_render(app, kit):
     ("fm=json&exif=yes", "exif", "gps"),
     ("fit=facearea&facepad=0.5", "facepad", "1–10"),
     ("fit=facearea&faceindex=0", "faceindex", "1–100"),
-    ("crop=faces,faces&fit=crop", "crop", "once"),
+    ("crop=faces,middle&fit=crop", "crop", "faces, entropy, edges, focalpoint"),
     ("fm=json&faces=2", "faces", "0 or 1"),
 ])
 def test_bad_values_are_400_naming_the_parameter(app, kit, query, field, words):
