@@ -17,6 +17,12 @@ Measures, in one run and under the same bounded load (2 × CPU cores requests in
                           `w=1600&h=1600&fm=jpg`, uncached, a copy per thread
   ims PDF page 1 → 1600 PNG    an A4 vector page (shapes and text, written here) rendered
                           by PDFium at the scale the plan needs, `page=1&w=1600&fm=png`
+  ims crop=faces 400×400  uncached, distinct copies: face detection (OpenCV cascade on a 512 px
+                          thumbnail) + a 400×400 face crop (the image has no face: the
+                          detector's work is the same, and the crop falls back to the centre)
+  ims fm=blurhash         uncached, distinct copies: the BlurHash of the whole 12 MP picture
+
+``--only NAME,NAME`` measures only the lines whose names contain one of the words.
 
 All servers are started first; then the lines are measured in ``--rounds`` interleaved
 slices of ``seconds / rounds`` each, so that other work on the machine falls on every
@@ -66,6 +72,8 @@ THUMBOR_PATH = "/unsafe/fit-in/1600x1600/"
 BOX = 1600                     # w=1600&h=1600, fit-in/1600x1600
 EXPECTED = (1600, 1200)        # a 4000×3000 source fitted into the box
 QUALITY = 82
+FACES_QUERY = "w=400&h=400&fit=crop&crop=faces&q=82"
+BLURHASH_QUERY = "fm=blurhash"
 
 Runner = Callable[[float], Figures]   # measure for this many seconds
 
@@ -94,21 +102,30 @@ def main() -> int:
     warn_if_busy(cores)
 
     with contextlib.ExitStack() as servers:
-        lines = [] if args.formats_only else [
-            ims_line(servers, args, image, "ims uncached", concurrency, cache_mb=0, distinct=True),
-            ims_line(servers, args, image, "ims uncached, one URL", concurrency, cache_mb=0),
-            raw_line("raw pyvips thumbnail", data, concurrency, raw_thumbnail),
-            raw_line("raw pyvips shrink-on-load", data, concurrency, raw_shrink_on_load),
-            ims_line(servers, args, image, "ims cached", concurrency, cache_mb=256),
-            ims_line(servers, args, image, "ims cached, 1 in flight", 1, cache_mb=256),
-            thumbor_line(servers, args, image, concurrency, cores),
+        makers = [
+            ("ims uncached", lambda name: ims_line(servers, args, image, name, concurrency, cache_mb=0,
+                                                   distinct=True)),
+            ("ims uncached, one URL", lambda name: ims_line(servers, args, image, name, concurrency, cache_mb=0)),
+            ("raw pyvips thumbnail", lambda name: raw_line(name, data, concurrency, raw_thumbnail)),
+            ("raw pyvips shrink-on-load", lambda name: raw_line(name, data, concurrency, raw_shrink_on_load)),
+            ("ims cached", lambda name: ims_line(servers, args, image, name, concurrency, cache_mb=256)),
+            ("ims cached, 1 in flight", lambda name: ims_line(servers, args, image, name, 1, cache_mb=256)),
+            ("thumbor", lambda name: thumbor_line(servers, args, image, concurrency, cores)),
+            ("ims crop=faces 400×400", lambda name: ims_line(
+                servers, args, image, name, concurrency, cache_mb=0, distinct=True, query=FACES_QUERY,
+                expect=((400, 400), "image/jpeg"))),
+            ("ims fm=blurhash", lambda name: ims_line(
+                servers, args, image, name, concurrency, cache_mb=0, distinct=True, query=BLURHASH_QUERY,
+                expect=(None, "text/plain"))),
+            ("ims HEIC 12 MP → 1600 JPEG", lambda name: format_line(
+                servers, args, name, ensure_heic(args.out, image), "w=1600&h=1600&fm=jpg", "image/jpeg",
+                concurrency)),
+            ("ims PDF page 1 → 1600 PNG", lambda name: format_line(
+                servers, args, name, ensure_pdf(args.out), "page=1&w=1600&fm=png", "image/png", concurrency)),
         ]
-        lines += [
-            format_line(servers, args, "ims HEIC 12 MP → 1600 JPEG", ensure_heic(args.out, image),
-                        "w=1600&h=1600&fm=jpg", "image/jpeg", concurrency),
-            format_line(servers, args, "ims PDF page 1 → 1600 PNG", ensure_pdf(args.out),
-                        "page=1&w=1600&fm=png", "image/png", concurrency),
-        ]
+        lines = [make(name) for name, make in makers
+                 if (not args.formats_only or name.startswith(("ims HEIC", "ims PDF")))
+                 and (not args.only or any(word in name for word in args.only.split(",")))]
 
         measure_in_rounds(lines, args.seconds, args.rounds, args.warmup)
 
@@ -135,6 +152,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--thumbor-venv", type=Path, default=None,
                    help="thumbor's venv (OUT/thumbor-venv; made by bench/setup_thumbor.sh)")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
+    p.add_argument("--only", default="", help="measure only lines whose names contain one of these "
+                                               "comma-separated words (e.g. faces,blurhash)")
     args = p.parse_args()
     args.rounds = max(1, args.rounds)
     return args
@@ -173,8 +192,10 @@ def measure_in_rounds(lines: list[Line], seconds: float, rounds: int, warmup: fl
 # --- ims ---------------------------------------------------------------------------------
 
 def ims_line(servers: contextlib.ExitStack, args, image: Path, name: str, concurrency: int, *,
-             cache_mb: int, distinct: bool = False) -> Line:
-    """``ims serve`` in a fresh data dir; ``distinct``: thread i asks for its own copy."""
+             cache_mb: int, distinct: bool = False, query: str = QUERY,
+             expect: tuple[tuple[int, int] | None, str] = (EXPECTED, "image/jpeg")) -> Line:
+    """``ims serve`` in a fresh data dir; ``distinct``: thread i asks for its own copy.
+    ``expect``: the first reply's (size or None for text, Content-Type)."""
     print(f"{name}: starting ims serve (IMS_CACHE_SIZE_MB={cache_mb}) …", flush=True)
     data_dir = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="ims-", dir=args.out)))
     keys = place_copies(image, data_dir / "sources/default", concurrency if distinct else 1)
@@ -182,11 +203,12 @@ def ims_line(servers: contextlib.ExitStack, args, image: Path, name: str, concur
     try:
         server = servers.enter_context(
             ims_server(data_dir, log, cache_size_mb=cache_mb, workers=0))
-        urls = [f"{server.base_url}/default/{key}?{QUERY}" for key in keys]
-        body = first_reply(urls[0])     # also warms the cache, when it is on
+        urls = [f"{server.base_url}/default/{key}?{query}" for key in keys]
+        body = first_reply(urls[0], *expect)     # also warms the cache, when it is on
     except RuntimeError as e:
         return Line(name, note=f"could not run: {e}")
-    return Line(name, http_runner(server.proc.pid, urls, concurrency), len(body) / 1024)
+    check = check_jpeg if expect[1] == "image/jpeg" else check_type(expect[1])
+    return Line(name, http_runner(server.proc.pid, urls, concurrency, check), len(body) / 1024)
 
 
 def place_copies(image: Path, directory: Path, count: int) -> list[str]:
@@ -368,9 +390,10 @@ def thumbor_version(venv: Path) -> str:
 
 # --- measuring ---------------------------------------------------------------------------
 
-def http_runner(pid: int, urls: list[str], concurrency: int) -> Runner:
+def http_runner(pid: int, urls: list[str], concurrency: int,
+                check: Callable[[Reply], str | None] | None = None) -> Runner:
     """Thread i GETs ``urls[i]`` (or the only URL); the server's tree ``pid`` is sampled."""
-    op = http_op(lambda i: urls[i % len(urls)], check_jpeg)
+    op = http_op(lambda i: urls[i % len(urls)], check or check_jpeg)
     return sampled(pid, op, concurrency)
 
 
@@ -387,20 +410,32 @@ def sampled(pid: int, op: Callable[[int], str | None], concurrency: int,
     return run
 
 
-def first_reply(url: str) -> bytes:
-    """GET ``url`` once; raise RuntimeError unless it is a JPEG of the expected size."""
+def first_reply(url: str, size: tuple[int, int] | None = EXPECTED, mime: str = "image/jpeg") -> bytes:
+    """GET ``url`` once; raise RuntimeError unless it is a JPEG of ``size`` (or, with
+    ``size`` None, a reply of type ``mime``)."""
     try:
         reply = get(url)
     except OSError as e:
         raise RuntimeError(f"{url} → {type(e).__name__}: {e}") from None
+    if size is None:
+        if reply.status != 200 or not reply.content_type.startswith(mime):
+            raise RuntimeError(f"{url} → HTTP {reply.status} {reply.content_type}: {reply.body[:200]!r}")
+        return reply.body
     problem = check_jpeg(reply)
     if problem:
         raise RuntimeError(f"{url} → {problem}")
     image = pyvips.Image.new_from_buffer(reply.body, "")
-    if (image.width, image.height) != EXPECTED:
-        raise RuntimeError(f"{url} → {image.width}×{image.height}, "
-                           f"expected {EXPECTED[0]}×{EXPECTED[1]}")
+    if (image.width, image.height) != size:
+        raise RuntimeError(f"{url} → {image.width}×{image.height}, expected {size[0]}×{size[1]}")
     return reply.body
+
+
+def check_type(mime: str) -> Callable[[Reply], str | None]:
+    def check(r: Reply) -> str | None:
+        if r.status != 200:
+            return f"HTTP {r.status}: {r.body[:200].decode(errors='replace')}"
+        return None if r.content_type.startswith(mime) else f"Content-Type {r.content_type!r}"
+    return check
 
 
 def check_jpeg(r: Reply) -> str | None:

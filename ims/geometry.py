@@ -27,6 +27,20 @@ Decisions where imgix is vague:
   side, fractions) is scaled down, keeping the aspect ratio, until the output
   fits ``max_side`` × ``max_side``;
 * no side is ever 0 px: every rounding is half-up and at least 1.
+
+Faces (``faces``: boxes in upright source pixels, found by ``pipeline.faces``):
+
+* ``crop=faces`` (fit=crop or min): ``plan`` marks the crop (``Plan.faces``) and plans it
+  for the rest of the chain (``crop=faces,entropy``, ``faces,top,left``; else the centre),
+  the fallback. The crop step asks its face hook first (``steps_faces.crop_at``), which
+  calls ``face_crop``: the crop centred on the box around all faces inside ``rect``, slid
+  back inside the image (a crop at least that box's size keeps every face); without such a
+  face the hook says None and the fallback is cut;
+* ``fit=facearea`` crops the source to the box around all faces (or face ``faceindex``,
+  1-based, left to right) times ``facepad`` about its centre, grown to the box's aspect
+  ratio (``w``/``h``; with one or neither, the face box's own), shrunk to fit the image,
+  then scales it to ``w`` × ``h``. Without a face (or no face ``faceindex``) it is fit=crop
+  with the chain after ``faces``, if any.
 """
 
 from __future__ import annotations
@@ -86,8 +100,11 @@ class Plan:
         return self.inner_height + self.pad[0] + self.pad[2] + self.border[0] + self.border[2]
 
 
-def plan(src_w: int, src_h: int, params: Params, *, max_side: int = 8192) -> Plan:
-    """Plan the geometry for an upright source of ``src_w`` × ``src_h`` pixels.
+def plan(src_w: int, src_h: int, params: Params, *, max_side: int = 8192,
+         faces: tuple[Box, ...] = ()) -> Plan:
+    """Plan the geometry for an upright source of ``src_w`` × ``src_h`` pixels
+    (``faces``: face boxes in its pixels, for fit=facearea; crop=faces is the crop
+    step's, see ``face_crop``).
 
     Raises ``InvalidParameter`` (field ``rect``, ``w``, ``h``, ``dpr``, ``pad``,
     ``ar``, ``min-w`` or ``min-h``) when the request cannot be met.
@@ -95,6 +112,9 @@ def plan(src_w: int, src_h: int, params: Params, *, max_side: int = 8192) -> Pla
     limit = check_output_size(params, max_side=max_side)
     rect = _rect(src_w, src_h, params.rect)
     sw, sh = (rect[2], rect[3]) if rect else (src_w, src_h)
+    if params.fit == "facearea":
+        params, rect = _facearea(params, _faces_in(faces, rect, sw, sh), rect, sw, sh)
+        sw, sh = (rect[2], rect[3]) if rect else (src_w, src_h)
     box = (_side(params.w, sw, params.dpr), _side(params.h, sh, params.dpr))
     fitted = _FITS[params.fit](sw, sh, box, params)
     fitted = _shrink(fitted, sw, sh, limit, keep_aspect=params.fit != "scale")
@@ -348,8 +368,8 @@ def _cover(sw: int, sh: int, bw: int, bh: int, p: Params) -> Plan:
 
 def crop_mode(crop: tuple[str, ...]) -> str | None:
     """The mode of a ``crop`` chain geometry can plan: the first that applies to every image
-    (entropy, edges, focalpoint), else None (anchors). ``faces`` is skipped here: only the
-    crop step can look for faces; it falls back to this plan when it finds none."""
+    (entropy, edges, focalpoint), else None (anchors). ``faces`` is skipped here: the crop
+    step's face hook places a faces crop (``face_crop``) and falls back to this plan."""
     return next((v for v in crop if v in ("entropy", "edges", "focalpoint")), None)
 
 
@@ -369,6 +389,85 @@ def _position(p: Params, rw: int, rh: int, cw: int, ch: int) -> tuple[int, int]:
 
 def _focal(fp: float, size: int, crop: int) -> int:
     return min(max(math.floor(fp * size - crop / 2 + 0.5), 0), size - crop)
+
+
+# ---------------------------------------------------------------------------
+# Faces
+
+
+def _faces_in(faces: tuple[Box, ...], rect: Box | None, sw: int, sh: int) -> tuple[Box, ...]:
+    """Face boxes moved into the rect'd source and clipped to it (faces outside are dropped)."""
+    ox, oy = (rect[0], rect[1]) if rect else (0, 0)
+    inside = []
+    for x, y, w, h in faces:
+        left, top = max(0, x - ox), max(0, y - oy)
+        right, bottom = min(sw, x - ox + w), min(sh, y - oy + h)
+        if right > left and bottom > top:
+            inside.append((left, top, right - left, bottom - top))
+    return tuple(inside)
+
+
+def _union(faces: tuple[Box, ...]) -> tuple[float, float, float, float]:
+    left, top = min(f[0] for f in faces), min(f[1] for f in faces)
+    right, bottom = max(f[0] + f[2] for f in faces), max(f[1] + f[3] for f in faces)
+    return left, top, right - left, bottom - top
+
+
+def face_crop(p: Plan, faces: tuple[Box, ...], src_w: int, src_h: int,
+              size: tuple[int, int]) -> tuple[int, int] | None:
+    """crop=faces: the top-left of a ``size`` crop of the plan's resized image centred on the
+    box around the faces (upright source pixels) inside ``rect``, slid back inside the image
+    (as a focal point is); None when no face lies inside ``rect``."""
+    rw, rh = (p.rect[2], p.rect[3]) if p.rect else (src_w, src_h)
+    inside = _faces_in(faces, p.rect, rw, rh)
+    if not inside:
+        return None
+    x, y, w, h = _union(inside)
+    cw, ch = size
+    return _focal((x + w / 2) / rw, p.resize_w, cw), _focal((y + h / 2) / rh, p.resize_h, ch)
+
+
+def _facearea(p: Params, faces: tuple[Box, ...], rect: Box | None, sw: int,
+              sh: int) -> tuple[Params, Box | None]:
+    """fit=facearea → fit=crop of the padded face box (see the module docstring)."""
+    chosen: tuple[Box, ...] = faces
+    if p.faceindex is not None:
+        chosen = (faces[p.faceindex - 1],) if p.faceindex <= len(faces) else ()
+    if not chosen:
+        return replace(p, fit="crop"), rect
+    x, y, w, h = _union(chosen)
+    cx, cy = x + w / 2, y + h / 2
+    w, h = w * p.facepad, h * p.facepad
+    bw, bh = _side(p.w, sw, p.dpr), _side(p.h, sh, p.dpr)
+    ratio = bw / bh if bw and bh else w / h
+    if w / h < ratio:
+        w = h * ratio
+    else:
+        h = w / ratio
+    f = min(1.0, sw / w, sh / h)
+    w, h = min(sw, _px(w * f)), min(sh, _px(h * f))
+    left = min(max(math.floor(cx - w / 2 + 0.5), 0), sw - w)
+    top = min(max(math.floor(cy - h / 2 + 0.5), 0), sh - h)
+    ox, oy = (rect[0], rect[1]) if rect else (0, 0)
+    return replace(p, fit="crop", crop=()), (ox + left, oy + top, w, h)
+
+
+def resized_boxes(p: Plan, faces: tuple[Box, ...], src_w: int, src_h: int, *,
+                  margin: float = 0.0) -> list[Box]:
+    """Face boxes (upright source pixels) in the pixels of the plan's resized image (after
+    ``rect`` and the resize, before its crop), each grown by ``margin`` × its size on every
+    side and clipped to the image; boxes that fall outside are dropped."""
+    ox, oy, rw, rh = p.rect or (0, 0, src_w, src_h)
+    sx, sy = p.resize_w / rw, p.resize_h / rh
+    boxes = []
+    for x, y, w, h in faces:
+        mx, my = w * margin, h * margin
+        left, top = max(0, round((x - ox - mx) * sx)), max(0, round((y - oy - my) * sy))
+        right = min(p.resize_w, round((x - ox + w + mx) * sx))
+        bottom = min(p.resize_h, round((y - oy + h + my) * sy))
+        if right > left and bottom > top:
+            boxes.append((left, top, right - left, bottom - top))
+    return boxes
 
 
 # ---------------------------------------------------------------------------

@@ -30,11 +30,12 @@ Decisions where imgix is vague or ims differs:
   value aliases ``fm=jpeg``→``jpg``, ``fm=tif``→``tiff``, ``flip=vh``→``hv``,
   ``cs=tinysrgb``→``srgb`` (tinysrgb is sRGB with a compact ICC profile; ims
   always embeds a small sRGB profile, so the intent is kept);
-* imgix features ims does not implement (``fit=facearea``, ``auto=enhance``,
+* imgix features ims does not implement (``auto=enhance``,
   ``txt``, ``mark``, ``blend``, ``fp-debug``, …, and their imgix aliases) are a
   400 that says "not supported", not silently ignored;
 * ``crop`` is imgix's fallback chain: modes in the order given, then the anchors;
-  ``faces`` falls through when no face is found (or no detector is installed);
+  ``faces`` (OpenCV's face detector, ``ims.pipeline.faces``) falls through when no face
+  is found (``faces,entropy``, ``faces,top,left``);
 * ``ch`` is applied by the web layer (``apply_client_hints``: request headers in,
   parameters and ``Vary`` names out), so ``parse`` stays a pure function of the query;
 * ``q`` 0–100, ``rot`` a decimal in [0, 360), ``orient=0`` (as stored) follow imgix;
@@ -43,6 +44,11 @@ Decisions where imgix is vague or ims differs:
 * ``q=75`` is kept distinct from "no q" (``auto=compress`` may lower the default
   quality but never an explicit one); likewise ``orient=1`` overrides EXIF;
 * ``min-w`` above ``max-w`` (or ``min-h`` above ``max-h``) is an error;
+* ``faces`` and ``exif`` only add to ``fm=json``, ``faceindex``/``facepad`` only act with
+  ``fit=facearea``: elsewhere they change nothing (imgix ignores them too). ``palette``
+  answers with colours whatever ``fm`` says;
+* ``metadata_fields`` of a background job is not a URL parameter: it rides in ``Params.extras``
+  and in the canonical form under ``EXTRAS_KEY``, which ``parse`` refuses (unknown parameter).
 * ``page`` (1-based) picks a PDF's page; a page past the document's end is a 400
   from the pipeline, which knows the page count, and so is ``page`` above 1 for a
   source that is not a PDF;
@@ -73,7 +79,7 @@ class Params:
     # geometry
     w: float | None = None            # int >= 1 = pixels; 0 < w < 1 = fraction of the source
     h: float | None = None
-    fit: str = "clip"                 # clamp clip crop fill fillmax max min scale
+    fit: str = "clip"                 # clamp clip crop facearea fill fillmax max min scale
     crop: tuple[str, ...] = ()        # fallback chain: modes in the order given, then anchors (see _crop)
     fp_x: float = 0.5
     fp_y: float = 0.5
@@ -102,7 +108,7 @@ class Params:
     trim_color: RGBA | None = None
     bg: RGBA | None = None            # (r, g, b, alpha 0–255)
     # output
-    fm: str | None = None             # jpg pjpg png png8 png32 webp avif jxl gif tiff json; None = source-appropriate
+    fm: str | None = None             # jpg pjpg png png8 png32 webp avif jxl gif tiff json blurhash; None = source-appropriate
     auto: frozenset[str] = field(default_factory=frozenset)   # {"format", "compress"}
     q: int | None = None              # None = default (75)
     lossless: bool = False
@@ -156,6 +162,17 @@ class Params:
     dpi: int | None = None
     chromasub: int | None = None      # 444, 422, 420 (jpg)
     jpg_progressive: bool | None = None
+    # faces, colours, metadata (issue 14)
+    facepad: float = 1.0              # fit=facearea: the face box times this, around its centre
+    faceindex: int | None = None      # fit=facearea: 1-based face (left to right); None = all faces
+    faces: bool = False               # fm=json: report face boxes
+    face_blur: float = 0.0            # blur the faces (as blur= would), 0–2000
+    face_pixel: int = 0               # pixelate the faces into squares of this many px, 0–200
+    palette: str | None = None        # "json", "css": answer with the output's colours
+    colors: int = 6                   # palette size
+    prefix: str = "image"             # palette=css class prefix
+    exif: str | None = None           # fm=json: "1" adds exif, "gps" also its GPS position
+    extras: frozenset[str] = field(default_factory=frozenset)  # background jobs only, see EXTRAS
 
     def canonical(self) -> str:
         """A stable query string for cache keys, ETags and stored jobs.
@@ -169,7 +186,10 @@ class Params:
     @classmethod
     def from_canonical(cls, query: str) -> Params:
         """``parse`` of a query string (blank values kept, so ``w=`` is still an error)."""
-        return parse(parse_qsl(query, keep_blank_values=True))
+        pairs = parse_qsl(query, keep_blank_values=True)
+        extras = frozenset(v for k, v in pairs if k == EXTRAS_KEY for v in v.split(",") if v in EXTRAS)
+        params = parse([(k, v) for k, v in pairs if k != EXTRAS_KEY])
+        return replace(params, extras=extras) if extras else params
 
 
 # ---------------------------------------------------------------------------
@@ -453,7 +473,7 @@ def _crop(raw: object) -> tuple[str, ...]:
     that applies wins), then the anchors in the fixed order top, bottom, left, right (the
     last resort, combined). A chain is cut after the first mode that always applies
     (entropy, edges, focalpoint): later values could never be reached. ``faces`` applies
-    only when a face is found; without a face detector it falls through."""
+    only when a face is found (``steps_faces.crop_at``); otherwise it falls through."""
     values = _items(raw)
     for value in values:
         if value not in _CROP_SIDES + _CROP_MODES:
@@ -503,6 +523,30 @@ def _filename(raw: object) -> str:
     if len(name.encode("utf-8")) > 255:
         raise _Bad
     return name
+
+
+def _exif(raw: object) -> str | None:
+    """``1`` (or true) adds EXIF to fm=json, ``gps`` also the GPS position, ``0`` nothing."""
+    if isinstance(raw, str) and raw.lower() == "gps":
+        return "gps"
+    return "1" if _bool(raw) else None
+
+
+_CSS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+def _css_name(raw: object) -> str:
+    text = _text(raw)
+    if not _CSS_NAME.fullmatch(text):
+        raise _Bad
+    return text
+
+
+# Background jobs only (``metadata_fields`` of a job request, never a URL parameter): what the
+# job's result and webhook report besides the output's size. Stored in the job's canonical
+# parameters under EXTRAS_KEY, which ``parse`` does not accept.
+EXTRAS = ("blurhash", "dominant_color", "exif")
+EXTRAS_KEY = "_metadata_fields"
 
 
 # ---------------------------------------------------------------------------
@@ -622,6 +666,7 @@ TABLE: tuple[Param, ...] = (
           differs="jpg only; libvips cannot write 4:2:2, so 422 is written as 4:4:4"),
     Param("colorquant", "colorquant", _int_in(2, 256), "an integer 2–256",
           differs="png and gif only; libvips takes a palette depth, so the palette may hold up to the next power of two (png: 2, 4, 16 or 256 colours)"),
+    Param("colors", "colors", _int_in(1, 16), "an integer 1–16"),
     Param("con", "con", _float_in(-100, 100), _ADJUST),
     Param("corner-radius", "corner_radius", _corners, _CORNERS, _fmt_corners,
           differs="default a tenth of the shorter side"),
@@ -630,7 +675,7 @@ TABLE: tuple[Param, ...] = (
         "a comma list of top, bottom, left, right, faces, entropy, edges, focalpoint "
         "(modes tried in order, anchors last)",
         _fmt_list,
-        differs="faces falls through to the next value when no face detector is installed",
+        differs="faces falls through to the next value when no face is found",
     ),
     Param(
         "cs", "cs",
@@ -648,8 +693,15 @@ TABLE: tuple[Param, ...] = (
     Param("dpr", "dpr", _float_in(0, 5, open_low=True), "a number greater than 0 and at most 5"),
     Param("duotone", "duotone", _two_colors, _TWO_COLORS + ": shadows,highlights", _fmt_colors),
     Param("duotone-alpha", "duotone_alpha", _int_in(0, 100), "an integer 0–100"),
+    Param("exif", "exif", _exif, "1 (camera, lens, exposure, taken-at) or gps (also the position)",
+          _fmt_text),
     Param("exp", "exp", _float_in(-100, 100), _ADJUST,
           differs="exposure in stops: ±100 = ±2 EV (×4 or ÷4 in linear light)"),
+    Param("face-blur", "face_blur", _float_in(0, 2000), "a number 0–2000 (as blur)"),
+    Param("face-pixel", "face_pixel", _int_in(0, 200), "an integer 0–200 (square size in px)"),
+    Param("faceindex", "faceindex", _int_in(1, 100), "an integer 1–100 (faces counted left to right)"),
+    Param("facepad", "facepad", _float_in(1, 10), "a number 1–10 (the face box is multiplied by it)"),
+    Param("faces", "faces", _bool, "0 or 1", _fmt_bool),
     Param("fill", "fill", _choice(("solid", "blur", "gradient")), "one of solid, blur, gradient",
           _fmt_text, differs="acts with fit=fill and fit=fillmax"),
     Param("fill-color", "fill_color", _color, _HEX_COLOR, _fmt_color, aliases=("fillcolor",)),
@@ -670,18 +722,19 @@ TABLE: tuple[Param, ...] = (
           "one of linear, radial", _fmt_text),
     Param(
         "fit", "fit",
-        _choice(("clamp", "clip", "crop", "fill", "fillmax", "max", "min", "scale"),
-                unsupported=("facearea",)),
-        "one of clamp, clip, crop, fill, fillmax, max, min, scale", _fmt_text, aliases=("f",),
+        _choice(("clamp", "clip", "crop", "facearea", "fill", "fillmax", "max", "min", "scale")),
+        "one of clamp, clip, crop, facearea, fill, fillmax, max, min, scale", _fmt_text, aliases=("f",),
     ),
     Param("flip", "flip", _choice(("h", "v", "hv"), aliases={"vh": "hv"}), "one of h, v, hv",
           _fmt_text),
     Param(
         "fm", "fm",
-        _choice(("jpg", "pjpg", "png", "png8", "png32", "webp", "avif", "jxl", "gif", "tiff", "json"),
+        _choice(("jpg", "pjpg", "png", "png8", "png32", "webp", "avif", "jxl", "gif", "tiff", "json",
+                 "blurhash"),
                 aliases={"jpeg": "jpg", "tif": "tiff"},
-                unsupported=("jp2", "jxr", "mp4", "webm", "blurhash")),
-        "one of jpg, pjpg, png, png8, png32, webp, avif, jxl, gif, tiff, json", _fmt_text, aliases=("format",),
+                unsupported=("jp2", "jxr", "mp4", "webm")),
+        "one of jpg, pjpg, png, png8, png32, webp, avif, jxl, gif, tiff, json, blurhash", _fmt_text,
+        aliases=("format",),
         differs="png8 is a 256-colour palette PNG, png32 an RGBA PNG; jp2, jxr, mp4, webm are not supported",
     ),
     Param("fp-x", "fp_x", _float_in(0, 1), _UNIT),
@@ -719,6 +772,9 @@ TABLE: tuple[Param, ...] = (
     Param("pad-right", "pad_right", _int_in(0, MAX_SIDE), _SIDE_PAD),
     Param("pad-top", "pad_top", _int_in(0, MAX_SIDE), _SIDE_PAD),
     Param("page", "page", _int_in(1, MAX_PAGE), f"an integer 1–{MAX_PAGE:,} (pages count from 1)"),
+    Param("palette", "palette", _choice(("json", "css")), "one of json, css", _fmt_text),
+    Param("prefix", "prefix", _css_name, "a CSS class name prefix: a letter, then letters, digits, - or _ "
+          "(at most 64)", _fmt_text),
     Param("px", "px", _int_in(0, 100), "an integer 0–100 (block size in pixels)"),
     Param("q", "q", _int_in(0, 100), "an integer 0–100", aliases=("quality",),
           differs="q=0 is encoded as 1, the lowest libvips quality"),
@@ -757,10 +813,10 @@ _ALLOWED_NAMES = ", ".join(p.name for p in TABLE)
 _IMGIX_UNSUPPORTED = frozenset({
     "blend", "blend64", "blend-align", "blend-alpha", "blend-color", "blend-crop", "blend-fit",
     "blend-h", "blend-mode", "blend-pad", "blend-size", "blend-w", "blend-x", "blend-y",
-    "colors", "dither", "exif", "faceindex", "facepad", "faces", "fp-debug", "grid-colors",
+    "dither", "fp-debug", "grid-colors",
     "grid-size", "htn", "mark", "mark64", "mark-align", "mark-alpha", "mark-base", "mark-fit",
     "mark-h", "mark-if-min-height", "mark-if-min-width", "mark-pad", "mark-rot", "mark-scale",
-    "mark-tile", "mark-w", "mark-x", "mark-y", "palette", "pdf-annotation", "prefix",
+    "mark-tile", "mark-w", "mark-x", "mark-y", "pdf-annotation",
     "transparency", "trim-md", "trim-pad", "trim-sd", "trim-tol", "txt", "txt64", "txt-align",
     "txt-clip", "txt-color", "txt-fit", "txt-font", "txt-lead", "txt-lig", "txt-line",
     "txt-line-color", "txt-pad", "txt-shad", "txt-size", "txt-track", "txt-width",
@@ -850,6 +906,8 @@ def canonical(params: Params) -> str:
         if value == _DEFAULTS[param.field]:
             continue
         pairs.append(f"{param.name}={quote(param.fmt(value), safe=',:')}")
+    if params.extras:
+        pairs.append(f"{EXTRAS_KEY}={','.join(sorted(params.extras))}")
     return "&".join(pairs)
 
 

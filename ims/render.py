@@ -42,6 +42,7 @@ class RenderResult:
     etag: str
     cached: bool = False
     then: object = None  # what ``render(then=…)`` returned
+    extras: dict | None = None  # Params.extras computed from the output (background jobs)
 
 
 def variant_key(source_id: str, key: str, version: str, params: Params, accept: str) -> str:
@@ -128,7 +129,7 @@ class Renderer:
                 "vary_accept": out.vary_accept}
         if keep and self.cache.enabled:
             await asyncio.to_thread(self.cache.put, variant, out.body, meta)
-        return RenderResult(body=out.body, etag=etag_of(variant), then=after, **meta)
+        return RenderResult(body=out.body, etag=etag_of(variant), then=after, extras=out.extras, **meta)
 
     async def _timed(self, awaitable):
         try:

@@ -136,8 +136,7 @@ def test_pixel_values_are_ints_and_fractions_floats():
         ("w= 300", "w", "1–8192"),
         ("width=abc", "width", "width must be an integer 1–8192"),
         ("h=0.0", "h", "h must be"),
-        ("fit=cover", "fit", "fit must be one of clamp, clip, crop, fill, fillmax, max, min, scale, got 'cover'"),
-        ("fit=facearea", "fit", "fit=facearea is not supported"),
+        ("fit=cover", "fit", "fit must be one of clamp, clip, crop, facearea, fill, fillmax, max, min, scale, got 'cover'"),
         ("fit=", "fit", "fit must be one of"),
         ("crop=middle", "crop", "top, bottom, left, right"),
         ("crop=top,bottom", "crop", "cannot combine top and bottom"),
@@ -160,7 +159,7 @@ def test_pixel_values_are_ints_and_fractions_floats():
         ("rect=-1,0,10,10", "rect", "rect must be"),
         ("dpr=0", "dpr", "dpr must be a number greater than 0 and at most 5, got '0'"),
         ("dpr=5.01", "dpr", "at most 5"),
-        ("fm=bmp", "fm", "fm must be one of jpg, pjpg, png, png8, png32, webp, avif, jxl, gif, tiff, json, got 'bmp'"),
+        ("fm=bmp", "fm", "fm must be one of jpg, pjpg, png, png8, png32, webp, avif, jxl, gif, tiff, json, blurhash, got 'bmp'"),
         ("page=0", "page", "page must be an integer 1–1,000,000 (pages count from 1), got '0'"),
         ("page=-2", "page", "page must be an integer 1–1,000,000 (pages count from 1), got '-2'"),
         ("page=1.5", "page", "page must be an integer 1–1,000,000 (pages count from 1), got '1.5'"),
@@ -328,11 +327,11 @@ def test_alias_and_name_together_are_a_repeat():
     assert "as 'w' and 'width'" in err.message
 
 
-BOOLEANS = ("invert", "jpg-progressive", "lossless")
+BOOLEANS = ("exif", "faces", "invert", "jpg-progressive", "lossless")
 
 
 @pytest.mark.parametrize("name", [p.name for p in TABLE if p.name not in BOOLEANS])
-def test_booleans_only_for_lossless(name):
+def test_booleans_only_for_on_off_parameters(name):
     err = error({name: True})
     assert err.field == name
     assert "got True" in err.message
@@ -440,14 +439,23 @@ _corners = st.one_of(st.integers(0, 200).map(str), st.lists(st.integers(0, 200),
 VALUES: dict[str, st.SearchStrategy] = {
     "w": _number_param(_size),
     "h": _number_param(_size),
-    "fit": st.sampled_from(["clamp", "clip", "crop", "fill", "fillmax", "max", "min", "scale", "CROP"]),
-    "crop": st.one_of(
+    "fit": st.sampled_from(["clamp", "clip", "crop", "facearea", "fill", "fillmax", "max", "min", "scale", "CROP"]),
+    "crop": st.tuples(st.sampled_from(["", "faces,", "FACES,"]), st.one_of(
         st.sampled_from(["entropy", "edges", "focalpoint", "faces", "faces,edges", "faces,top,left",
                          "edges,faces", "faces,focalpoint,entropy"]),
         st.tuples(st.sampled_from(["", "top", "bottom"]), st.sampled_from(["", "left", "right"]))
         .filter(any)
         .flatmap(lambda t: st.permutations([x for x in t if x]).map(",".join)),
-    ),
+    )).map("".join) | st.just("faces"),
+    "facepad": _number_param(st.floats(1, 10)),
+    "face-blur": _number_param(st.floats(0, 2000)),
+    "face-pixel": _number_param(st.integers(0, 200)),
+    "faceindex": _number_param(st.integers(1, 100)),
+    "faces": st.sampled_from([True, False, "0", "1"]),
+    "exif": st.sampled_from(["0", "1", "gps", "GPS", True]),
+    "palette": st.sampled_from(["json", "css", "CSS"]),
+    "colors": _number_param(st.integers(1, 16)),
+    "prefix": st.sampled_from(["image", "frog", "A", "x-1_b"]),
     "fp-x": _number_param(st.floats(0, 1)),
     "fp-y": _number_param(st.floats(0, 1)),
     "ar": st.tuples(_ratio_part, _ratio_part).map(lambda t: f"{t[0]}:{t[1]}"),
@@ -460,7 +468,7 @@ VALUES: dict[str, st.SearchStrategy] = {
                       _rect_size, _rect_size).map(lambda t: ",".join(map(str, t))),
     "dpr": _number_param(st.floats(0, 5, exclude_min=True).filter(lambda x: x > 0)),
     "fm": st.sampled_from(["jpg", "jpeg", "pjpg", "png", "png8", "png32", "webp", "avif", "gif", "tiff",
-                           "tif", "json"]),
+                           "tif", "json", "blurhash"]),
     "q": _number_param(st.integers(0, 100)),
     "lossless": st.sampled_from([True, False, "0", "1", "true", "false", 0, 1]),
     "bg": _hex,

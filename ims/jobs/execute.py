@@ -83,5 +83,5 @@ async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outc
             raise failure
         return Outcome(error=failure, object_puts=landed)
     result = {"object_puts": landed, "mime": rendered.mime, "size": len(rendered.body),
-              "width": rendered.width, "height": rendered.height}
+              "width": rendered.width, "height": rendered.height, **(rendered.extras or {})}
     return Outcome(result=result, object_puts=landed)

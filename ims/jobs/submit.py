@@ -8,7 +8,7 @@ destinations belonging to the project, webhook_url.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, insert, select
 
@@ -19,12 +19,12 @@ from ims.db.types import utcnow
 from ims.errors import FieldError, ImsError, InvalidParameter, NotFound, ValidationFailed
 from ims.ids import is_id, new_id
 from ims.netguard import check_webhook_url
-from ims.params import Params, parse
+from ims.params import EXTRAS, Params, parse
 from ims.storage import check_key
 from ims.webhooks.outbox import targets
 
 FIELDS = ("source_id", "object_key", "parameters", "destination_object_key", "destination_ids",
-          "metadata", "webhook_url")
+          "metadata", "webhook_url", "metadata_fields")
 MAX_METADATA_BYTES = 4096
 MAX_ATTEMPTS = 5
 
@@ -59,6 +59,9 @@ def parse_submission(body: object, settings: Settings) -> Submission:
     source_id = check(lambda: _source_id(body.get("source_id")))
     object_key = check(lambda: _key(body, "object_key"))
     params = check(lambda: _params(body.get("parameters"), settings.ignored_params))
+    extras = check(lambda: _metadata_fields(body.get("metadata_fields")))
+    if params is not None and extras:
+        params = replace(params, extras=extras)
     destination_key = check(lambda: _key(body, "destination_object_key")) if "destination_object_key" in body \
         else object_key
     destination_ids = check(lambda: _destination_ids(body.get("destination_ids")))
@@ -160,6 +163,20 @@ def _params(value, ignored: tuple[str, ...]) -> Params:
         return parse(items, ignored=ignored)
     except InvalidParameter as error:
         raise InvalidParameter(error.message, field=f"parameters.{error.field}") from None
+
+
+def _metadata_fields(value) -> frozenset[str]:
+    """What the result and webhook report about the output besides its size (``Params.extras``)."""
+    if value is None:
+        return frozenset()
+    allowed = ", ".join(EXTRAS)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationFailed(f"metadata_fields must be a list of names from {allowed}", field="metadata_fields")
+    unknown = [v for v in value if v not in EXTRAS]
+    if unknown:
+        raise ValidationFailed(f"metadata_fields: unknown name {unknown[0]!r}; allowed: {allowed}",
+                               field="metadata_fields")
+    return frozenset(value)
 
 
 def _destination_ids(value) -> tuple[str, ...] | None:

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, select
 
 from ims.db.tables import jobs, webhook_deliveries
 from ims.jsonsafe import printable
+from ims.params import EXTRAS_KEY
 from ims.errors import ValidationFailed
 from ims.manage.common import Page, fetch_page, get_owned, iso
 
@@ -44,7 +45,8 @@ def job_view(row) -> dict:
         "source_id": row["source_id"],
         "object_key": row["object_key"],
         "destination_object_key": row["destination_key"],
-        "parameters": dict(parse_qsl(row["params"])),
+        "parameters": {k: v for k, v in parse_qsl(row["params"]) if k != EXTRAS_KEY},
+        "metadata_fields": sorted(n for k, v in parse_qsl(row["params"]) if k == EXTRAS_KEY for n in v.split(",")),
         "destination_ids": printable(row["destination_ids"]),
         "metadata": printable(row["metadata"]),
         "webhook_url": row["webhook_url"],

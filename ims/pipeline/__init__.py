@@ -3,9 +3,10 @@
     process(data, params, limits, accept=…)
       load.probe      header only: format allowed? pixels and frames within limits?
                       (HEIC, PDF, JPEG XL, BMP, ICO: through ``pipeline.decoders``)
+      faces.find      only when asked for (crop=faces, fit=facearea, faces=1, face-blur|pixel): a 512 px thumbnail
       meta.describe   fm=json stops here
       choose_format   fm, else Accept (auto=format), else the source's format
-      geometry.plan   on the upright source size
+      geometry.plan   on the upright source size (and the face boxes)
       cost.check      the pixel-cost budget: refused before a pixel is decoded
       load.decode     with shrink-on-load when the target is much smaller
       steps.run       the step list, once per frame for animations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyvips
 
@@ -33,7 +34,7 @@ from ims.config import Limits
 from ims.errors import ImsError
 from ims.params import Params
 from ims.pipeline import encode as _encode
-from ims.pipeline import cost, load, meta
+from ims.pipeline import blurhash, cost, exif, faces, load, meta, palette, steps_faces
 from ims.pipeline.encode import ANIMATED_FORMATS, MIME, choose_format
 from ims.pipeline.steps import Ctx, Deadline, run
 from ims.pipeline.steps_orient import resolve
@@ -58,10 +59,11 @@ if "VIPS_CONCURRENCY" not in os.environ:
 class Rendered:
     body: bytes
     mime: str
-    format: str          # jpg pjpg png webp avif jxl gif tiff json
+    format: str          # jpg pjpg png webp avif jxl gif tiff json blurhash css
     width: int
     height: int
     vary_accept: bool
+    extras: dict = field(default_factory=dict)   # Params.extras: blurhash, dominant_color, exif
 
 
 def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
@@ -74,20 +76,27 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
     if params.fm == "json":
         orientation = resolve(src.orientation, params.orient, None)
         width, height = orientation.upright_size(src.width, src.height)
-        return Rendered(meta.describe(src, orientation), MIME["json"], "json", width, height, False)
+        found = _faces(src, orientation, deadline) if params.faces else None
+        body = meta.describe(src, orientation, faces=found, exif=params.exif)
+        return Rendered(body, MIME["json"], "json", width, height, False)
 
     fmt, vary = choose_format(params, accept, src.format, src.has_alpha, src.animated)
     animated = src.animated and fmt in ANIMATED_FORMATS
     ctx = Ctx(params=params, fmt=fmt, orientation=resolve(src.orientation, params.orient, params.flip),
               plan=None, base_w=src.width, base_h=src.height, max_side=limits.output_side,
-              deadline=deadline, planner=geometry.plan)
+              deadline=deadline, planner=geometry.plan, face_crop=steps_faces.crop_at)
+    # Face boxes: an input of fit=facearea's plan, of crop=faces' hook (the crop step) and of
+    # face-blur/face-pixel. (With trim they would refer to the untrimmed picture: there are
+    # none then, so crop=faces falls through to its chain.)
+    found = _faces(src, ctx.orientation, deadline) if faces.wanted(params) and not params.trim else ()
+    ctx.faces = found
     try:
         if params.trim and not animated:
             _budget(src, None, params, fmt, limits, admit, frames=1)
             image = load.decode(src, access="random")   # trim plans after cutting the borders
         else:
             up_w, up_h = ctx.orientation.upright_size(src.width, src.height)
-            ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side)
+            ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side, faces=found)
             shrink, scale = shrink_on_load(src, ctx, animated, limits.source_pixels)
             _budget(src, ctx.plan, params, fmt, limits, admit, frames=src.frames if animated else 1,
                     shrink=shrink, scale=scale)
@@ -98,13 +107,39 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
         else:
             image = _still(run(image, ctx))
         deadline.check()
+        extras = {}
+        if params.extras:
+            image = image.copy_memory()   # read twice: for the extras, then by the encoder
+            extras = _extras(image, src, params.extras)
         body = _encode.encode(image, fmt, params)
         # libvips checks the kill flag only now and then, and its eval signal does not reach
         # every pipeline each time (seen with libvips 8.18.7): the limit holds either way.
         deadline.check()
     except pyvips.Error as e:
         raise _translate(e, deadline, src) from None
-    return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary)
+    return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary, extras)
+
+
+def _extras(image: pyvips.Image, src: load.Source, wanted: frozenset[str]) -> dict:
+    """What a background job's ``metadata_fields`` ask about its output (and the source's EXIF)."""
+    first = image.crop(0, 0, image.width, _frame_height(image)) if image.get_typeof("page-height") else image
+    out: dict = {}
+    if "blurhash" in wanted:
+        out["blurhash"] = blurhash.encode(first)
+    if "dominant_color" in wanted:
+        out["dominant_color"] = palette.dominant(first)
+    if "exif" in wanted:
+        out["exif"] = exif.describe(src.exif)
+    return out
+
+
+def _faces(src: load.Source, orientation, deadline: Deadline) -> tuple[geometry.Box, ...]:
+    try:
+        found = faces.find(src, orientation, deadline)
+    except pyvips.Error as e:
+        raise _translate(e, deadline, src) from None
+    deadline.check()
+    return found
 
 
 def _budget(src: load.Source, plan: geometry.Plan | None, params: Params, fmt: str, limits: Limits,
@@ -129,7 +164,8 @@ def light(data: bytes, params: Params, limits: Limits, accept: str = "") -> tupl
     trim (their cost does not follow the size). Returned with the header it read to decide,
     if any, for ``process(src=…)`` wherever the render then runs. A source that fails to
     probe is not light: ``process`` reports why."""
-    if len(data) > LIGHT_BYTES or params.blur or params.sharp or params.trim or params.fm == "json":
+    if (len(data) > LIGHT_BYTES or params.blur or params.sharp or params.trim or params.fm == "json"
+            or faces.wanted(params)):
         return None, False
     if load.may_be_foreign(data):  # (their libraries run in the pixel pool's children only)
         return None, False

@@ -32,6 +32,9 @@ Encoder settings, tuned for on-demand speed (figures in the pipeline report):
 - gif: libvips' cgif, effort 3 (the fastest setting measured).
 - tiff: lossless deflate with a horizontal predictor.
 
+Text answers about the rendered pixels: ``fm=blurhash`` (``blurhash``, text/plain) and
+``palette=json|css`` (``palette``; json or text/css), whatever ``fm`` says.
+
 Quality is ``q`` when given, else 45 under ``auto=compress``, else 75.
 Metadata is never written except the ICC profile the colour step left on the
 image (see ``steps_colour``) and the resolution ``dpi`` asks for.
@@ -42,6 +45,7 @@ from __future__ import annotations
 import pyvips
 
 from ims.params import Params
+from ims.pipeline import blurhash, palette
 from ims.pipeline.decoders import jxl
 
 MIME = {
@@ -56,7 +60,12 @@ MIME = {
     "gif": "image/gif",
     "tiff": "image/tiff",
     "json": "application/json",
+    # text answers computed from the rendered pixels (issue 14)
+    "blurhash": "text/plain; charset=utf-8",
+    "css": "text/css; charset=utf-8",
 }
+# Outputs that are text about the picture rather than a picture (fm=blurhash, palette=…).
+TEXT_FORMATS = frozenset({"blurhash", "css"})
 
 # Output formats that can carry an alpha channel.
 ALPHA_FORMATS = frozenset({"png", "png8", "png32", "webp", "avif", "jxl", "gif", "tiff"})
@@ -74,7 +83,10 @@ COMPRESS_QUALITY = 45
 
 def choose_format(params: Params, accept: str, source_format: str, has_alpha: bool,
                   animated: bool) -> tuple[str, bool]:
-    """The output format and whether it depended on ``Accept`` (→ ``Vary: Accept``)."""
+    """The output format and whether it depended on ``Accept`` (→ ``Vary: Accept``).
+    ``palette`` answers with the colours instead (json or css) whatever ``fm`` says."""
+    if params.palette:
+        return params.palette, False
     if params.fm:
         return params.fm, False
     if "format" in params.auto:
@@ -134,6 +146,10 @@ def encode(image: pyvips.Image, fmt: str, params: Params) -> bytes:
     """Write ``image`` (8-bit sRGB or grey, ± alpha, ± animation) as ``fmt``."""
     keep = pyvips.enums.ForeignKeep.ICC if image.get_typeof("icc-profile-data") \
         else pyvips.enums.ForeignKeep.NONE
+    if params.palette:
+        return palette.render(image, params.palette, params.colors, params.prefix)
+    if fmt == "blurhash":
+        return blurhash.encode(image).encode()
     image = _with_dpi(image, params.dpi)
     q = quality(params)
     compress = "compress" in params.auto

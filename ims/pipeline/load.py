@@ -77,6 +77,9 @@ class Source:
     size: int                # bytes of the source as stored
     strict: bool             # decode with fail_on="warning" (see ``decode``)
     page: int = 1            # the page rendered (PDF), 1-based
+    exif: bytes | None = None   # raw EXIF block, IPTC and XMP packets (fm=json&exif=…)
+    iptc: bytes | None = None
+    xmp: bytes | None = None
 
     @property
     def animated(self) -> bool:
@@ -125,6 +128,9 @@ def probe(data: bytes, limits: Limits, page: int = 1) -> Source:
         bits=16 if header.format in ("ushort", "short") else 8,
         size=size,
         strict=fmt == "tiff" or (fmt == "jpeg" and jpegheader.is_regular(data)),
+        exif=_get(header, "exif-data", None),
+        iptc=_get(header, "iptc-data", None),
+        xmp=_get(header, "xmp-data", None),
     )
     _check_limits(src, limits)
     return src

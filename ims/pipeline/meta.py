@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import struct
 
+from ims.pipeline import exif as exif_record
 from ims.pipeline.load import Source
 from ims.pipeline.steps_orient import Orientation
 
@@ -31,8 +32,11 @@ _COLOUR_MODEL = {"srgb": "RGB", "rgb16": "RGB", "scrgb": "RGB", "cmyk": "CMYK",
                  "b-w": "Gray", "grey16": "Gray", "lab": "Lab", "labs": "Lab"}
 
 
-def describe(src: Source, orientation: Orientation | None = None) -> bytes:
-    """``orientation``: how the picture is turned upright (default: its EXIF value)."""
+def describe(src: Source, orientation: Orientation | None = None, *, faces: tuple | None = None,
+             exif: str | None = None) -> bytes:
+    """``orientation``: how the picture is turned upright (default: its EXIF value).
+    ``faces`` (``faces=1``): boxes in upright source pixels; ``exif`` (``exif=1|gps``) adds the
+    camera's record (``ims.pipeline.exif``)."""
     orientation = orientation or Orientation.from_exif(src.orientation)
     width, height = orientation.upright_size(src.width, src.height)
     profile = icc_description(src.icc) if src.icc else None
@@ -60,7 +64,21 @@ def describe(src: Source, orientation: Orientation | None = None) -> bytes:
         "Content-Type": mime,
         "Content-Length": str(src.size),
     }
+    body.update(_more(src, faces, exif))
     return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _more(src: Source, faces: tuple | None, exif: str | None) -> dict:
+    """Issue 14's keys: frames, has_icc, IPTC/XMP titles; faces and exif when asked for.
+    ``faces`` in our shape and in imgix's (``Faces`` with ``bounds``)."""
+    more: dict = {"frames": src.frames, "has_icc": src.icc is not None}
+    more.update(exif_record.titles(src.iptc, src.xmp))
+    if faces is not None:
+        more["faces"] = [{"x": x, "y": y, "width": w, "height": h} for x, y, w, h in faces]
+        more["Faces"] = [{"bounds": {"x": x, "y": y, "width": w, "height": h}} for x, y, w, h in faces]
+    if exif:
+        more["exif"] = exif_record.describe(src.exif, gps=exif == "gps")
+    return more
 
 
 def icc_description(profile: bytes) -> str | None:

@@ -8,6 +8,7 @@ parameter is not set, so adding a step is one line in ``STEPS``. The order:
 3. resize          to the plan's size (still in stored orientation: cheap, streams)
 4. orient          EXIF / ``orient`` / ``flip`` applied to the small image
 5. colour          ICC → sRGB, 16 → 8 bit (or keep the source profile, ``cs=origin``)
+   faces           face-blur / face-pixel over the detected faces
 6. crop            the plan's crop box (the face hook first for crop=faces), or smartcrop
 7. blur, sharpen, usm, nr; bri, con, gam, sat; exp, shad, high, vib, hue
 8. px, monochrome, sepia, duotone, invert
@@ -31,8 +32,8 @@ import pyvips
 from ims.errors import ProcessingTimeout
 from ims.geometry import Plan
 from ims.params import Params
-from ims.pipeline import (steps_adjust, steps_colour, steps_fill, steps_filter, steps_frame,
-                          steps_geometry, steps_stylize)
+from ims.pipeline import (steps_adjust, steps_colour, steps_faces, steps_fill, steps_filter,
+                          steps_frame, steps_geometry, steps_stylize)
 from ims.pipeline.steps_orient import Orientation
 
 
@@ -109,9 +110,11 @@ class Ctx:
     max_side: int = 8192
     deadline: Deadline = field(default_factory=lambda: Deadline(30.0))
     planner: Callable[..., Plan] | None = None   # geometry.plan, called by trim
+    faces: tuple = ()              # face boxes in upright source pixels (pipeline.faces)
     # crop=faces: ``(image, (w, h), ctx) -> (x, y) | None``, the top-left of a w×h crop around
     # the faces in ``image`` or None (no face found): the hook a face detector fills in
-    # ``process``; None (no detector) makes crop=faces fall through to the rest of the chain.
+    # ``process`` (``steps_faces.crop_at``, on ``faces``); None makes crop=faces fall through
+    # to the rest of the chain.
     face_crop: Callable[[pyvips.Image, tuple[int, int], Ctx], tuple[int, int] | None] | None = None
 
 
@@ -121,6 +124,7 @@ STEPS = (
     steps_geometry.resize,
     steps_geometry.orient,
     steps_colour.to_output_space,
+    steps_faces.hide,
     steps_geometry.crop,
     steps_filter.blur,
     steps_filter.sharpen,

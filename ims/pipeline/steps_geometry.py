@@ -153,7 +153,8 @@ def needs_random_access(ctx: Ctx) -> bool:
     p = ctx.params
     return (not ctx.orientation.identity or bool(ctx.plan.smart) or ctx.plan.faces
             or p.rot % 360 != 0 or bool(p.blur) or bool(p.usm) or p.nr > 0
-            or p.fill == "blur")
+            or p.fill == "blur"
+            or bool(ctx.faces and (p.face_blur or p.face_pixel)))
 
 
 def resize_exact(image: pyvips.Image, width: int, height: int) -> pyvips.Image:

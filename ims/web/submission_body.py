@@ -20,7 +20,8 @@ from ims.errors import UnsupportedMediaType, ValidationFailed
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _BRACKETED = re.compile(r"^(\w+)\[([^\]]*)\]$")
-JSON_FIELDS = ("parameters", "metadata", "destination_ids")
+JSON_FIELDS = ("parameters", "metadata", "destination_ids", "metadata_fields")
+LIST_FIELDS = ("destination_ids", "metadata_fields")   # name[]=a&name[]=b, or one JSON array
 
 
 async def read_body(request: Request) -> object:
@@ -90,7 +91,7 @@ def form_to_body(items: list[tuple[str, object]]) -> dict:
 
 
 def _json_field(name: str, values: list[str]) -> object:
-    if name == "destination_ids" and not (len(values) == 1 and values[0].lstrip().startswith("[")):
+    if name in LIST_FIELDS and not (len(values) == 1 and values[0].lstrip().startswith("[")):
         return values
     if len(values) == 1 and values[0].lstrip()[:1] in ("{", "["):
         return jsonsafe.loads(values[0], what=f"the {name} field", field=name, max_depth=jsonsafe.MAX_DEPTH)

@@ -7,6 +7,7 @@ import json
 SUCCEEDED = "background_process.succeeded"
 FAILED = "background_process.failed"
 TEST = "webhook.test"
+METADATA_FIELDS = ("blurhash", "dominant_color", "exif")
 
 
 def success_payload(job, result: dict) -> dict:
@@ -20,6 +21,9 @@ def success_payload(job, result: dict) -> dict:
         "height": result["height"],
         "object_key": job["object_key"],
     }
+    for name in METADATA_FIELDS:  # asked for with the job's metadata_fields
+        if name in result:
+            response[name] = result[name]
     if job["metadata"] is not None:
         response["metadata"] = job["metadata"]
     return {"status_code": 200, "message": "Success", "response": response}

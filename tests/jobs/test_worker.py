@@ -209,7 +209,7 @@ async def test_a_dedicated_worker_runs_light_jobs_on_its_own_thread_and_the_rest
     from ims.pipeline import load
     probed: list[int] = []
     probe = load.probe
-    monkeypatch.setattr(load, "probe", lambda data, limits: (probed.append(len(data)), probe(data, limits))[1])
+    monkeypatch.setattr(load, "probe", lambda data, limits, *page: (probed.append(len(data)), probe(data, limits, *page))[1])
     app = start_app(app_settings(tmp_path, database_url))
     try:
         source = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]

@@ -20,7 +20,7 @@ def app(sqlite_app, kit):
         ("w=9000", "w", "8192"),
         ("w=", "w", "w must"),
         ("h=-5", "h", "h must"),
-        ("fit=nope", "fit", "clip, crop, fill, fillmax, max, min, scale"),
+        ("fit=nope", "fit", "clip, crop, facearea, fill, fillmax, max, min, scale"),
         ("wdth=100", "wdth", "unknown parameter"),
         ("q=101", "q", "0–100"),
         ("dpr=0", "dpr", "dpr must"),
