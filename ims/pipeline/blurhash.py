@@ -3,7 +3,7 @@
 imgix answers ``fm=blurhash`` with ``text/plain``: the hash of the *output* image (after
 every other parameter), with 5 × 5 components (its hashes start with ``e``, the size
 flag of 5 × 5). The hash describes a few cosine waves, so it is computed on a copy at
-most ``SAMPLE`` px on its long side: the low frequencies it keeps do not change.
+most 64 px on its long side (``palette.sample``): the low frequencies it keeps do not change.
 
 Component (i, j) is the mean of linear RGB × cos(π·i·x/w)·cos(π·j·y/h), doubled for
 every component but the first (the DC, which is the average colour). The cosines are
@@ -18,7 +18,8 @@ import math
 
 import pyvips
 
-SAMPLE = 64
+from ims.pipeline.palette import sample  # the same 64 px, 8-bit sRGB copy the palette reads
+
 COMPONENTS = (5, 5)
 _BASE83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-.:;=?@[]^_{|}~"
 
@@ -26,7 +27,7 @@ _BASE83 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz#$%*+,-
 def encode(image: pyvips.Image, components: tuple[int, int] = COMPONENTS) -> str:
     """The BlurHash of an 8-bit sRGB (or grey) image without alpha."""
     nx, ny = components
-    linear = _sample(image).colourspace("scrgb")
+    linear = sample(image).colourspace("scrgb")
     w, h = linear.width, linear.height
     # Separable: first Σx cos(π·i·x/w)·L(x, y) for every row, all i at once (one multiply and
     # one projection in libvips), then Σy cos(π·j·y/h) of those row sums here.
@@ -43,17 +44,6 @@ def encode(image: pyvips.Image, components: tuple[int, int] = COMPONENTS) -> str
             factors.append(tuple(norm * sum(cos_y[y] * sums[(y * nx + i) * 3 + c] for y in range(h))
                                  for c in range(3)))  # type: ignore[misc]
     return _pack(factors, nx, ny)
-
-
-def _sample(image: pyvips.Image) -> pyvips.Image:
-    if image.hasalpha():
-        image = image.flatten(background=[255] * (image.bands - 1))
-    if image.bands < 3:
-        image = image.colourspace("srgb")
-    scale = SAMPLE / max(image.width, image.height)
-    if scale < 1:
-        image = image.resize(scale)
-    return image[:3].copy_memory()
 
 
 def _pack(factors: list[tuple[float, float, float]], nx: int, ny: int) -> str:
