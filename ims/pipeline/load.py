@@ -25,7 +25,7 @@ render, as in browsers.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyvips
 
@@ -110,7 +110,9 @@ def probe(data: bytes, limits: Limits, page: int = 1) -> Source:
     fmt = _LOADERS[_loader_class(loader)]
     if fmt == "heif":
         if _get(header, "heif-compression", "av1") != "av1":  # HEVC: this libvips cannot decode it
-            return _probe_foreign("heic", data, size, limits, page)
+            # libvips read its metadata all the same: the camera's record stays (fm=json&exif=1)
+            return replace(_probe_foreign("heic", data, size, limits, page), exif=_get(header, "exif-data", None),
+                           iptc=_get(header, "iptc-data", None), xmp=_get(header, "xmp-data", None))
         fmt = "avif"
     _only_page_one(fmt, page)
     pages = max(1, int(_get(header, "n-pages", 1)))

@@ -72,3 +72,24 @@ def test_frames_pages_and_has_icc():
     assert animation["frames"] == animation["pages"] > 1 and animation["animated"] is True
     multipage = _json("formats/multipage-3.tiff")
     assert multipage["pages"] == 3 and multipage["frames"] == 1   # pages of a document, one rendered
+
+
+def test_a_heic_photo_keeps_its_camera_record():
+    """HEIC (HEVC) decodes through pillow-heif, but its EXIF is read from the header libvips
+    parsed, as for every other format: a phone's HEIC upload says which camera took it."""
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    iphone = Image.open(io.BytesIO(data(IPHONE)))
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(iphone.resize((64, 48))).save(buf, format="HEIF", exif=iphone.info["exif"])
+    heic = buf.getvalue()
+    assert pyvips.Image.new_from_buffer(heic, "").get("heif-compression") == "hevc"
+
+    described = _json(heic, exif="gps")
+    assert described["format"] == "heic"
+    assert described["exif"]["make"] == "Apple" and described["exif"]["model"] == "iPhone XS"
+    assert described["exif"]["latitude"] == pytest.approx(55 + 43 / 60 + 52.87 / 3600)
+    assert not {"latitude", "longitude"} & set(_json(heic, exif=1)["exif"])
