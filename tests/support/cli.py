@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from tests.support.procs import ImsProcess
 
 IMS = Path(sys.executable).with_name("ims")
 
@@ -19,16 +20,12 @@ def run(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.Com
     return subprocess.run([str(IMS), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-class Started:
-    """``ims ARGS…`` running in the background, its output (stdout + stderr) in ``log``."""
+class Started(ImsProcess):
+    """``ims ARGS…`` running in the background, its output (stdout + stderr) in ``log``;
+    ``stop``, ``kill`` and ``output`` as for the e2e suite's processes."""
 
     def __init__(self, *args: str, env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self._log = open(log, "ab")
-        self.proc = subprocess.Popen([str(IMS), *args], env=env, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        super().__init__(args, env, log)
 
     def wait_for_output(self, text: str, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
@@ -53,15 +50,3 @@ class Started:
                 pass
             time.sleep(0.05)
         raise AssertionError(f"ims not ready at {url}: {self.output()[-3000:]}")
-
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM and wait, then SIGKILL if it hangs."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
-        return self.proc.returncode

@@ -38,13 +38,16 @@ def ims_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
 class ImsProcess:
     """One `ims serve` or `ims worker`; output goes to a log file next to the data dir."""
 
-    def __init__(self, command: str, env: dict[str, str], log: Path, ims: Path | None = None) -> None:
-        """``ims``: the executable (another checkout's, to compare two); this venv's by default."""
+    def __init__(self, command: str | tuple[str, ...], env: dict[str, str], log: Path,
+                 ims: Path | None = None) -> None:
+        """``command``: ``"worker"``, or the arguments (``("serve", "--dev")``); ``ims``: the
+        executable (another checkout's, to compare two); this venv's by default."""
         self.command = command
         self.log_path = log
         self._log = open(log, "ab")
         ims = ims or Path(sys.executable).with_name("ims")
-        self.proc = subprocess.Popen([str(ims), command], env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        argv = [command] if isinstance(command, str) else list(command)
+        self.proc = subprocess.Popen([str(ims), *argv], env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:
         """kill -9: no cleanup, no lease given back."""
