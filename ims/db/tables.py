@@ -58,6 +58,7 @@ sources = Table(
     Column("cache_control", String(200), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("presets_only", Boolean, nullable=False, default=False),  # migration 0005
     Index("ix_sources_project", "project_id"),
 )
 
@@ -96,7 +97,21 @@ webhook_endpoints = Table(
     Column("previous_secret_expires_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    Column("events", JSON, nullable=True),  # the events it receives; NULL = all (migration 0005)
     Index("ix_webhook_endpoints_project", "project_id"),
+)
+
+# A project's named parameter sets (SPEC §5). Changes bump config_version (migration 0005).
+presets = Table(
+    "presets",
+    metadata,
+    Column("id", Id(), primary_key=True),
+    Column("project_id", Id(), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("parameters", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_presets_project_name"),
 )
 
 # One row (id 1): bumped by triggers (migration 0003) in the same transaction as every change to
@@ -135,8 +150,37 @@ jobs = Table(
     Column("started_at", UTCDateTime(), nullable=True),
     Column("finished_at", UTCDateTime(), nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
-    Index("ix_jobs_claim", "status", "run_at"),
+    Column("outputs", JSON, nullable=True),  # several outputs (SPEC §3); NULL = one (migration 0005)
+    Column("bulk_id", Id(), nullable=True),  # the bulk process that made it
+    Column("priority", Integer, nullable=False, default=0),  # claimed lowest first: bulk jobs yield
+    Index("ix_jobs_claim", "status", "priority", "run_at"),
     Index("ix_jobs_project", "project_id", "id"),
+    Index("ix_jobs_bulk", "bulk_id", "object_key", unique=True),  # one job per object per bulk
+)
+
+# A bulk process (SPEC §3): the listing's progress, leased like a job so another process resumes it.
+bulk_processes = Table(
+    "bulk_processes",
+    metadata,
+    Column("id", Id(), primary_key=True),
+    Column("project_id", Id(), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("source_id", Id(), nullable=False),
+    Column("prefix", Text, nullable=False),
+    Column("spec", JSON, nullable=False),  # what each job gets: outputs or params + key template, destinations
+    Column("metadata", JSON, nullable=True),
+    Column("job_webhooks", Boolean, nullable=False),
+    Column("status", String(12), nullable=False),  # listing running succeeded failed canceled
+    Column("cursor", Text, nullable=True),  # the last object key that got a job
+    Column("listed", Integer, nullable=False, default=0),
+    Column("lease_token", String(32), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("error", JSON, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("listed_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_bulk_status", "status", "lease_until"),
+    Index("ix_bulk_project", "project_id", "id"),
 )
 
 idempotency_keys = Table(
