@@ -8,6 +8,8 @@
                     processing limit); identical renders coalesce
                     (a light render in a dedicated worker runs where it is: ``light_here``)
       cache.put     (on demand only)
+
+    Renderer.render_many(source, key, [params, …])   a job's outputs: one get, one decode
 """
 
 from __future__ import annotations
@@ -130,6 +132,17 @@ class Renderer:
         if keep and self.cache.enabled:
             await asyncio.to_thread(self.cache.put, variant, out.body, meta)
         return RenderResult(body=out.body, etag=etag_of(variant), then=after, extras=out.extras, **meta)
+
+    async def render_many(self, storage: Storage, key: str, many: list[Params]) -> list[pipeline.Rendered]:
+        """Several renders of ``key`` from one fetch and one decode (``pipeline.process_many``):
+        a background job's outputs, in order. Not cached and not shared with renders in flight."""
+        stored = await self.fetch(storage, key)
+        started = time.perf_counter()
+        out = await self.pool.run(None, pipeline.process_many, stored.data, many, self.limits)
+        share = (time.perf_counter() - started) / len(out)  # (one run for all: each its share)
+        for rendered in out:
+            self.metrics.renders.labels(rendered.format).observe(share)
+        return out
 
     async def _timed(self, awaitable):
         try:

@@ -18,13 +18,14 @@ from ims.db.tables import destinations, jobs, sources
 from ims.db.types import utcnow
 from ims.errors import FieldError, ImsError, InvalidParameter, NotFound, ValidationFailed
 from ims.ids import is_id, new_id
+from ims.jobs import outputs as several
 from ims.netguard import check_webhook_url
 from ims.params import EXTRAS, Params, parse
 from ims.storage import check_key
 from ims.webhooks.outbox import targets
 
 FIELDS = ("source_id", "object_key", "parameters", "destination_object_key", "destination_ids",
-          "metadata", "webhook_url", "metadata_fields")
+          "metadata", "webhook_url", "metadata_fields", "outputs")
 MAX_METADATA_BYTES = 4096
 MAX_ATTEMPTS = 5
 
@@ -38,6 +39,7 @@ class Submission:
     destination_ids: tuple[str, ...] | None
     metadata: dict | None
     webhook_url: str | None
+    outputs: tuple[several.Output, ...] | None = None  # several outputs (``params``, ``destination_key``: the first's)
 
 
 def parse_submission(body: object, settings: Settings) -> Submission:
@@ -60,10 +62,19 @@ def parse_submission(body: object, settings: Settings) -> Submission:
     object_key = check(lambda: _key(body, "object_key"))
     params = check(lambda: _params(body.get("parameters"), settings.ignored_params))
     extras = check(lambda: _metadata_fields(body.get("metadata_fields")))
-    if params is not None and extras:
-        params = replace(params, extras=extras)
     destination_key = check(lambda: _key(body, "destination_object_key")) if "destination_object_key" in body \
         else object_key
+    outputs = None
+    if "outputs" in body:  # (the first output stands in the job's own fields, for their readers)
+        problems.extend(several.refuse_replaced(body))
+        outputs = check(lambda: several.parse(body["outputs"], object_key,
+                                              lambda v, field: _params(v, settings.ignored_params, field)))
+        if outputs:
+            outputs = (replace(outputs[0], params=replace(outputs[0].params, extras=extras or frozenset())),
+                       *outputs[1:])
+            params, destination_key = outputs[0].params, outputs[0].key_template
+    elif params is not None and extras:
+        params = replace(params, extras=extras)
     destination_ids = check(lambda: _destination_ids(body.get("destination_ids")))
     metadata = check(lambda: _metadata(body.get("metadata")))
     webhook_url = body.get("webhook_url")
@@ -76,13 +87,22 @@ def parse_submission(body: object, settings: Settings) -> Submission:
     if problems:
         message = problems[0].message if len(problems) == 1 else "; ".join(p.message for p in problems)
         raise ValidationFailed(message, errors=problems)
-    return Submission(source_id, object_key, params, destination_key, destination_ids, metadata, webhook_url)
+    return Submission(source_id, object_key, params, destination_key, destination_ids, metadata, webhook_url,
+                      outputs)
 
 
 def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
     """Insert the job, queued, in the caller's transaction (nothing is lost between 202 and work)."""
     _check_source(conn, project_id, sub.source_id)
     chosen = _check_destinations(conn, project_id, sub.destination_ids)
+    stored_outputs = None
+    if sub.outputs:  # each output's destinations; the job's are all of them, in first-use order
+        each = [chosen if o.destination_ids is None else
+                _check_destinations(conn, project_id, o.destination_ids, field=f"outputs[{i}].destination_ids")
+                for i, o in enumerate(sub.outputs)]
+        several.check_keys_apart(sub.outputs, each)
+        stored_outputs = several.stored(sub.outputs, each)
+        chosen = list(dict.fromkeys(d for ids in each for d in ids))
     now = utcnow()
     row = {
         "id": new_id(),
@@ -106,6 +126,7 @@ def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
         "started_at": None,
         "finished_at": None,
         "updated_at": now,
+        "outputs": stored_outputs,
     }
     if sub.webhook_url and not targets(conn, row):
         raise ValidationFailed(
@@ -147,22 +168,22 @@ def _key(body: dict, field: str) -> str:
     return check_key(value, field=field)
 
 
-def _params(value, ignored: tuple[str, ...]) -> Params:
+def _params(value, ignored: tuple[str, ...], field: str = "parameters") -> Params:
     if value is None:
         return Params()
     if not isinstance(value, dict):
-        raise ValidationFailed("parameters must be an object such as {\"w\": 1600, \"h\": 1600}", field="parameters")
+        raise ValidationFailed(f"{field} must be an object such as {{\"w\": 1600, \"h\": 1600}}", field=field)
     items = []
     for name, item in value.items():
         if name in ignored:
             continue
         if isinstance(item, (dict, list)) or item is None:
-            raise InvalidParameter(f"parameters.{name} must be a string or a number", field=f"parameters.{name}")
+            raise InvalidParameter(f"{field}.{name} must be a string or a number", field=f"{field}.{name}")
         items.append((name, item))
     try:
         return parse(items, ignored=ignored)
     except InvalidParameter as error:
-        raise InvalidParameter(error.message, field=f"parameters.{error.field}") from None
+        raise InvalidParameter(error.message, field=f"{field}.{error.field}") from None
 
 
 def _metadata_fields(value) -> frozenset[str]:
@@ -206,7 +227,8 @@ def _check_source(conn: Connection, project_id: str, source_id: str) -> None:
         raise NotFound(f"no source with id {source_id!r} in this project", field="source_id")
 
 
-def _check_destinations(conn: Connection, project_id: str, wanted: tuple[str, ...] | None) -> list[str]:
+def _check_destinations(conn: Connection, project_id: str, wanted: tuple[str, ...] | None,
+                        field: str = "destination_ids") -> list[str]:
     owned = conn.execute(
         select(destinations.c.id)
         .where(destinations.c.project_id == project_id)
@@ -221,5 +243,6 @@ def _check_destinations(conn: Connection, project_id: str, wanted: tuple[str, ..
         return list(owned)
     unknown = [d for d in wanted if d not in owned]
     if unknown:
-        raise ValidationFailed(f"no destination with id {unknown[0]!r} in this project", field="destination_ids")
+        where = "" if field == "destination_ids" else f"{field}: "
+        raise ValidationFailed(f"{where}no destination with id {unknown[0]!r} in this project", field=field)
     return list(wanted)

@@ -1,6 +1,6 @@
 """Pixels: bytes + Params → rendered bytes. The only package that imports pyvips.
 
-    process(data, params, limits, accept=…)
+    process(data, params, limits, accept=…)      (process_many: several outputs, one decode)
       load.probe      header only: format allowed? pixels and frames within limits?
                       (HEIC, PDF, JPEG XL, BMP, ICO: through ``pipeline.decoders``)
       faces.find      only when asked for (crop=faces, fit=facearea, faces=1, face-blur|pixel): a 512 px thumbnail
@@ -39,7 +39,7 @@ from ims.pipeline.encode import ANIMATED_FORMATS, MIME, choose_format
 from ims.pipeline.steps import Ctx, Deadline, run
 from ims.pipeline.steps_orient import resolve
 
-__all__ = ["Rendered", "process", "choose_format"]
+__all__ = ["Rendered", "process", "process_many", "choose_format"]
 
 # Loaders libvips marks untrusted (and every loader we do not serve: see
 # load._LOADERS) stay off. SVG is untrusted upstream only because librsvg is a
@@ -80,6 +80,77 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
         body = meta.describe(src, orientation, faces=found, exif=params.exif)
         return Rendered(body, MIME["json"], "json", width, height, False)
 
+    ctx, vary, animated = _context(src, params, accept, limits, deadline)
+    try:
+        if params.trim and not animated:
+            _budget(src, None, params, ctx.fmt, limits, admit, frames=1)
+            image = load.decode(src, access="random")   # trim plans after cutting the borders
+        else:
+            shrink, scale = shrink_on_load(src, ctx, animated, limits.source_pixels)
+            _budget(src, ctx.plan, params, ctx.fmt, limits, admit, frames=src.frames if animated else 1,
+                    shrink=shrink, scale=scale)
+            image = load.decode(src, shrink=shrink, scale=scale, frames=-1 if animated else 1)
+        deadline.watch(image)
+        return _finish(image, ctx, src, vary, animated)
+    except pyvips.Error as e:
+        raise _translate(e, deadline, src) from None
+
+
+def process_many(data: bytes, many: list[Params], limits: Limits, *, accept: str = "",
+                 admit: Callable[[float], None] | None = None) -> list[Rendered]:
+    """Several renders of one source, in order: a background job's ``outputs`` (SPEC §3).
+
+    The header is read once. Every output that can start from the same decoded image (a
+    still output of the probed page, without trim) shares one decode, made at the largest
+    size any of them needs (the least shrink-on-load, the largest SVG/PDF scale) and held in
+    memory while each one's steps run from it. The plans are the single renders' plans, so
+    the sizes are theirs; the pixels differ only where a single render would have shrunk
+    more on load (lanczos3 from more pixels: a ΔE of about 1). The others (fm=json, trim,
+    animations, another page) are rendered as ``process`` renders them, from the same bytes.
+    The processing time limit holds for all of them together; ``admit`` hears the sum of
+    the shared outputs' estimates.
+    """
+    deadline = Deadline(limits.processing_seconds)
+    src = load.probe(data, limits, many[0].page)
+    shared: dict[int, tuple[Ctx, bool]] = {}
+    for i, params in enumerate(many):
+        if params.fm == "json" or params.trim or params.page != src.page:
+            continue
+        ctx, vary, animated = _context(src, params, accept, limits, deadline)
+        if not animated:
+            shared[i] = (ctx, vary)
+    out = _shared(src, shared, limits, deadline, admit) if shared else {}
+    for i, params in enumerate(many):
+        if i not in out:
+            out[i] = process(data, params, limits, accept=accept, src=src if params.page == src.page else None)
+    return [out[i] for i in range(len(many))]
+
+
+def _shared(src: load.Source, shared: dict[int, tuple[Ctx, bool]], limits: Limits, deadline: Deadline,
+            admit: Callable[[float], None] | None) -> dict[int, Rendered]:
+    """``process_many``'s outputs that start from one decoded image."""
+    wanted = [shrink_on_load(src, ctx, False, limits.source_pixels) for ctx, _ in shared.values()]
+    shrink = min(s for s, _ in wanted)
+    scale = max((sc for _, sc in wanted if sc), default=None)
+    seconds = sum(cost.check_render(src, ctx.plan, ctx.params, ctx.fmt, limits, frames=1, shrink=shrink,
+                                    scale=scale) for ctx, _ in shared.values())
+    if admit:
+        admit(seconds)
+    try:
+        image = load.decode(src, shrink=shrink, scale=scale)
+        deadline.watch(image)
+        if len(shared) > 1:  # decoded once, read by every output
+            image = image.copy_memory()
+            deadline.watch(image)
+        return {i: _finish(image, ctx, src, vary, False) for i, (ctx, vary) in shared.items()}
+    except pyvips.Error as e:
+        raise _translate(e, deadline, src) from None
+
+
+def _context(src: load.Source, params: Params, accept: str, limits: Limits,
+             deadline: Deadline) -> tuple[Ctx, bool, bool]:
+    """(the steps' context, whether the format followed Accept, whether the output is animated).
+    The plan is made here unless ``trim`` makes it after cutting the borders."""
     fmt, vary = choose_format(params, accept, src.format, src.has_alpha, src.animated)
     animated = src.animated and fmt in ANIMATED_FORMATS
     ctx = Ctx(params=params, fmt=fmt, orientation=resolve(src.orientation, params.orient, params.flip),
@@ -90,34 +161,29 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
     # none then, so crop=faces falls through to its chain.)
     found = _faces(src, ctx.orientation, deadline) if faces.wanted(params) and not params.trim else ()
     ctx.faces = found
-    try:
-        if params.trim and not animated:
-            _budget(src, None, params, fmt, limits, admit, frames=1)
-            image = load.decode(src, access="random")   # trim plans after cutting the borders
-        else:
-            up_w, up_h = ctx.orientation.upright_size(src.width, src.height)
-            ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side, faces=found)
-            shrink, scale = shrink_on_load(src, ctx, animated, limits.source_pixels)
-            _budget(src, ctx.plan, params, fmt, limits, admit, frames=src.frames if animated else 1,
-                    shrink=shrink, scale=scale)
-            image = load.decode(src, shrink=shrink, scale=scale, frames=-1 if animated else 1)
-        deadline.watch(image)
-        if animated:
-            image = _animate(image, ctx)
-        else:
-            image = _still(run(image, ctx))
-        deadline.check()
-        extras = {}
-        if params.extras:
-            image = image.copy_memory()   # read twice: for the extras, then by the encoder
-            extras = _extras(image, src, params.extras)
-        body = _encode.encode(image, fmt, params)
-        # libvips checks the kill flag only now and then, and its eval signal does not reach
-        # every pipeline each time (seen with libvips 8.18.7): the limit holds either way.
-        deadline.check()
-    except pyvips.Error as e:
-        raise _translate(e, deadline, src) from None
-    return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary, extras)
+    if not (params.trim and not animated):
+        up_w, up_h = ctx.orientation.upright_size(src.width, src.height)
+        ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side, faces=found)
+    return ctx, vary, animated
+
+
+def _finish(image: pyvips.Image, ctx: Ctx, src: load.Source, vary: bool, animated: bool) -> Rendered:
+    """The decoded ``image`` through the steps (every frame of an animation), the extras, the encoder."""
+    params, deadline = ctx.params, ctx.deadline
+    if animated:
+        image = _animate(image, ctx)
+    else:
+        image = _still(run(image, ctx))
+    deadline.check()
+    extras = {}
+    if params.extras:
+        image = image.copy_memory()   # read twice: for the extras, then by the encoder
+        extras = _extras(image, src, params.extras)
+    body = _encode.encode(image, ctx.fmt, params)
+    # libvips checks the kill flag only now and then, and its eval signal does not reach
+    # every pipeline each time (seen with libvips 8.18.7): the limit holds either way.
+    deadline.check()
+    return Rendered(body, MIME[ctx.fmt], ctx.fmt, image.width, _frame_height(image), vary, extras)
 
 
 def _extras(image: pyvips.Image, src: load.Source, wanted: frozenset[str]) -> dict:

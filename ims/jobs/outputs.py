@@ -1,0 +1,164 @@
+"""A job's ``outputs`` (SPEC §3): several renditions of one source object, fetched and decoded once.
+
+    {"outputs": [{"name": "thumb", "parameters": {"w": 200}, "destination_object_key": "thumbs/{stem}.{ext}"},
+                 {"parameters": {"w": 1600, "fm": "avif"}, "destination_ids": ["…"]}]}
+
+``parse`` checks the list at submit, every problem named by its path
+(``outputs[1].parameters.w``, ``outputs[2].destination_object_key``); ``stored`` and
+``from_stored`` are the ``jobs.outputs`` column's form. An output without a name is named by
+its index (``"0"``, ``"1"``, …), which is also what ``{name}`` stands for; without
+``destination_ids`` it goes to the job's destinations (the job's ``destination_ids``, else all).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from ims.errors import FieldError, ImsError, ValidationFailed
+from ims.ids import is_id
+from ims.jobs import templates
+from ims.params import EXTRAS_KEY, Params
+
+MAX_OUTPUTS = 20
+FIELDS = ("name", "parameters", "preset", "destination_object_key", "destination_ids")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# The job's own fields that ``outputs`` replaces (SPEC §3: giving both is a 400).
+REPLACED = ("parameters", "preset", "destination_object_key")
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    params: Params
+    key_template: str
+    destination_ids: tuple[str, ...] | None  # None: the job's
+
+
+def parse(value: object, object_key: str | None,
+          parse_params: Callable[[object, str], Params]) -> tuple[Output, ...]:
+    """The outputs of a submission, or one ``ValidationFailed`` listing every problem.
+    ``parse_params(value, field)`` parses one output's ``parameters`` (as a job's are)."""
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_OUTPUTS:
+        got = f"{len(value)} items" if isinstance(value, list) else "not a list"
+        raise ValidationFailed(f"outputs must be a list of 1–{MAX_OUTPUTS} objects; got {got}", field="outputs")
+    problems: list[FieldError] = []
+    out: list[Output] = []
+    names: dict[str, int] = {}
+    for i, item in enumerate(value):
+        at = f"outputs[{i}]"
+        try:
+            output = _one(item, i, object_key, parse_params)
+        except ImsError as error:
+            problems.extend(_under(at, e) for e in error.errors)
+            continue
+        if output.name in names:
+            problems.append(FieldError(f"{at}.name", f"{at}.name: {output.name!r} is already the name of "
+                                                     f"outputs[{names[output.name]}]; names are unique in a job"))
+        names.setdefault(output.name, i)
+        out.append(output)
+    if problems:
+        raise ValidationFailed("; ".join(p.message for p in problems), errors=problems)
+    return tuple(out)
+
+
+def refuse_replaced(body: dict) -> list[FieldError]:
+    """``outputs`` beside the fields it replaces: one problem per field given."""
+    return [FieldError(name, f"{name} cannot be given with outputs: each output has its own "
+                             f"(outputs[i].{name})") for name in REPLACED if name in body]
+
+
+def stored(outputs: tuple[Output, ...], chosen: list[list[str]]) -> list[dict]:
+    """The ``jobs.outputs`` column: each output with its destinations as checked at submit."""
+    return [{"name": o.name, "params": o.params.canonical(), "destination_object_key": o.key_template,
+             "destination_ids": ids} for o, ids in zip(outputs, chosen)]
+
+
+def from_stored(rows: list[dict]) -> tuple[Output, ...]:
+    """The outputs of a stored job (``control.resubmission``)."""
+    return tuple(Output(r["name"], Params.from_canonical(r["params"]), r["destination_object_key"],
+                        tuple(r["destination_ids"])) for r in rows)
+
+
+def view(rows: list[dict] | None) -> list[dict] | None:
+    """The outputs as the job API shows them (the request's shape)."""
+    if rows is None:
+        return None
+    return [{"name": r["name"], "parameters": {k: v for k, v in parse_qsl(r["params"]) if k != EXTRAS_KEY},
+             "destination_object_key": r["destination_object_key"], "destination_ids": r["destination_ids"]}
+            for r in rows]
+
+
+def _one(item: object, i: int, object_key: str | None, parse_params) -> Output:
+    if not isinstance(item, dict):
+        raise ValidationFailed("must be an object such as {\"parameters\": {\"w\": 200}}", field="")
+    problems = [FieldError(name, f"unknown field {name!r}; allowed: {', '.join(FIELDS)}")
+                for name in item if name not in FIELDS]
+    if "preset" in item:  # (presets are issue 13 item 3, built beside this)
+        problems.append(FieldError("preset", "presets are not available yet: give parameters"))
+
+    def check(fn):
+        try:
+            return fn()
+        except ImsError as error:
+            problems.extend(error.errors)
+            return None
+
+    name = check(lambda: _name(item.get("name"), i))
+    params = check(lambda: parse_params(item.get("parameters"), "parameters"))
+    template = item.get("destination_object_key", templates.DEFAULT)
+    if object_key is not None:  # (else the object key's own problem is reported)
+        check(lambda: templates.check(template, "destination_object_key", object_key, name or str(i)))
+    destination_ids = check(lambda: _destination_ids(item.get("destination_ids")))
+    if problems:
+        raise ValidationFailed(problems[0].message, errors=problems)
+    return Output(name, params, template, destination_ids)
+
+
+def _name(value: object, i: int) -> str:
+    if value is None:
+        return str(i)
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        raise ValidationFailed("name must be 1–64 letters, digits, '.', '_' or '-', starting with a letter "
+                               "or digit", field="name")
+    return value
+
+
+def _destination_ids(value) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(is_id(v) for v in value):
+        raise ValidationFailed("destination_ids must be a non-empty list of destination ids",
+                               field="destination_ids")
+    return tuple(dict.fromkeys(value))
+
+
+def check_keys_apart(outputs: tuple[Output, ...], chosen: list[list[str]]) -> None:
+    """Two outputs whose keys cannot differ (the same template without ``{ext}``, ``{w}``, ``{h}``
+    or ``{name}``) and that go to the same destination would overwrite each other: a 400. Keys
+    that only turn out equal after the render fail the job before it puts anything
+    (``jobs.execute_outputs``)."""
+    seen: dict[tuple[str, str], int] = {}
+    for i, (output, ids) in enumerate(zip(outputs, chosen)):
+        template = output.key_template
+        if templates.dynamic(template) or "{name}" in template:
+            continue
+        for destination in ids:
+            first = seen.setdefault((template, destination), i)
+            if first != i:
+                field = f"outputs[{i}].destination_object_key"
+                raise ValidationFailed(f"{field}: outputs[{first}] writes the same key ({template!r}) to "
+                                       f"destination {destination!r}; use {{name}}, {{ext}} or {{w}} in one "
+                                       f"of them", field=field)
+
+
+def _under(at: str, error: FieldError) -> FieldError:
+    """An output's problem, named by its path in the request."""
+    field = f"{at}.{error.field}" if error.field else at
+    if error.field and error.message.startswith(error.field + " "):
+        message = at + "." + error.message
+    else:
+        message = f"{field}: {error.message}"
+    return FieldError(field, message)
