@@ -98,23 +98,24 @@ def _one(item: object, i: int, object_key: str | None, parse_params) -> Output:
                 for name in item if name not in FIELDS]
     if "preset" in item:  # (presets are issue 13 item 3, built beside this)
         problems.append(FieldError("preset", "presets are not available yet: give parameters"))
-
-    def check(fn):
-        try:
-            return fn()
-        except ImsError as error:
-            problems.extend(error.errors)
-            return None
-
-    name = check(lambda: _name(item.get("name"), i))
-    params = check(lambda: parse_params(item.get("parameters"), "parameters"))
+    name = _collect(problems, lambda: _name(item.get("name"), i))
+    params = _collect(problems, lambda: parse_params(item.get("parameters"), "parameters"))
     template = item.get("destination_object_key", templates.DEFAULT)
     if object_key is not None:  # (else the object key's own problem is reported)
-        check(lambda: templates.check(template, "destination_object_key", object_key, name or str(i)))
-    destination_ids = check(lambda: _destination_ids(item.get("destination_ids")))
+        _collect(problems, lambda: templates.check(template, "destination_object_key", object_key, name or str(i)))
+    ids = _collect(problems, lambda: destination_ids(item.get("destination_ids")))
     if problems:
         raise ValidationFailed(problems[0].message, errors=problems)
-    return Output(name, params, template, destination_ids)
+    return Output(name, params, template, ids)
+
+
+def _collect(problems: list[FieldError], check: Callable[[], object]):
+    """``check()``, or None with its problems added to ``problems``."""
+    try:
+        return check()
+    except ImsError as error:
+        problems.extend(error.errors)
+        return None
 
 
 def _name(value: object, i: int) -> str:
@@ -126,7 +127,8 @@ def _name(value: object, i: int) -> str:
     return value
 
 
-def _destination_ids(value) -> tuple[str, ...] | None:
+def destination_ids(value) -> tuple[str, ...] | None:
+    """A job's or an output's ``destination_ids``: None (not given) or distinct ids, in order."""
     if value is None:
         return None
     if not isinstance(value, list) or not value or not all(is_id(v) for v in value):

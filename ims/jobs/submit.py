@@ -75,7 +75,7 @@ def parse_submission(body: object, settings: Settings) -> Submission:
             params, destination_key = outputs[0].params, outputs[0].key_template
     elif params is not None and extras:
         params = replace(params, extras=extras)
-    destination_ids = check(lambda: _destination_ids(body.get("destination_ids")))
+    destination_ids = check(lambda: several.destination_ids(body.get("destination_ids")))
     metadata = check(lambda: _metadata(body.get("metadata")))
     webhook_url = body.get("webhook_url")
     if webhook_url is not None:
@@ -198,14 +198,6 @@ def _metadata_fields(value) -> frozenset[str]:
         raise ValidationFailed(f"metadata_fields: unknown name {unknown[0]!r}; allowed: {allowed}",
                                field="metadata_fields")
     return frozenset(value)
-
-
-def _destination_ids(value) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not value or not all(is_id(v) for v in value):
-        raise ValidationFailed("destination_ids must be a non-empty list of destination ids", field="destination_ids")
-    return tuple(dict.fromkeys(value))
 
 
 def _metadata(value) -> dict | None:
