@@ -31,7 +31,7 @@ import pyvips
 
 from ims import geometry
 from ims.config import Limits
-from ims.errors import ImsError
+from ims.errors import ImsError, InvalidParameter
 from ims.params import Params
 from ims.pipeline import encode as _encode
 from ims.pipeline import blurhash, cost, exif, faces, load, meta, palette, steps_faces
@@ -123,7 +123,18 @@ def process_many(data: bytes, many: list[Params], limits: Limits, *, accept: str
     for i, params in enumerate(many):
         if i not in out:
             out[i] = process(data, params, limits, accept=accept, src=src if params.page == src.page else None)
+            _within_one_job(out.values(), limits)
     return [out[i] for i in range(len(many))]
+
+
+def _within_one_job(done, limits: Limits) -> None:
+    """The outputs made so far hold at most as many pixels as the largest single output may
+    (``cost``): twenty full-size renditions of a large photo are refused, not held in memory."""
+    most = max(limits.source_pixels, limits.output_side ** 2)
+    total = sum(r.width * r.height for r in done if r.format != "json")  # (json: the source's size)
+    if total > most:
+        raise InvalidParameter(f"the outputs add up to more than {most / 1e6:g} MP, the limit for one job "
+                               f"({total / 1e6:.1f} MP so far): ask for fewer or smaller outputs", field="outputs")
 
 
 def _shared(src: load.Source, shared: dict[int, tuple[Ctx, bool]], limits: Limits, deadline: Deadline,
@@ -142,7 +153,11 @@ def _shared(src: load.Source, shared: dict[int, tuple[Ctx, bool]], limits: Limit
         if len(shared) > 1:  # decoded once, read by every output
             image = image.copy_memory()
             deadline.watch(image)
-        return {i: _finish(image, ctx, src, vary, False) for i, (ctx, vary) in shared.items()}
+        out = {}
+        for i, (ctx, vary) in shared.items():
+            out[i] = _finish(image, ctx, src, vary, False)
+            _within_one_job(out.values(), limits)
+        return out
     except pyvips.Error as e:
         raise _translate(e, deadline, src) from None
 

@@ -113,3 +113,15 @@ def test_svg_outputs_render_at_the_largest_scale(limits):
         alone = process(source, params, limits)
         assert (out.width, out.height) == (alone.width, alone.height)
         assert _mean_delta_e(out.body, alone.body) < JND
+
+
+def test_the_outputs_of_one_job_hold_at_most_the_pixels_of_the_largest_output():
+    """With a 2.1 MP limit, three outputs of 1000×562 pass, a fourth is refused naming ``outputs``."""
+    from ims.config import Limits
+
+    small = Limits(source_pixels=2_100_000, output_side=1000)
+    source = data("photos/cardinal-2mp.jpg")  # 1920×1080
+    assert len(process_many(source, _many([{"w": 1000}] * 3), small)) == 3
+    with pytest.raises(InvalidParameter) as caught:
+        process_many(source, _many([{"w": 1000}, {"w": 1000}, {"fm": "json"}, {"w": 1000}, {"w": 1000}]), small)
+    assert caught.value.field == "outputs" and "more than 2.1 MP" in caught.value.message
