@@ -25,6 +25,9 @@ from ims.params import EXTRAS_KEY, Params
 MAX_OUTPUTS = 20
 FIELDS = ("name", "parameters", "preset", "destination_object_key", "destination_ids")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# Templates are checked with this key when there is no object key (it was refused, or a bulk
+# process has many: each job's own key is checked again when it is made).
+SAMPLE_KEY = "uploads/photo.jpg"
 # The job's own fields that ``outputs`` replaces (SPEC §3: giving both is a 400).
 REPLACED = ("parameters", "preset", "destination_object_key")
 
@@ -40,7 +43,8 @@ class Output:
 def parse(value: object, object_key: str | None,
           parse_params: Callable[[object, str], Params]) -> tuple[Output, ...]:
     """The outputs of a submission, or one ``ValidationFailed`` listing every problem.
-    ``parse_params(value, field)`` parses one output's ``parameters`` (as a job's are)."""
+    ``parse_params(value, field)`` parses one output's ``parameters`` (as a job's are);
+    ``object_key`` None: the key templates are checked with ``SAMPLE_KEY``."""
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_OUTPUTS:
         got = f"{len(value)} items" if isinstance(value, list) else "not a list"
         raise ValidationFailed(f"outputs must be a list of 1–{MAX_OUTPUTS} objects; got {got}", field="outputs")
@@ -101,8 +105,8 @@ def _one(item: object, i: int, object_key: str | None, parse_params) -> Output:
     name = _collect(problems, lambda: _name(item.get("name"), i))
     params = _collect(problems, lambda: parse_params(item.get("parameters"), "parameters"))
     template = item.get("destination_object_key", templates.DEFAULT)
-    if object_key is not None:  # (else the object key's own problem is reported)
-        _collect(problems, lambda: templates.check(template, "destination_object_key", object_key, name or str(i)))
+    _collect(problems, lambda: templates.check(template, "destination_object_key", object_key or SAMPLE_KEY,
+                                               name or str(i)))
     ids = _collect(problems, lambda: destination_ids(item.get("destination_ids")))
     if problems:
         raise ValidationFailed(problems[0].message, errors=problems)
