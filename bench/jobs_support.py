@@ -146,6 +146,13 @@ class Installation:
         """CPU the running workers used since they were ready (user + system)."""
         return sum(cpu_seconds(pid) - start for pid, start in self._cpu_at_start.items())
 
+    def mark_cpu(self) -> None:
+        """Count the workers' CPU (and their pixel processes') from now: what they spent starting
+        up and warming up is left out."""
+        for worker in self.workers:
+            self._cpu_at_start[worker.proc.pid] = cpu_seconds(worker.proc.pid)
+            self._tree_at_start.update((p, cpu_seconds(p)) for p in process_tree(worker.proc.pid))
+
     def worker_tree_cpu_seconds(self) -> float:
         """``worker_cpu_seconds`` with the workers' pixel processes (the pool's forkserver
         children, where renders run) included."""
