@@ -17,7 +17,9 @@ drawn. ``blend`` first, then ``mark`` on top.
       color      = (L of the base; C, h of the overlay)
       luminosity = (L of the overlay; C, h of the base)
 
-  then mixed over the base by the overlay's alpha: out = base·(1 − a) + mixed·a.
+  (a grey base pixel keeps its chroma under ``saturation``: it has no hue to saturate).
+  Every mode but ``normal`` is mixed into the base by the overlay's alpha:
+  out = base·(1 − a) + B(base, overlay)·a (``composite``).
 - ``mark``: drawn only when the output is at least ``mark-if-min-width`` × ``-height``.
   Sized by ``mark-scale`` (percent of the output's width) or ``mark-w``/``mark-h`` (pixels,
   or fractions of the mark's own size) with ``mark-fit``; turned by ``mark-rot``; faded by
@@ -172,29 +174,41 @@ def fade(layer: pyvips.Image, alpha: int) -> pyvips.Image:
 
 def composite(image: pyvips.Image, layer: pyvips.Image, x: int, y: int, mode: str) -> pyvips.Image:
     """``layer`` (sRGB + alpha) drawn over ``image`` at (x, y) in ``mode``. A base without
-    alpha stays without; a greyscale base becomes sRGB."""
+    alpha stays without; a greyscale base becomes sRGB.
+
+    ``normal`` is libvips' "over". The other modes mix the blended colour B(base, layer) into
+    the base by the layer's alpha a: out = base·(1 − a) + B·a (W3C compositing on an opaque
+    backdrop; the base's own alpha is kept). B is computed with the layer made opaque:
+    libvips' composite applies its blend formula to the premultiplied layer colour, which
+    darkens a half-transparent layer (multiply at 50 % is not halfway to the product)."""
     if image.bands < 3:
         image = image.colourspace("srgb")
-    had_alpha = image.hasalpha()
-    if mode in LCH_MODES:
-        canvas = layer.embed(x, y, image.width, image.height, extend="black")
-        return _lch(image, canvas, mode)
-    out = image.composite2(layer, _VIPS_MODES[mode], x=x, y=y, compositing_space="srgb")
-    if out.format != "uchar":
-        out = out.cast("uchar")
-    if not had_alpha:
-        out = out[:3]
-    return out.copy(interpretation="srgb")
-
-
-def _lch(image: pyvips.Image, canvas: pyvips.Image, mode: str) -> pyvips.Image:
-    """A non-separable blend mode in CIE LCh (module docstring), mixed by the overlay's alpha."""
+    if mode == "normal":
+        had_alpha = image.hasalpha()
+        out = image.composite2(layer, "over", x=x, y=y, compositing_space="srgb")
+        if out.format != "uchar":
+            out = out.cast("uchar")
+        return (out if had_alpha else out[:3]).copy(interpretation="srgb")
     base, base_alpha = split_alpha(image)
-    over, over_alpha = split_alpha(canvas)
-    b = base.copy(interpretation="srgb").colourspace("lch")
-    o = over.copy(interpretation="srgb").colourspace("lch")
-    take = {"hue": (b, b, o), "saturation": (b, o, b), "color": (b, o, o), "luminosity": (o, b, b)}[mode]
-    mixed = take[0][0].bandjoin([take[1][1], take[2][2]]).copy(interpretation="lch").colourspace("srgb")
+    base = base.copy(interpretation="srgb")
+    over, over_alpha = split_alpha(layer.embed(x, y, image.width, image.height, extend="black"))
+    over = over.copy(interpretation="srgb")
+    if mode in LCH_MODES:
+        mixed = _lch(base, over, mode)
+    else:
+        mixed = base.composite2(over.bandjoin_const([255]), _VIPS_MODES[mode], compositing_space="srgb")[:3]
     a = over_alpha.cast("float") / 255
-    out = (base.cast("float") * (1 - a) + mixed * a).rint().cast("uchar").copy(interpretation="srgb")
+    out = (base.cast("float") * (1 - a) + mixed.cast("float") * a).rint().cast("uchar").copy(interpretation="srgb")
     return out.bandjoin(base_alpha) if base_alpha is not None else out
+
+
+def _lch(base: pyvips.Image, over: pyvips.Image, mode: str) -> pyvips.Image:
+    """A non-separable blend mode in CIE LCh (module docstring). A grey base pixel (chroma
+    below 1) has no hue to saturate: ``saturation`` leaves it grey."""
+    b = base.colourspace("lch")
+    o = over.colourspace("lch")
+    take = {"hue": (b, b, o), "saturation": (b, o, b), "color": (b, o, o), "luminosity": (o, b, b)}[mode]
+    chroma = take[1][1]
+    if mode == "saturation":
+        chroma = (b[1] < 1).ifthenelse(b[1], chroma)
+    return take[0][0].bandjoin([chroma, take[2][2]]).copy(interpretation="lch").colourspace("srgb")
