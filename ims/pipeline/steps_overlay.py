@@ -174,32 +174,47 @@ def fade(layer: pyvips.Image, alpha: int) -> pyvips.Image:
 
 def composite(image: pyvips.Image, layer: pyvips.Image, x: int, y: int, mode: str) -> pyvips.Image:
     """``layer`` (sRGB + alpha) drawn over ``image`` at (x, y) in ``mode``. A base without
-    alpha stays without; a greyscale base becomes sRGB.
-
-    ``normal`` is libvips' "over". The other modes mix the blended colour B(base, layer) into
-    the base by the layer's alpha a: out = base·(1 − a) + B·a (W3C compositing on an opaque
-    backdrop; the base's own alpha is kept). B is computed with the layer made opaque:
-    libvips' composite applies its blend formula to the premultiplied layer colour, which
-    darkens a half-transparent layer (multiply at 50 % is not halfway to the product)."""
+    alpha stays without; a greyscale base becomes sRGB. Only the part of the picture under
+    the layer is computed and put back (``insert``): the rest streams through untouched
+    (compositing the whole 1600 px picture for a 200 px mark cost 20 % of the render)."""
     if image.bands < 3:
         image = image.colourspace("srgb")
+    left, top = max(0, x), max(0, y)
+    right, bottom = min(image.width, x + layer.width), min(image.height, y + layer.height)
+    if right <= left or bottom <= top:
+        return image
+    width, height = right - left, bottom - top
+    whole = (left, top, width, height) == (0, 0, image.width, image.height)
+    under = image if whole else image.crop(left, top, width, height)
+    over = layer.crop(left - x, top - y, width, height) if (width, height) != (layer.width, layer.height) \
+        else layer
+    mixed = _mix(under.copy(interpretation="srgb"), over, mode)
+    return mixed if whole else image.insert(mixed, left, top)
+
+
+def _mix(base: pyvips.Image, layer: pyvips.Image, mode: str) -> pyvips.Image:
+    """Two images of one size: ``normal`` is libvips' "over". The other modes mix the blended
+    colour B(base, layer) into the base by the layer's alpha a: out = base·(1 − a) + B·a (W3C
+    compositing on an opaque backdrop; the base's own alpha is kept). B is computed with the
+    layer made opaque: libvips' composite applies its blend formula to the premultiplied layer
+    colour, which darkens a half-transparent layer (multiply at 50 % is not halfway to the
+    product)."""
     if mode == "normal":
-        had_alpha = image.hasalpha()
-        out = image.composite2(layer, "over", x=x, y=y, compositing_space="srgb")
+        out = base.composite2(layer, "over", compositing_space="srgb")
         if out.format != "uchar":
             out = out.cast("uchar")
-        return (out if had_alpha else out[:3]).copy(interpretation="srgb")
-    base, base_alpha = split_alpha(image)
-    base = base.copy(interpretation="srgb")
-    over, over_alpha = split_alpha(layer.embed(x, y, image.width, image.height, extend="black"))
+        return (out if base.hasalpha() else out[:3]).copy(interpretation="srgb")
+    colour, alpha = split_alpha(base)
+    over, over_alpha = split_alpha(layer)
     over = over.copy(interpretation="srgb")
     if mode in LCH_MODES:
-        mixed = _lch(base, over, mode)
+        blended = _lch(colour, over, mode)
     else:
-        mixed = base.composite2(over.bandjoin_const([255]), _VIPS_MODES[mode], compositing_space="srgb")[:3]
+        blended = colour.composite2(over.bandjoin_const([255]), _VIPS_MODES[mode], compositing_space="srgb")[:3]
     a = over_alpha.cast("float") / 255
-    out = (base.cast("float") * (1 - a) + mixed.cast("float") * a).rint().cast("uchar").copy(interpretation="srgb")
-    return out.bandjoin(base_alpha) if base_alpha is not None else out
+    out = (colour.cast("float") * (1 - a) + blended.cast("float") * a).rint().cast("uchar").copy(
+        interpretation="srgb")
+    return out.bandjoin(alpha) if alpha is not None else out
 
 
 def _lch(base: pyvips.Image, over: pyvips.Image, mode: str) -> pyvips.Image:
