@@ -248,3 +248,17 @@ def test_an_overlays_own_parameters_are_planned_with_the_same_checks():
     with pytest.raises(InvalidParameter) as caught:
         draw(BASE, "blend=b.png%3Fw%3D8000%26h%3D8000%26fit%3Dscale%26pad%3D500&fm=png", MARK)
     assert caught.value.field == "blend"
+
+
+def test_every_frame_of_an_animation_gets_the_mark():
+    frames = [(pyvips.Image.black(60, 40, bands=3) + list(c)).cast("uchar") for c in (BLUE, GREEN, (90, 90, 90))]
+    strip = pyvips.Image.arrayjoin(frames, across=1).copy(interpretation="srgb")
+    strip.set_type(pyvips.GValue.gint_type, "page-height", 40)
+    gif = strip.gifsave_buffer()
+    params = parse({"mark": "m.png", "mark-align": "top,left", "mark-pad": 3})
+    out = process(gif, params, Limits(), overlays=(("mark", flat(8, 8, RED, 255), image_overlays(params)["mark"].params),))
+    image = pyvips.Image.new_from_buffer(out.body, "", n=-1)
+    assert out.format == "gif" and image.get("page-height") == 40 and image.height == 120
+    for frame in range(3):
+        assert np.abs(np.array(image(5, 5 + 40 * frame)[:3]) - RED).max() <= 8
+        assert np.abs(np.array(image(30, 30 + 40 * frame)[:3]) - np.array(frames[frame](0, 0))).max() <= 8
