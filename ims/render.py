@@ -78,7 +78,7 @@ def overlay_versions(targets: tuple[Target, ...], infos: list[ObjectInfo]) -> st
 class Renderer:
     def __init__(self, settings: Settings, pool: PixelPool, cache: ResultCache, metrics: Metrics,
                  overlays: Overlays | None = None) -> None:
-        """``overlays``: where mark/blend images are found (None: an overlay image is a 400)."""
+        """``overlays``: where mark/blend images are found (None: a render that draws one fails)."""
         self.limits = settings.limits
         self.pool = pool
         self.cache = cache
@@ -93,7 +93,9 @@ class Renderer:
 
     async def overlay_versions(self, source_id: str, params: Params) -> str:
         """What ``variant_key`` needs of the overlay images ``params`` draws ("" for none)."""
-        targets = await self._overlay_targets(source_id, params)
+        return await self._versions(await self._overlay_targets(source_id, params))
+
+    async def _versions(self, targets: tuple[Target, ...]) -> str:
         if not targets:
             return ""
         return overlay_versions(targets, await asyncio.gather(*(self._overlay(self.head, t) for t in targets)))
@@ -139,9 +141,7 @@ class Renderer:
         every core.
         """
         targets = await self._overlay_targets(source_id, params)
-        marks = ""
-        if info and targets:
-            marks = overlay_versions(targets, await asyncio.gather(*(self._overlay(self.head, t) for t in targets)))
+        marks = await self._versions(targets) if info else ""
         variant = variant_key(source_id, key, info.version, params, accept, marks) if info else None
         if variant:
             hit = await asyncio.to_thread(self.cache.get, variant)
