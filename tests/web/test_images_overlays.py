@@ -169,3 +169,23 @@ def test_mark_and_blend_never_fetch_outside_the_projects_sources(app, watched, d
     if reply.status_code != 200:
         body = reply.json()
         assert body["errors"][0]["field"] in (name, "mark", "blend"), body
+
+
+@pytest.mark.parametrize("name", ["mark64", "mark"])
+def test_a_mark_built_by_the_imgix_sdk_works(make_sqlite_app, kit, name):
+    """imgix-python at its defaults: a signed mark URL of the same host-bound source (with its
+    own ixlib and s, dropped inside), passed as mark64 (the SDK base64-encodes it) or mark."""
+    from imgix import UrlBuilder
+
+    app = make_sqlite_app()
+    _, directory = kit.fs_source(app, "legacy", access="signed", signature="imgix-md5",
+                                 signing_key="imgix-token-0123456789", hostnames=["img.example.test"])
+    kit.put(directory, "photo é.png", kit.image(600, 300, BLUE))
+    kit.put(directory, "brand/logo é.png", kit.image(100, 50, RED, alpha=True))
+    builder = UrlBuilder("img.example.test", use_https=True, sign_key="imgix-token-0123456789")
+    mark = builder.create_url("brand/logo é.png", {"w": 40})
+    assert "ixlib=python-" in mark and "&s=" in mark
+    url = builder.create_url("photo é.png", {"w": 300, name: mark, "mark-align": "top,left", "mark-pad": 0})
+    image = kit.decode(app.client.get(url))
+    assert (image.width, image.height) == (300, 150)
+    assert _mark_box(image) == (0, 0, 40, 20)
