@@ -35,7 +35,8 @@ Decisions where imgix is vague or ims differs:
   400 that says "not supported", not silently ignored;
 * ``mark`` and ``blend`` name an image (an ``Overlay``: the reference as written and its
   own parameters, which may ride URL-encoded after a ``?`` in the value and are parsed
-  here by the same parser; a ``mark`` or ``blend`` inside one is an error). Which object
+  here by the same parser; a ``mark`` or ``blend`` image inside one is an error, a blend
+  colour is not). Which object
   a reference names is decided by ``ims.overlays`` against the project's sources; here
   only the form is checked (a key, or an ``http``/``https`` URL: never ``file:``,
   ``data:`` or another scheme). ``blend`` is a colour when it reads as one (hex or a
@@ -635,8 +636,8 @@ def _overlay(raw: object) -> Overlay:
         inner = parse(pairs) if pairs else Params()
     except InvalidParameter as error:
         raise _Bad(f"has a bad parameter of its own ({error.message})") from None
-    if inner.mark is not None or inner.blend is not None:
-        raise _Bad("has a mark or blend of its own, which an overlay cannot have")
+    if image_overlays(inner):
+        raise _Bad("has a mark or blend image of its own, which an overlay cannot have")
     return Overlay(ref, inner)
 
 

@@ -262,3 +262,8 @@ def test_every_frame_of_an_animation_gets_the_mark():
     for frame in range(3):
         assert np.abs(np.array(image(5, 5 + 40 * frame)[:3]) - RED).max() <= 8
         assert np.abs(np.array(image(30, 30 + 40 * frame)[:3]) - np.array(frames[frame](0, 0))).max() <= 8
+
+
+def test_a_mark_may_blend_a_colour_of_its_own():
+    pixels = draw(BASE, "mark=m.png%3Fblend%3D00ff00%26bm%3Dnormal&mark-align=top,left&fm=png", MARK)
+    assert box(pixels, GREEN) == (5, 5, 40, 20)
