@@ -30,7 +30,7 @@ async def execute_outputs(renderer: Renderer, storages: Storages, job: dict, sou
     outputs = job["outputs"]
     try:
         stores = {d: storages.get(StorageRef.of(targets[d])) for d in job["destination_ids"]}
-        rendered = await renderer.render_many(storages.get(StorageRef.of(source)), job["object_key"],
+        rendered = await renderer.render_many(source["id"], storages.get(StorageRef.of(source)), job["object_key"],
                                               [Params.from_canonical(o["params"]) for o in outputs])
         keys = _keys(job["object_key"], outputs, rendered)
     except ImsError as error:

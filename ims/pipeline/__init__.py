@@ -6,6 +6,7 @@
       faces.find      only when asked for (crop=faces, fit=facearea, faces=1, face-blur|pixel): a 512 px thumbnail
       meta.describe   fm=json stops here
       choose_format   fm, else Accept (auto=format), else the source's format
+      overlay.prepare the mark and blend images (``overlays``) through the same limits and steps
       geometry.plan   on the upright source size (and the face boxes)
       cost.check      the pixel-cost budget: refused before a pixel is decoded
       load.decode     with shrink-on-load when the target is much smaller
@@ -34,7 +35,7 @@ from ims.config import Limits
 from ims.errors import ImsError, InvalidParameter
 from ims.params import Params
 from ims.pipeline import encode as _encode
-from ims.pipeline import blurhash, cost, exif, faces, load, meta, palette, steps_faces
+from ims.pipeline import blurhash, cost, exif, faces, load, meta, overlay, palette, steps_faces
 from ims.pipeline.encode import ANIMATED_FORMATS, MIME, choose_format
 from ims.pipeline.steps import Ctx, Deadline, run
 from ims.pipeline.steps_orient import resolve
@@ -67,10 +68,12 @@ class Rendered:
 
 
 def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
-            src: load.Source | None = None, admit: Callable[[float], None] | None = None) -> Rendered:
+            src: load.Source | None = None, admit: Callable[[float], None] | None = None,
+            overlays: tuple[overlay.Layer, ...] = ()) -> Rendered:
     """Render ``data`` as ``params`` ask (``src``: its header, if ``light`` already read it).
     See the module docstring for the order. ``admit(seconds)``, if given, hears the
-    estimated cost before decoding (``ims.pool`` gives heavy renders their own turn)."""
+    estimated cost before decoding (``ims.pool`` gives heavy renders their own turn).
+    ``overlays``: the bytes of the images ``mark``/``blend`` name (``ims.overlays`` fetched them)."""
     deadline = Deadline(limits.processing_seconds)
     src = src or load.probe(data, limits, params.page)
     if params.fm == "json":
@@ -80,7 +83,7 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
         body = meta.describe(src, orientation, faces=found, exif=params.exif)
         return Rendered(body, MIME["json"], "json", width, height, False)
 
-    ctx, vary, animated = _context(src, params, accept, limits, deadline)
+    ctx, vary, animated = _context(src, params, accept, limits, deadline, overlays)
     try:
         if params.trim and not animated:
             _budget(src, None, params, ctx.fmt, limits, admit, frames=1)
@@ -97,7 +100,8 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
 
 
 def process_many(data: bytes, many: list[Params], limits: Limits, *, accept: str = "",
-                 admit: Callable[[float], None] | None = None) -> list[Rendered]:
+                 admit: Callable[[float], None] | None = None,
+                 overlays: list[tuple[overlay.Layer, ...]] | None = None) -> list[Rendered]:
     """Several renders of one source, in order: a background job's ``outputs`` (SPEC §3).
 
     The header is read once. Every output that can start from the same decoded image (a
@@ -108,21 +112,23 @@ def process_many(data: bytes, many: list[Params], limits: Limits, *, accept: str
     more on load (lanczos3 from more pixels: a ΔE of about 1). The others (fm=json, trim,
     animations, another page) are rendered as ``process`` renders them, from the same bytes.
     The processing time limit holds for all of them together; ``admit`` hears the sum of
-    the shared outputs' estimates.
+    the shared outputs' estimates. ``overlays``: each output's (as ``process`` takes them).
     """
+    overlays = overlays or [()] * len(many)
     deadline = Deadline(limits.processing_seconds)
     src = load.probe(data, limits, many[0].page)
     shared: dict[int, tuple[Ctx, bool]] = {}
     for i, params in enumerate(many):
         if params.fm == "json" or params.trim or params.page != src.page:
             continue
-        ctx, vary, animated = _context(src, params, accept, limits, deadline)
+        ctx, vary, animated = _context(src, params, accept, limits, deadline, overlays[i])
         if not animated:
             shared[i] = (ctx, vary)
     out = _shared(src, shared, limits, deadline, admit) if shared else {}
     for i, params in enumerate(many):
         if i not in out:
-            out[i] = process(data, params, limits, accept=accept, src=src if params.page == src.page else None)
+            out[i] = process(data, params, limits, accept=accept, src=src if params.page == src.page else None,
+                             overlays=overlays[i])
             _within_one_job(out.values(), limits)
     return [out[i] for i in range(len(many))]
 
@@ -162,10 +168,10 @@ def _shared(src: load.Source, shared: dict[int, tuple[Ctx, bool]], limits: Limit
         raise _translate(e, deadline, src) from None
 
 
-def _context(src: load.Source, params: Params, accept: str, limits: Limits,
-             deadline: Deadline) -> tuple[Ctx, bool, bool]:
+def _context(src: load.Source, params: Params, accept: str, limits: Limits, deadline: Deadline,
+             overlays: tuple[overlay.Layer, ...]) -> tuple[Ctx, bool, bool]:
     """(the steps' context, whether the format followed Accept, whether the output is animated).
-    The plan is made here unless ``trim`` makes it after cutting the borders."""
+    The overlays are made ready here; the plan too, unless ``trim`` makes it after cutting the borders."""
     fmt, vary = choose_format(params, accept, src.format, src.has_alpha, src.animated)
     animated = src.animated and fmt in ANIMATED_FORMATS
     ctx = Ctx(params=params, fmt=fmt, orientation=resolve(src.orientation, params.orient, params.flip),
@@ -176,6 +182,7 @@ def _context(src: load.Source, params: Params, accept: str, limits: Limits,
     # none then, so crop=faces falls through to its chain.)
     found = _faces(src, ctx.orientation, deadline) if faces.wanted(params) and not params.trim else ()
     ctx.faces = found
+    ctx.overlays = overlay.prepare_all(overlays, limits, deadline)
     if not (params.trim and not animated):
         up_w, up_h = ctx.orientation.upright_size(src.width, src.height)
         ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side, faces=found)
