@@ -45,6 +45,9 @@ def parse(value: object, object_key: str | None,
     """The outputs of a submission, or one ``ValidationFailed`` listing every problem.
     ``parse_params(value, field)`` parses one output's ``parameters`` (as a job's are);
     ``object_key`` None: the key templates are checked with ``SAMPLE_KEY``."""
+    if isinstance(value, str):  # (what a form body makes of it)
+        raise ValidationFailed("outputs must be a JSON list of objects: send the request as JSON "
+                               "(content-type: application/json); form bodies carry one output", field="outputs")
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_OUTPUTS:
         got = f"{len(value)} items" if isinstance(value, list) else "not a list"
         raise ValidationFailed(f"outputs must be a list of 1–{MAX_OUTPUTS} objects; got {got}", field="outputs")

@@ -201,3 +201,10 @@ async def test_a_put_that_fails_fails_the_job_listing_the_puts_that_landed(app, 
     assert (tmp_path / "destinations" / "default" / "card" / "cat.jpg").exists()
     failure = failure_payload(job, error_record(outcome.error), outcome.object_puts)
     assert failure["status_code"] == 502 and failure["response"]["object_puts"] == outcome.object_puts
+
+
+def test_a_form_body_cannot_carry_outputs(app):
+    source, _ = _ids(app)
+    reply = app.api("POST", URL, data={"source_id": source, "object_key": "uploads/cat.jpg",
+                                       "outputs": '[{"parameters": {"w": 10}}]'})
+    assert _fields(reply) == ["outputs"] and "send the request as JSON" in reply.json()["message"]
