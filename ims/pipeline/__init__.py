@@ -119,11 +119,11 @@ def process_many(data: bytes, many: list[Params], limits: Limits, *, accept: str
     src = load.probe(data, limits, many[0].page)
     shared: dict[int, tuple[Ctx, bool]] = {}
     for i, params in enumerate(many):
-        if params.fm == "json" or params.trim or params.page != src.page:
+        fmt, _ = choose_format(params, accept, src.format, src.has_alpha, src.animated)
+        if params.fm == "json" or params.trim or params.page != src.page or (src.animated and fmt in ANIMATED_FORMATS):
             continue
-        ctx, vary, animated = _context(src, params, accept, limits, deadline, overlays[i])
-        if not animated:
-            shared[i] = (ctx, vary)
+        ctx, vary, _ = _context(src, params, accept, limits, deadline, overlays[i])
+        shared[i] = (ctx, vary)
     out = _shared(src, shared, limits, deadline, admit) if shared else {}
     for i, params in enumerate(many):
         if i not in out:

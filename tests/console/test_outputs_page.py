@@ -36,7 +36,8 @@ def test_the_job_page_lists_each_output_and_what_it_made(console):
     app = console
     source = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]["id"]
     reply = app.api("POST", JOBS, json={"source_id": source, "object_key": "cat.jpg", "outputs": [
-        {"name": "card", "parameters": {"w": 400, "fm": "webp"}, "destination_object_key": "cards/{stem}_{w}x{h}.{ext}"},
+        {"name": "card", "parameters": {"w": 400, "fm": "webp"},
+         "destination_object_key": "cards/{stem}_{w}x{h}.{ext}"},
         {"parameters": {"w": 100}, "destination_object_key": "thumbs/<b>{key}</b>"}]})
     assert reply.status_code == 202, reply.text
     job_id = reply.json()["response"]["job_id"]

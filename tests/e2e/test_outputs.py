@@ -72,8 +72,8 @@ def test_three_outputs_in_two_destinations_from_one_read(stack, origin):
     body = json.loads(delivery.body)
     response = body["response"]
     assert body["status_code"] == 200 and response["job_id"] == reply.json()["response"]["job_id"]
-    assert response["object_puts"] == [p for key, *_ in MADE
-                                       for p in ({"bucket": "local", "key": key}, {"bucket": bucket, "key": "cdn/" + key})]
+    assert response["object_puts"] == [
+        p for key, *_ in MADE for p in ({"bucket": "local", "key": key}, {"bucket": bucket, "key": "cdn/" + key})]
     assert len(response["object_puts"]) == 6
     assert [o["name"] for o in response["outputs"]] == ["large", "card", "thumb"]
     for output, (key, mime, width, height) in zip(response["outputs"], MADE):

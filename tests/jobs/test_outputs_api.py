@@ -146,7 +146,8 @@ async def test_three_outputs_to_two_destinations(app, tmp_path, seaweed):
     _, local = _ids(app)
     reply = _post(app, [
         {"name": "large", "parameters": {"w": 1600, "fm": "jpg"}, "destination_object_key": "large/{key}"},
-        {"name": "card", "parameters": {"w": 800, "fm": "webp"}, "destination_object_key": "{dir}/{stem}_{w}x{h}.{ext}"},
+        {"name": "card", "parameters": {"w": 800, "fm": "webp"},
+         "destination_object_key": "{dir}/{stem}_{w}x{h}.{ext}"},
         {"parameters": {"w": 400, "fm": "avif"}, "destination_object_key": "{name}/{stem}.{ext}"},
     ], destination_ids=[local, s3], metadata_fields=["dominant_color"])
     assert reply.status_code == 202, reply.text
@@ -197,7 +198,8 @@ async def test_a_put_that_fails_fails_the_job_listing_the_puts_that_landed(app, 
     (job,) = queue.claim(app.svc.db, 1, 30)
     outcome = await execute(app.svc, job)
     assert isinstance(outcome.error, StorageError)
-    assert outcome.object_puts == [{"bucket": "local", "key": "large/cat.jpg"}, {"bucket": "local", "key": "card/cat.jpg"}]
+    assert outcome.object_puts == [{"bucket": "local", "key": "large/cat.jpg"},
+                                   {"bucket": "local", "key": "card/cat.jpg"}]
     assert (tmp_path / "destinations" / "default" / "card" / "cat.jpg").exists()
     failure = failure_payload(job, error_record(outcome.error), outcome.object_puts)
     assert failure["status_code"] == 502 and failure["response"]["object_puts"] == outcome.object_puts
