@@ -1,0 +1,276 @@
+"""Text (imgix ``txt``): a caption drawn by Pango (libvips ``text``) in a bundled font.
+
+``text(image, ctx)`` tells the story:
+
+1. **sizes**: ``txt-size``, ``-pad``, ``-line``, ``-shad``, ``-lead``, ``-track``, ``-width``, ``-x``
+   and ``-y`` are CSS pixels, times ``dpr``. The box the text must stay in is ``txt-width`` wide
+   (default: the image width minus ``txt-pad`` on both sides) and the image height minus the
+   padding tall.
+2. **lines**: the text split at its line breaks; only as many lines as the box can hold
+   (at least one) are kept.
+3. **fit**: ``txt-fit=max`` shrinks the font until the block fits the box. Otherwise a line
+   too wide is clipped (``txt-clip``): its start, middle or end is cut off between characters
+   (never between a letter and its accents or inside an emoji sequence), with ``…`` where
+   asked, keeping the most characters that fit, found by bisection.
+4. **draw**: Pango markup that only this module writes — the text itself is escaped, so
+   ``<b>`` and ``&amp;`` come out as typed — in ``txt-color``, over its outline (the ink
+   dilated by ``txt-line`` px, ``txt-line-color``) over its shadow (the ink blurred with a
+   sigma of ``txt-shad`` px, black).
+5. **place**: the ink box at ``txt-align``, ``txt-pad`` from the edges (``txt-x``/``txt-y``
+   override one axis each), composited over the image in that box only.
+
+Bounds (with ``params``: at most ``MAX_TXT`` characters, font at most 1000 px): no render is
+drawn before its size is known. A line's width is first measured at ``MEASURE`` px (widths
+grow linearly with the font size), so no full-size render is wider than 1.25 boxes; a block
+that would still come out taller than twice the image (stacked combining marks) is drawn
+smaller; every render checks the processing deadline.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import math
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyvips
+
+from ims.params import FONTS
+
+if TYPE_CHECKING:
+    from ims.pipeline.steps import Ctx
+
+FONT_DIR = Path(__file__).with_name("fonts")
+FONT_FILES = {"sans-serif": "DejaVuSans.ttf", "sans-serif,bold": "DejaVuSans-Bold.ttf",
+              "serif": "DejaVuSerif.ttf", "monospace": "DejaVuSansMono.ttf"}
+assert FONT_FILES.keys() == FONTS.keys()
+
+MEASURE = 24          # px: the font size lines are measured at before they are drawn
+ELLIPSIS = "…"
+_JOINERS = {"\u200d", "\u034f"}   # zero-width joiner, combining grapheme joiner
+
+
+@dataclass(frozen=True)
+class Style:
+    """What Pango needs besides the text, in output pixels."""
+
+    font: str              # a key of FONTS
+    size: float            # em size in px (72 dpi: a point is a pixel)
+    track: float = 0.0     # extra px after every letter
+    lead: float = 0.0      # extra px between lines
+    align: str = "low"     # lines within the block: low, centre, high
+
+    def scaled(self, size: float) -> Style:
+        k = size / self.size
+        return Style(self.font, size, self.track * k, self.lead * k, self.align)
+
+
+def text(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
+    p = ctx.params
+    if not p.txt or not p.txt.strip():
+        return image
+    dpr = p.dpr
+    pad = round(p.txt_pad * dpr)
+    box_w = max(1, round(p.txt_width * dpr) if p.txt_width else image.width - 2 * pad)
+    box_h = max(1, image.height - 2 * pad)
+    style = Style(p.txt_font, p.txt_size * dpr, p.txt_track * dpr, p.txt_lead * dpr,
+                  {"left": "low", "center": "centre", "right": "high"}[p.txt_align[1]])
+    lines = p.txt.split("\n")[: max(1, int(box_h // (style.size + style.lead)) + 1)]
+    if p.txt_fit == "max":
+        style = _fit(lines, style, box_w, box_h, ctx)
+    else:
+        lines = [_clip(line, style, box_w, p.txt_clip, ctx) for line in lines]
+    style = _within(lines, style, 2 * image.height)
+    glyphs = _render(lines, style, rgba=True, color=p.txt_color)
+    if glyphs is None:
+        return image
+    x = round(p.txt_x * dpr) if p.txt_x is not None else _place(p.txt_align[1], image.width, glyphs.width, pad)
+    y = round(p.txt_y * dpr) if p.txt_y is not None else _place(p.txt_align[0], image.height, glyphs.height, pad)
+    overlay, margin = _decorate(glyphs, p.txt_line * dpr, p.txt_line_color, p.txt_shad * dpr)
+    return _composite(image, overlay, x - margin, y - margin)
+
+
+# --- fitting the box -------------------------------------------------------------------------
+
+def _fit(lines: list[str], style: Style, box_w: int, box_h: int, ctx: Ctx) -> Style:
+    """txt-fit=max: the style at the largest size (at most the asked one) whose block fits."""
+    w, h = _predict(lines, style)
+    for _ in range(4):
+        if not w or (w <= box_w and h <= box_h):
+            break
+        style = style.scaled(max(1.0, style.size * min(box_w / w, box_h / h) * 0.99))
+        ctx.deadline.check()
+        w, h = _measure(lines, style)
+    return style
+
+
+def _clip(line: str, style: Style, box_w: int, clip: tuple[str, ...], ctx: Ctx) -> str:
+    """The line with the most characters that fits ``box_w``, cut as ``clip`` says."""
+    if _predict([line], style)[0] <= 0.8 * box_w:
+        return line   # (the prediction errs by a few per cent: this surely fits)
+    cuts = _cuts(line)
+    mode, ellipsis = clip[0], "ellipsis" in clip
+
+    def keep(k: int) -> str:
+        """The line keeping ``k`` of its ``len(cuts) - 1`` characters."""
+        n = len(cuts) - 1
+        mark = ELLIPSIS if ellipsis and k < n else ""
+        if mode == "end":
+            return line[: cuts[k]] + mark
+        if mode == "start":
+            return mark + line[cuts[n - k]:]
+        head, tail = (k + 1) // 2, k // 2
+        return line[: cuts[head]] + mark + line[cuts[n - tail]:]
+
+    # bisect at the measuring size for a bound, then at the real size under it
+    top = _largest(len(cuts) - 1, lambda k: _predict([keep(k)], style)[0] <= 1.25 * box_w, ctx)
+    best = _largest(top, lambda k: _measure([keep(k)], style)[0] <= box_w, ctx)
+    if best < 0:
+        return ""
+    return keep(best)
+
+
+def _largest(high: int, fits, ctx: Ctx) -> int:
+    """The largest k in 0..high with fits(k) (fits is monotonic), or -1 if none."""
+    low, found = 0, -1
+    while low <= high:
+        ctx.deadline.check()
+        mid = (low + high) // 2
+        if fits(mid):
+            found, low = mid, mid + 1
+        else:
+            high = mid - 1
+    return found
+
+
+def _cuts(line: str) -> list[int]:
+    """Where the line may be cut: before each character that does not join the one before
+    (combining marks, variation selectors, skin tones and joiners stay with their base)."""
+    cuts = [0]
+    for i in range(1, len(line)):
+        c, before = line[i], line[i - 1]
+        joins = (unicodedata.category(c) in ("Mn", "Mc", "Me") or c in _JOINERS or before in _JOINERS
+                 or "\ufe00" <= c <= "\ufe0f" or "\U0001f3fb" <= c <= "\U0001f3ff"
+                 or "\U000e0000" <= c <= "\U000e007f")
+        if not joins:
+            cuts.append(i)
+    cuts.append(len(line))
+    return cuts
+
+
+def _within(lines: list[str], style: Style, max_h: int) -> Style:
+    """A style whose block is at most ``max_h`` tall (a pile of combining marks can be
+    taller than any line box): what is taller than twice the image would not show anyway."""
+    h = _predict(lines, style)[1]
+    return style.scaled(max(1.0, style.size * max_h / h)) if h > max_h else style
+
+
+# --- measuring and drawing -----------------------------------------------------------------
+
+def _predict(lines: list[str], style: Style) -> tuple[float, float]:
+    """The block's ink size at ``style``, from a render at ``MEASURE`` px (cheap, bounded)."""
+    if style.size <= MEASURE:
+        return _measure(lines, style)
+    w, h = _measure(lines, style.scaled(MEASURE))
+    k = style.size / MEASURE
+    return w * k, h * k
+
+
+def _measure(lines: list[str], style: Style) -> tuple[int, int]:
+    return _ink_size(tuple(lines), style)
+
+
+@functools.lru_cache(maxsize=512)
+def _ink_size(lines: tuple[str, ...], style: Style) -> tuple[int, int]:
+    """(A pure function of its arguments: the same caption on every request is measured once.)"""
+    image = _render(list(lines), style, rgba=False)
+    return (0, 0) if image is None else (image.width, image.height)
+
+
+def _render(lines: list[str], style: Style, *, rgba: bool,
+            color: tuple[int, int, int, int] = (0, 0, 0, 255)) -> pyvips.Image | None:
+    """The lines' ink, cropped to it by libvips: one band of coverage, or RGBA in ``color``
+    (emoji keep their own colours). None when there is nothing to draw."""
+    block = "\n".join(lines)
+    if not block.strip():
+        return None
+    r, g, b, a = color
+    track = f' letter_spacing="{round(style.track * 1024)}"' if style.track else ""
+    markup = f'<span foreground="#{r:02x}{g:02x}{b:02x}"{track}>{html.escape(block, quote=True)}</span>'
+    try:
+        image = pyvips.Image.text(markup, font=f"{FONTS[style.font]} {style.size:.2f}",
+                                  fontfile=str(FONT_DIR / FONT_FILES[style.font]), dpi=72, rgba=rgba,
+                                  spacing=round(style.lead), align=style.align)
+    except pyvips.Error as e:
+        if "no text to render" in str(e):   # only spaces, zero-width characters …
+            return None
+        raise
+    if rgba and a < 255:
+        image = image[:3].bandjoin((image[3] * (a / 255)).cast("uchar"))
+    return image
+
+
+def _decorate(glyphs: pyvips.Image, line: float, line_color, shadow: float) -> tuple[pyvips.Image, int]:
+    """The glyphs over their outline over their shadow, in a margin wide enough for both;
+    returns the overlay and that margin."""
+    if not line and not shadow:
+        return glyphs, 0
+    margin = math.ceil(line + 3 * shadow) + 2
+    glyphs = glyphs.embed(margin, margin, glyphs.width + 2 * margin, glyphs.height + 2 * margin)
+    ink = glyphs[3]
+    layers = []
+    if shadow:
+        halo = (ink.gaussblur(shadow, precision="integer") * 2).cast("uchar")   # ×2: a visible halo
+        layers.append(_solid_like(ink, (0, 0, 0)).bandjoin(halo))
+    if line:
+        layers.append(_solid_like(ink, line_color[:3]).bandjoin(_dilate(ink, line, line_color[3])))
+    layers.append(glyphs)
+    if len(layers) == 1:
+        return layers[0], margin
+    return layers[0].composite(layers[1:], "over").cast("uchar"), margin
+
+
+def _dilate(ink: pyvips.Image, radius: float, alpha: int) -> pyvips.Image:
+    """The ink grown by ``radius`` px (a disc, applied in steps of at most 6 px: discs add up),
+    with a soft edge, at opacity ``alpha``."""
+    mask = (ink > 96).ifthenelse(255, 0).cast("uchar")
+    steps = math.ceil(radius / 6)
+    r = radius / steps
+    n = 2 * math.ceil(r) + 1
+    c = n // 2
+    disc = [[255 if (i - c) ** 2 + (j - c) ** 2 <= r * r + 0.5 else 128 for i in range(n)] for j in range(n)]
+    for _ in range(steps):
+        mask = mask.morph(disc, "dilate")
+    soft = mask.gaussblur(0.6, precision="integer")
+    return (soft * (alpha / 255)).cast("uchar") if alpha < 255 else soft.cast("uchar")
+
+
+def _solid_like(image: pyvips.Image, rgb) -> pyvips.Image:
+    return (image.new_from_image(list(rgb))).copy(interpretation="srgb")
+
+
+def _place(where: str, extent: int, size: int, pad: int) -> int:
+    if where in ("left", "top"):
+        return pad
+    if where in ("right", "bottom"):
+        return extent - pad - size
+    return (extent - size) // 2
+
+
+def _composite(image: pyvips.Image, overlay: pyvips.Image, x: int, y: int) -> pyvips.Image:
+    """``overlay`` (RGBA) over ``image`` at (x, y), computed only where they meet."""
+    left, top = max(0, x), max(0, y)
+    right, bottom = min(image.width, x + overlay.width), min(image.height, y + overlay.height)
+    if right <= left or bottom <= top:
+        return image
+    if image.bands < 3:
+        image = image.colourspace("srgb")
+    part = overlay.crop(left - x, top - y, right - left, bottom - top)
+    base = image.crop(left, top, right - left, bottom - top)
+    mixed = base.composite2(part, "over")
+    if not image.hasalpha():
+        mixed = mixed[:3]
+    return image.insert(mixed.cast(image.format).copy(interpretation=image.interpretation), left, top)
