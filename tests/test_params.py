@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from urllib.parse import parse_qsl
 
 import pytest
@@ -289,19 +291,19 @@ def test_names_are_case_sensitive_but_suggested():
 
 
 def test_unsupported_imgix_parameters_say_so():
-    err = error("txt=hello")
-    assert err.field == "txt"
-    assert "'txt' (imgix) is not supported" in err.message
+    err = error("fp-debug=1")
+    assert err.field == "fp-debug"
+    assert "'fp-debug' (imgix) is not supported" in err.message
 
 
-@pytest.mark.parametrize("name, imgix", [("t", "txt"), ("markalign", "mark-align"), ("bm", "blend-mode")])
+@pytest.mark.parametrize("name, imgix", [("txtlig", "txt-lig"), ("markalign", "mark-align"), ("bm", "blend-mode")])
 def test_aliases_of_unsupported_imgix_parameters_name_the_parameter(name, imgix):
     err = error({name: "x"})
     assert err.field == name
     assert f"'{name}' (imgix's alias of '{imgix}') is not supported" in err.message
 
 
-@pytest.mark.parametrize("name", ["fp-debug", "htn", "mark", "blend", "mask-bg-x"])
+@pytest.mark.parametrize("name", ["fp-debug", "txt-lig", "mark", "blend", "mask-bg-x"])
 def test_imgix_features_left_out_are_a_clear_400(name):
     err = error({name: "1"})
     assert err.status == 400
@@ -436,6 +438,11 @@ _colour_pair = st.tuples(_colour, _colour).map(",".join)
 _corners = st.one_of(st.integers(0, 200).map(str), st.lists(st.integers(0, 200), min_size=4, max_size=4)
                      .map(lambda v: ",".join(map(str, v))))
 
+_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")) | st.sampled_from("\n\t\r\u2028"),
+                min_size=1, max_size=40)
+_font = st.sampled_from(["sans-serif", "Sans-Serif,Bold", "serif", "monospace", "DejaVuSans-Bold",
+                         "DejaVu Sans Mono", "sans,regular"])
+
 VALUES: dict[str, st.SearchStrategy] = {
     "w": _number_param(_size),
     "h": _number_param(_size),
@@ -539,6 +546,26 @@ VALUES: dict[str, st.SearchStrategy] = {
     "border-right": _number_param(st.integers(0, 100)),
     "border-bottom": _number_param(st.integers(0, 100)),
     "border-left": _number_param(st.integers(0, 100)),
+    # issue 12: text and halftone
+    "htn": _number_param(st.integers(0, 100)),
+    "txt": _text,
+    "txt64": _text.map(lambda t: base64.urlsafe_b64encode(t.encode()).decode().rstrip("=")),
+    "txt-align": st.sampled_from(["top", "middle,center", "bottom,left", "LEFT,top", "right"]),
+    "txt-clip": st.sampled_from(["start", "middle", "end", "ellipsis", "end,ellipsis", "ellipsis,start"]),
+    "txt-color": _colour,
+    "txt-fit": st.sampled_from(["max", "MAX"]),
+    "txt-font": _font,
+    "txt-font64": _font.map(lambda f: base64.urlsafe_b64encode(f.encode()).decode()),
+    "txt-lead": _number_param(st.integers(0, 1000)),
+    "txt-line": _number_param(st.integers(0, 50)),
+    "txt-line-color": _colour,
+    "txt-pad": _number_param(st.integers(0, 8192)),
+    "txt-shad": _number_param(st.floats(0, 10)),
+    "txt-size": _number_param(st.integers(1, 1000)),
+    "txt-track": _number_param(st.integers(-100, 100)),
+    "txt-width": _number_param(st.integers(0, 8192)),
+    "txt-x": _number_param(st.integers(-8192, 8192)),
+    "txt-y": _number_param(st.integers(-8192, 8192)),
 }
 _BORDER_SIDES = ("border-top", "border-right", "border-bottom", "border-left")
 
@@ -550,13 +577,18 @@ def _with_border(d: dict) -> dict:
     return d
 
 
+def _one_spelling(d: dict) -> dict:
+    """txt and txt64 (txt-font and txt-font64) fill one field: a query gives one of the two."""
+    return {k: v for k, v in d.items() if not (k.endswith("64") and k[:-2] in d)}
+
+
 def test_the_strategy_covers_every_parameter():
     assert set(VALUES) | {"auto"} == {p.name for p in TABLE}
 
 
 raw_items = st.dictionaries(st.sampled_from(sorted(VALUES)), st.none()).flatmap(
     lambda chosen: st.fixed_dictionaries({name: VALUES[name] for name in chosen})
-).map(_with_border).flatmap(
+).map(_with_border).map(_one_spelling).flatmap(
     lambda d: st.lists(st.sampled_from(["format", "compress", "format,compress"]), max_size=3).map(
         lambda autos: list(d.items()) + [("auto", a) for a in autos]
     )
