@@ -15,7 +15,7 @@
 4. **draw**: Pango markup that only this module writes — the text itself is escaped, so
    ``<b>`` and ``&amp;`` come out as typed — in ``txt-color``, over its outline (the ink
    dilated by ``txt-line`` px, ``txt-line-color``) over its shadow (the ink blurred with a
-   sigma of ``txt-shad`` px, black).
+   sigma of ``txt-shad`` px, black), all composited in one pass.
 5. **place**: the ink box at ``txt-align``, ``txt-pad`` from the edges (``txt-x``/``txt-y``
    override one axis each), composited over the image in that box only.
 
@@ -89,8 +89,9 @@ def text(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
         return image
     x = round(p.txt_x * dpr) if p.txt_x is not None else _place(p.txt_align[1], image.width, glyphs.width, pad)
     y = round(p.txt_y * dpr) if p.txt_y is not None else _place(p.txt_align[0], image.height, glyphs.height, pad)
-    overlay, margin = _decorate(glyphs, p.txt_line * dpr, p.txt_line_color, p.txt_shad * dpr)
-    return _composite(image, overlay, x - margin, y - margin)
+    layers = [*_decorations(glyphs, x, y, p.txt_line * dpr, p.txt_line_color, p.txt_shad * dpr),
+              (glyphs, x, y)]
+    return _composite(image, layers)
 
 
 # --- fitting the box -------------------------------------------------------------------------
@@ -209,47 +210,64 @@ def _render(lines: list[str], style: Style, *, rgba: bool,
             return None
         raise
     if rgba and a < 255:
-        image = image[:3].bandjoin((image[3] * (a / 255)).cast("uchar"))
+        image = image.linear([1, 1, 1, a / 255], [0, 0, 0, 0], uchar=True)
     return image
 
 
-def _decorate(glyphs: pyvips.Image, line: float, line_color, shadow: float) -> tuple[pyvips.Image, int]:
-    """The glyphs over their outline over their shadow, in a margin wide enough for both;
-    returns the overlay and that margin."""
-    if not line and not shadow:
-        return glyphs, 0
-    margin = math.ceil(line + 3 * shadow) + 2
-    glyphs = glyphs.embed(margin, margin, glyphs.width + 2 * margin, glyphs.height + 2 * margin)
-    ink = glyphs[3]
+Layer = tuple[pyvips.Image, int, int]   # an RGBA image and where its top-left corner goes
+
+
+def _decorations(glyphs: pyvips.Image, x: int, y: int, line: float, line_color,
+                 shadow: float) -> list[Layer]:
+    """What goes under glyphs drawn at (x, y): their shadow, then their outline."""
     layers = []
-    if shadow:
-        halo = (ink.gaussblur(shadow, precision="integer") * 2).cast("uchar")   # ×2: a visible halo
-        layers.append(_solid_like(ink, (0, 0, 0)).bandjoin(halo))
-    if line:
-        layers.append(_solid_like(ink, line_color[:3]).bandjoin(_dilate(ink, line, line_color[3])))
-    layers.append(glyphs)
-    if len(layers) == 1:
-        return layers[0], margin
-    return layers[0].composite(layers[1:], "over").cast("uchar"), margin
+    # (×2 for the shadow: a blurred edge is half as opaque, and the halo should show)
+    for reach, make in ((3 * shadow, lambda ink: _blur(ink, shadow).linear([0, 0, 0, 2], [0, 0, 0, 0], uchar=True)),
+                        (line, lambda ink: _dilate(ink, line).linear(
+                            [0, 0, 0, line_color[3] / 255], [*line_color[:3], 0], uchar=True))):
+        if reach:
+            margin = math.ceil(reach) + 2
+            ink = glyphs[3].embed(margin, margin, glyphs.width + 2 * margin, glyphs.height + 2 * margin)
+            layers.append((make(ink).copy(interpretation="srgb"), x - margin, y - margin))
+    return layers
 
 
-def _dilate(ink: pyvips.Image, radius: float, alpha: int) -> pyvips.Image:
-    """The ink grown by ``radius`` px (a disc, applied in steps of at most 6 px: discs add up),
-    with a soft edge, at opacity ``alpha``."""
-    mask = (ink > 96).ifthenelse(255, 0).cast("uchar")
-    steps = math.ceil(radius / 6)
-    r = radius / steps
+# Outlines wider than this many px are computed on a smaller copy and enlarged again: the
+# work per pixel grows with the square of the radius, the detail lost does not show (a 50 px
+# outline keeps a 50 px outline, its edge softened over a few px). Shadows are blurred on a
+# copy that makes their sigma at most BLUR_SIGMA: a blur has no detail to lose.
+EXACT_RADIUS = 6
+BLUR_SIGMA = 4.0
+
+
+def _dilate(ink: pyvips.Image, radius: float) -> pyvips.Image:
+    """The ink grown by ``radius`` px (a disc), with a soft edge."""
+    factor = max(1.0, radius / EXACT_RADIUS)
+    mask = ink if factor == 1 else ink.resize(1 / factor, kernel="linear")
+    mask = (mask > 96).ifthenelse(255, 0).cast("uchar")
+    r = radius / factor
     n = 2 * math.ceil(r) + 1
     c = n // 2
     disc = [[255 if (i - c) ** 2 + (j - c) ** 2 <= r * r + 0.5 else 128 for i in range(n)] for j in range(n)]
-    for _ in range(steps):
-        mask = mask.morph(disc, "dilate")
-    soft = mask.gaussblur(0.6, precision="integer")
-    return (soft * (alpha / 255)).cast("uchar") if alpha < 255 else soft.cast("uchar")
+    grown = mask.morph(disc, "dilate")
+    if factor > 1:
+        grown = _enlarge(grown, ink)
+    return grown.gaussblur(0.6, precision="integer").cast("uchar")
 
 
-def _solid_like(image: pyvips.Image, rgb) -> pyvips.Image:
-    return (image.new_from_image(list(rgb))).copy(interpretation="srgb")
+def _blur(ink: pyvips.Image, sigma: float) -> pyvips.Image:
+    """A gaussian blur of the ink; wide ones on a smaller copy (a blur has no detail to lose)."""
+    factor = max(1.0, sigma / BLUR_SIGMA)
+    if factor == 1:
+        return ink.gaussblur(sigma, precision="integer")
+    small = ink.resize(1 / factor, kernel="linear").gaussblur(sigma / factor, precision="integer")
+    return _enlarge(small, ink)
+
+
+def _enlarge(small: pyvips.Image, like: pyvips.Image) -> pyvips.Image:
+    """``small`` stretched back over ``like``'s size."""
+    out = small.resize(like.width / small.width, vscale=like.height / small.height, kernel="linear")
+    return out.embed(0, 0, like.width, like.height, extend="copy").cast("uchar")
 
 
 def _place(where: str, extent: int, size: int, pad: int) -> int:
@@ -260,17 +278,18 @@ def _place(where: str, extent: int, size: int, pad: int) -> int:
     return (extent - size) // 2
 
 
-def _composite(image: pyvips.Image, overlay: pyvips.Image, x: int, y: int) -> pyvips.Image:
-    """``overlay`` (RGBA) over ``image`` at (x, y), computed only where they meet."""
-    left, top = max(0, x), max(0, y)
-    right, bottom = min(image.width, x + overlay.width), min(image.height, y + overlay.height)
+def _composite(image: pyvips.Image, layers: list[Layer]) -> pyvips.Image:
+    """The layers (bottom first) over ``image``, computed only in the box they cover."""
+    left, top = max(0, min(lx for _, lx, _ in layers)), max(0, min(ly for _, _, ly in layers))
+    right = min(image.width, max(lx + layer.width for layer, lx, _ in layers))
+    bottom = min(image.height, max(ly + layer.height for layer, _, ly in layers))
     if right <= left or bottom <= top:
         return image
     if image.bands < 3:
         image = image.colourspace("srgb")
-    part = overlay.crop(left - x, top - y, right - left, bottom - top)
     base = image.crop(left, top, right - left, bottom - top)
-    mixed = base.composite2(part, "over")
+    mixed = base.composite([layer for layer, _, _ in layers], ["over"] * len(layers),
+                           x=[lx - left for _, lx, _ in layers], y=[ly - top for _, _, ly in layers])
     if not image.hasalpha():
         mixed = mixed[:3]
     return image.insert(mixed.cast(image.format).copy(interpretation=image.interpretation), left, top)

@@ -356,3 +356,22 @@ def test_text_on_a_transparent_image_keeps_the_alpha_outside_the_glyphs():
     assert image.bands == 4 and image(2, 2)[3] == 0
     assert image.extract_band(3).max() == 255
 
+
+
+# ---------------------------------------------------------------------------
+# the cost budget
+
+
+def test_a_caption_counts_against_the_cost_budget():
+    from ims.pipeline import cost
+
+    lines = parse({"txt": "W\n" * 400 + "W", "txt-size": "100", "txt-line": "50"})
+    assert cost.caption_pixels(lines, 8000, 6000) == 8000 * 6000        # covers the canvas
+    assert cost.caption_pixels(parse({"txt": "Hello", "txt-size": "50"}), 1600, 1200) == 1600 * 60
+    assert cost.caption_pixels(parse({"w": "100"}), 1600, 1200) == 0
+    plain = cost.Work(source_format="jpeg", decoded=48_000_000, frames=1, inner=48_000_000,
+                      output=48_000_000, fmt="jpg")
+    assert cost.check(plain, lines, Limits()) < cost.budget(Limits())
+    with pytest.raises(InvalidParameter) as caught:
+        cost.check(cost.Work(**{**plain.__dict__, "text": 48_000_000}), lines, Limits())
+    assert caught.value.field == "txt-size" and "a smaller txt-size" in caught.value.message
