@@ -666,7 +666,8 @@ def _font(raw: object) -> str:
     if key.endswith("bold") and _FAMILIES.get(key[:-4]):
         key, styles = key[:-4], [*styles, "bold"]
     if key not in _FAMILIES and family not in _FAMILIES:
-        raise _Bad(f"{family!r} is not a bundled font")
+        written = str(_parts(raw, ",")[0]).strip()
+        raise _Bad(f"{_show(written)} is not a bundled font")
     name = _FAMILIES.get(family) or _FAMILIES[key]
     for style in dict.fromkeys(styles):
         if style == "bold" and f"{name},bold" in FONTS:
@@ -959,7 +960,8 @@ TABLE: tuple[Param, ...] = (
           differs="a soft black halo: the glyphs blurred with a sigma of txt-shad pixels"),
     Param("txt-size", "txt_size", _int_in(1, 1000), "an integer 1–1000 (pixels)", aliases=("tsz", "txtsize")),
     Param("txt-track", "txt_track", _int_in(-100, 100), "an integer -100–100 (pixels)",
-          aliases=("tt", "txttrack"), differs="extra space after every letter (imgix: the ~text endpoint only)"),
+          aliases=("tt", "txttrack"),
+          differs="extra space after every letter (imgix: the ~text endpoint only)"),
     Param("txt-width", "txt_width", _int_in(0, MAX_SIDE), "an integer 0–8192 (pixels; 0 = the image "
           "width minus txt-pad on both sides)", aliases=("txtwidth",)),
     Param("txt-x", "txt_x", _int_in(-MAX_SIDE, MAX_SIDE), "an integer -8192–8192 (pixels)", aliases=("txtx",)),

@@ -51,6 +51,7 @@ assert FONT_FILES.keys() == FONTS.keys()
 MEASURE = 24          # px: the font size lines are measured at before they are drawn
 ELLIPSIS = "…"
 _JOINERS = {"\u200d", "\u034f"}   # zero-width joiner, combining grapheme joiner
+_REGIONAL, _REGIONAL_END = "\U0001f1e6", "\U0001f1ff"   # two of them make a flag
 
 
 @dataclass(frozen=True)
@@ -149,13 +150,16 @@ def _largest(high: int, fits, ctx: Ctx) -> int:
 
 def _cuts(line: str) -> list[int]:
     """Where the line may be cut: before each character that does not join the one before
-    (combining marks, variation selectors, skin tones and joiners stay with their base)."""
-    cuts = [0]
+    (combining marks, variation selectors, skin tones, tags and joiners stay with their base;
+    a flag's two regional indicators stay together)."""
+    cuts, flag = [0], False
     for i in range(1, len(line)):
         c, before = line[i], line[i - 1]
+        flag = _REGIONAL <= before <= _REGIONAL_END and not flag   # before opens a flag
         joins = (unicodedata.category(c) in ("Mn", "Mc", "Me") or c in _JOINERS or before in _JOINERS
                  or "\ufe00" <= c <= "\ufe0f" or "\U0001f3fb" <= c <= "\U0001f3ff"
-                 or "\U000e0000" <= c <= "\U000e007f")
+                 or "\U000e0000" <= c <= "\U000e007f"
+                 or (flag and _REGIONAL <= c <= _REGIONAL_END))
         if not joins:
             cuts.append(i)
     cuts.append(len(line))
@@ -221,15 +225,23 @@ def _decorations(glyphs: pyvips.Image, x: int, y: int, line: float, line_color,
                  shadow: float) -> list[Layer]:
     """What goes under glyphs drawn at (x, y): their shadow, then their outline."""
     layers = []
-    # (×2 for the shadow: a blurred edge is half as opaque, and the halo should show)
-    for reach, make in ((3 * shadow, lambda ink: _blur(ink, shadow).linear([0, 0, 0, 2], [0, 0, 0, 0], uchar=True)),
-                        (line, lambda ink: _dilate(ink, line).linear(
-                            [0, 0, 0, line_color[3] / 255], [*line_color[:3], 0], uchar=True))):
-        if reach:
-            margin = math.ceil(reach) + 2
-            ink = glyphs[3].embed(margin, margin, glyphs.width + 2 * margin, glyphs.height + 2 * margin)
-            layers.append((make(ink).copy(interpretation="srgb"), x - margin, y - margin))
+    if shadow:
+        ink, margin = _ink(glyphs, 3 * shadow)
+        # ×2: the blurred edge of a stroke is half as opaque, and the halo should show
+        halo = _blur(ink, shadow).linear([0, 0, 0, 2], [0, 0, 0, 0], uchar=True)
+        layers.append((halo.copy(interpretation="srgb"), x - margin, y - margin))
+    if line:
+        ink, margin = _ink(glyphs, line)
+        r, g, b, a = line_color
+        outline = _dilate(ink, line).linear([0, 0, 0, a / 255], [r, g, b, 0], uchar=True)
+        layers.append((outline.copy(interpretation="srgb"), x - margin, y - margin))
     return layers
+
+
+def _ink(glyphs: pyvips.Image, reach: float) -> tuple[pyvips.Image, int]:
+    """The glyphs' coverage with room around it for something ``reach`` px wide; the margin."""
+    margin = math.ceil(reach) + 2
+    return glyphs[3].embed(margin, margin, glyphs.width + 2 * margin, glyphs.height + 2 * margin), margin
 
 
 # Outlines wider than this many px are computed on a smaller copy and enlarged again: the

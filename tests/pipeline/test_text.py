@@ -143,8 +143,10 @@ def test_each_bundled_font_draws_differently():
 
 
 def test_the_dejavu_names_from_imgixs_list_are_the_same_fonts():
-    assert text(txt="Hello", txt_font="DejaVuSans-Bold").avg() == text(txt="Hello", txt_font="sans-serif,bold").avg()
-    assert text(txt="Hi", txt_font="DejaVu Sans Mono").avg() == text(txt="Hi", txt_font="monospace").avg()
+    bold = text(txt="Hello", txt_font="sans-serif,bold")
+    assert (text(txt="Hello", txt_font="DejaVuSans-Bold") == bold).min() == 255
+    assert (text(txt="Hi", txt_font="DejaVu Sans Mono") == text(txt="Hi", txt_font="monospace")).min() == 255
+    assert (text(txt="Hello", txt_font="sans-serif") == bold).min() == 0          # (bold is another font)
 
 
 def test_an_unknown_font_is_a_400_naming_the_bundled_fonts():
@@ -228,6 +230,21 @@ def test_txt_clip_middle_keeps_both_ends():
 
 # ---------------------------------------------------------------------------
 # outline and shadow
+
+
+@pytest.mark.parametrize("line, pieces", [
+    ("abc", ["a", "b", "c"]),
+    ("e\u0301\u0327x", ["e\u0301\u0327", "x"]),                       # accents stay on their letter
+    ("👍🏽!", ["👍🏽", "!"]),                                             # a skin tone on its emoji
+    ("👨\u200d👩\u200d👧z", ["👨\u200d👩\u200d👧", "z"]),                # a family joined by ZWJ
+    ("🇯🇵🇫🇷🇩", ["🇯🇵", "🇫🇷", "🇩"]),                                    # flags: pairs of indicators
+    ("❤\ufe0f ", ["❤\ufe0f", " "]),                                   # a variation selector
+])
+def test_lines_are_cut_only_between_whole_characters(line, pieces):
+    from ims.pipeline.steps_text import _cuts
+
+    cuts = _cuts(line)
+    assert [line[a:b] for a, b in zip(cuts, cuts[1:])] == pieces
 
 
 def test_txt_line_draws_an_outline_in_txt_line_color_around_the_glyphs():
