@@ -392,3 +392,38 @@ def test_a_caption_counts_against_the_cost_budget():
     with pytest.raises(InvalidParameter) as caught:
         cost.check(cost.Work(**{**plain.__dict__, "text": 48_000_000}), lines, Limits())
     assert caught.value.field == "txt-size" and "a smaller txt-size" in caught.value.message
+
+
+def test_the_bundled_fonts_need_no_system_font(tmp_path):
+    """A process whose fontconfig knows no font at all (an empty configuration) draws every
+    bundled font as this one does: the same glyphs in the same box (fontconfig's rendering
+    settings — hinting — may differ, so a pixel here and there may too)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "fonts.conf").write_text(
+        '<?xml version="1.0"?><fontconfig><cachedir>' + str(tmp_path / "cache") + "</cachedir></fontconfig>")
+    fonts = ("sans-serif", "sans-serif,bold", "serif", "monospace")
+    script = (
+        "import sys, pyvips\n"
+        "from ims.config import Limits\nfrom ims.params import parse\nfrom ims.pipeline import process\n"
+        "src = (pyvips.Image.black(300, 60, bands=3) + 255).cast('uchar').copy(interpretation='srgb')\n"
+        "for i, font in enumerate(sys.argv[2:]):\n"
+        "    r = process(src.pngsave_buffer(), parse({'txt': 'Illumination', 'txt-size': '30',"
+        " 'txt-font': font, 'fm': 'png'}), Limits())\n"
+        "    open(f'{sys.argv[1]}/{i}.png', 'wb').write(r.body)\n")
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path), *fonts], cwd=repo, capture_output=True,
+                          text=True, env={"FONTCONFIG_FILE": str(tmp_path / "fonts.conf"), "PATH": "/usr/bin:/bin",
+                                          "PYTHONPATH": str(repo)}, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    white = flat(300, 60, [255, 255, 255])
+    ours = {font: text(white, txt="Illumination", txt_size=30, txt_font=font) for font in fonts}
+    for i, font in enumerate(fonts):
+        alone = pyvips.Image.new_from_file(str(tmp_path / f"{i}.png"))
+        theirs_box, ours_box = box(alone, [255, 255, 255]), box(ours[font], [255, 255, 255])
+        assert all(abs(a - b) <= 1 for a, b in zip(theirs_box, ours_box)), (font, theirs_box, ours_box)
+        # and it is that font: nearer to our render of it than to any other font
+        distance = {other: (alone - image).abs().avg() for other, image in ours.items()}
+        assert min(distance, key=distance.get) == font, distance
