@@ -45,7 +45,7 @@ def test_the_caption_is_part_of_the_etag(app, kit, photo):
 @pytest.mark.parametrize("query, field, words", [
     ("txt=hi&txt-font=Futura", "txt-font", "sans-serif (DejaVu Sans), sans-serif,bold (DejaVu Sans Bold)"),
     ("txt=%00", "txt", "control character U+0000"),
-    ("txt64=%2B%2F", "txt64", "URL-safe base64"),
+    ("txt64=%2B%2F", "txt64", "base64url"),
     ("txt=hi&txt64=aGk", "txt64", "more than once"),
     ("txt=hi&txt-size=0", "txt-size", "1–1000"),
     ("txt=hi&txt-align=top,bottom", "txt-align", "top, middle, bottom"),
