@@ -15,9 +15,10 @@
 4. **draw**: Pango markup that only this module writes — the text itself is escaped, so
    ``<b>`` and ``&amp;`` come out as typed — in ``txt-color``, over its outline (the ink
    dilated by ``txt-line`` px, ``txt-line-color``) over its shadow (the ink blurred with a
-   sigma of ``txt-shad`` px, black), all composited in one pass.
+   sigma of ``txt-shad`` px, black), stacked into one layer.
 5. **place**: the ink box at ``txt-align``, ``txt-pad`` from the edges (``txt-x``/``txt-y``
-   override one axis each), composited over the image in that box only.
+   override one axis each), composited over the image in that box only — as a watermark is
+   (``steps_overlay.place`` and ``composite``).
 
 Bounds (with ``params``: at most ``MAX_TXT`` characters, font at most 1000 px): no render is
 drawn before its size is known. A line's width is first measured at ``MEASURE`` px (widths
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING
 import pyvips
 
 from ims.params import FONTS
+from ims.pipeline import steps_overlay
 
 if TYPE_CHECKING:
     from ims.pipeline.steps import Ctx
@@ -88,11 +90,12 @@ def text(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
     glyphs = _render(lines, style, rgba=True, color=p.txt_color)
     if glyphs is None:
         return image
-    x = round(p.txt_x * dpr) if p.txt_x is not None else _place(p.txt_align[1], image.width, glyphs.width, pad)
-    y = round(p.txt_y * dpr) if p.txt_y is not None else _place(p.txt_align[0], image.height, glyphs.height, pad)
-    layers = [*_decorations(glyphs, x, y, p.txt_line * dpr, p.txt_line_color, p.txt_shad * dpr),
-              (glyphs, x, y)]
-    return _composite(image, layers)
+    x, y = steps_overlay.place(glyphs, image.width, image.height, p.txt_align, pad,
+                               None if p.txt_x is None else round(p.txt_x * dpr),
+                               None if p.txt_y is None else round(p.txt_y * dpr))
+    layer, x, y = _stack([*_decorations(glyphs, x, y, p.txt_line * dpr, p.txt_line_color, p.txt_shad * dpr),
+                          (glyphs, x, y)])
+    return steps_overlay.composite(image, layer, x, y, "normal")
 
 
 # --- fitting the box -------------------------------------------------------------------------
@@ -291,26 +294,15 @@ def _enlarge(small: pyvips.Image, like: pyvips.Image) -> pyvips.Image:
     return out.embed(0, 0, like.width, like.height, extend="copy").cast("uchar")
 
 
-def _place(where: str, extent: int, size: int, pad: int) -> int:
-    if where in ("left", "top"):
-        return pad
-    if where in ("right", "bottom"):
-        return extent - pad - size
-    return (extent - size) // 2
-
-
-def _composite(image: pyvips.Image, layers: list[Layer]) -> pyvips.Image:
-    """The layers (bottom first) over ``image``, computed only in the box they cover."""
-    left, top = max(0, min(lx for _, lx, _ in layers)), max(0, min(ly for _, _, ly in layers))
-    right = min(image.width, max(lx + layer.width for layer, lx, _ in layers))
-    bottom = min(image.height, max(ly + layer.height for layer, _, ly in layers))
-    if right <= left or bottom <= top:
-        return image
-    if image.bands < 3:
-        image = image.colourspace("srgb")
-    base = image.crop(left, top, right - left, bottom - top)
-    mixed = base.composite([layer for layer, _, _ in layers], ["over"] * len(layers),
-                           x=[lx - left for _, lx, _ in layers], y=[ly - top for _, _, ly in layers])
-    if not image.hasalpha():
-        mixed = mixed[:3]
-    return image.insert(mixed.cast(image.format).copy(interpretation=image.interpretation), left, top)
+def _stack(layers: list[Layer]) -> Layer:
+    """The layers (bottom first) as one, in the box around them all."""
+    if len(layers) == 1:
+        return layers[0]
+    left, top = min(x for _, x, _ in layers), min(y for _, _, y in layers)
+    right = max(x + layer.width for layer, x, _ in layers)
+    bottom = max(y + layer.height for layer, _, y in layers)
+    (first, x0, y0), rest = layers[0], layers[1:]
+    canvas = first.embed(x0 - left, y0 - top, right - left, bottom - top)   # transparent around
+    out = canvas.composite([layer for layer, _, _ in rest], ["over"] * len(rest),
+                           x=[x - left for _, x, _ in rest], y=[y - top for _, _, y in rest])
+    return out.cast("uchar").copy(interpretation="srgb"), left, top
