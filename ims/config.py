@@ -73,6 +73,11 @@ class Settings:
     log_level: str = "info"
     metrics_port: int | None = None  # `ims worker` serves /metrics here (None: not at all)
     ignored_params: tuple[str, ...] = ALWAYS_IGNORED_PARAMS  # query names accepted and ignored
+    result_store: str | None = None  # s3://bucket/prefix shared by every node; None = local (ims.results)
+    result_store_endpoint_url: str | None = None
+    result_store_region: str | None = None
+    result_store_access_key_id: str | None = None
+    result_store_secret_access_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +107,11 @@ class Settings:
             log_level=_choice(env, "IMS_LOG_LEVEL", LOG_LEVELS),
             metrics_port=_int(env, "IMS_METRICS_PORT", 0, low=0, high=65535) or None,
             ignored_params=_ignored_params(env.get("IMS_IGNORED_PARAMS")),
+            result_store=_result_store(env.get("IMS_RESULT_STORE")),
+            result_store_endpoint_url=env.get("IMS_RESULT_STORE_ENDPOINT_URL") or None,
+            result_store_region=env.get("IMS_RESULT_STORE_REGION") or None,
+            result_store_access_key_id=env.get("IMS_RESULT_STORE_ACCESS_KEY_ID") or None,
+            result_store_secret_access_key=env.get("IMS_RESULT_STORE_SECRET_ACCESS_KEY") or None,
         )
 
     def with_secret_key(self) -> Settings:
@@ -184,6 +194,11 @@ def documented() -> tuple[tuple[str, str, str], ...]:
         ("IMS_JOB_LEASE_SECONDS", str(Settings.job_lease_seconds),
          "a claimed job without a heartbeat for this long runs again"),
         ("IMS_CACHE_SIZE_MB", str(Settings.cache_size_mb), "on-disk cache of on-demand renders (0 = off)"),
+        ("IMS_RESULT_STORE", "local", "or s3://bucket/prefix: one result store shared by every node"),
+        ("IMS_RESULT_STORE_ENDPOINT_URL", "(AWS)", "S3 endpoint of the result store, e.g. http://minio:9000"),
+        ("IMS_RESULT_STORE_REGION", "us-east-1", "region of the result store"),
+        ("IMS_RESULT_STORE_ACCESS_KEY_ID", "(none)", "credentials of the result store (both, or neither)"),
+        ("IMS_RESULT_STORE_SECRET_ACCESS_KEY", "(none)", "credentials of the result store"),
         ("IMS_IGNORED_PARAMS", ",".join(ALWAYS_IGNORED_PARAMS),
          "comma list of query names accepted and ignored (ixlib, ixid always are)"),
         ("IMS_PROCESS_SECONDS", f"{limits.processing_seconds:g}", "processing time limit of one render (503)"),
@@ -242,6 +257,17 @@ def _ignored_params(raw: str | None) -> tuple[str, ...]:
                 f"IMS_IGNORED_PARAMS must be a comma list of parameter names, got {name!r}"
             )
     return tuple(dict.fromkeys([*ALWAYS_IGNORED_PARAMS, *names]))
+
+
+def _result_store(raw: str | None) -> str | None:
+    """``IMS_RESULT_STORE``: None for ``local`` (or unset), else an ``s3://bucket[/prefix]`` URL."""
+    raw = (raw or "local").strip()
+    if raw == "local":
+        return None
+    bucket, _, _prefix = raw.removeprefix("s3://").partition("/")
+    if not raw.startswith("s3://") or not bucket or any(c.isspace() or c in "?#" for c in raw):
+        raise SettingsError(f"IMS_RESULT_STORE must be 'local' or s3://bucket/prefix, got {raw!r}")
+    return raw
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:

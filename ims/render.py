@@ -2,12 +2,14 @@
 
     Renderer.render(source, key, params, accept)
       head          the object's version, for the cache key and the ETag (on-demand only)
-      cache         a hit answers without reading the source
+      cache         a hit answers without reading the source (this node's disk, then the shared
+                    result store: ``ims.results``); with a shared store, a new rendition is
+                    rendered by one node at a time (``Results.turn``)
       get           with the byte limit and the fetch time limit
       pool.run      pipeline.process in the pixel pool's child processes (killed past the
                     processing limit); identical renders coalesce
                     (a light render in a dedicated worker runs where it is: ``light_here``)
-      cache.put     (on demand only)
+      cache.put     (on demand only; both levels)
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ims import pipeline
-from ims.cache import ResultCache
 from ims.config import Settings
 from ims.errors import FetchTimeout
 from ims.metrics import Metrics
 from ims.params import Params
 from ims.pipeline.encode import accepted_images
 from ims.pool import PixelPool
+from ims.results import Results
 from ims.storage import ObjectInfo, Storage, StoredObject
 
 _NEGOTIATED = ("image/avif", "image/webp", "image/jxl")
@@ -45,14 +47,16 @@ class RenderResult:
     extras: dict | None = None  # Params.extras computed from the output (background jobs)
 
 
-def variant_key(source_id: str, key: str, version: str, params: Params, accept: str) -> str:
+def variant_key(source_id: str, key: str, version: str, params: Params, accept: str, purged: str = "") -> str:
     """Everything the output bytes depend on: the object version, the parameters, and — only
-    when ``auto=format`` — which of AVIF/WebP the client accepts."""
+    when ``auto=format`` — which of AVIF/WebP the client accepts; and the object's purge marks
+    (``ims.results.purges``): after a purge its renditions get new keys on every node."""
     negotiated = ""
     if "format" in params.auto and not params.fm:
         accepted = accepted_images(accept)
         negotiated = ",".join(t for t in _NEGOTIATED if t in accepted)
-    material = "\n".join((source_id, key, version, params.canonical(), negotiated))
+    material = "\n".join((source_id, key, version, params.canonical(), negotiated)
+                         + ((f"purged:{purged}",) if purged else ()))
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -67,7 +71,7 @@ def _process_then(then, data: bytes, params: Params, limits, accept: str,
 
 
 class Renderer:
-    def __init__(self, settings: Settings, pool: PixelPool, cache: ResultCache, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, pool: PixelPool, cache: Results, metrics: Metrics) -> None:
         self.limits = settings.limits
         self.pool = pool
         self.cache = cache
@@ -82,7 +86,7 @@ class Renderer:
     async def render(
         self, source_id: str, storage: Storage, key: str, params: Params, accept: str = "",
         *, info: ObjectInfo | None = None, keep: bool = True, then: Callable[[bytes, str], object] | None = None,
-        light_here: bool = False,
+        light_here: bool = False, purged: str = "",
     ) -> RenderResult:
         """Render ``key`` of a source. With ``info`` (from ``head``), the result cache is looked in;
         with ``keep`` the result is stored there (background jobs, whose results go to their
@@ -101,17 +105,29 @@ class Renderer:
         jobs/s). The price: while it runs, and while ``then`` writes local files (fsync), the
         loop waits. Elsewhere the loop also answers HTTP, and the pool spreads renders over
         every core.
+
+        ``purged``: the object's purge marks (``ims.results.purges.mark_of``), part of the cache key.
         """
-        variant = variant_key(source_id, key, info.version, params, accept) if info else None
+        variant = variant_key(source_id, key, info.version, params, accept, purged) if info else None
         if variant:
-            hit = await asyncio.to_thread(self.cache.get, variant)
-            if self.cache.enabled:
-                self.metrics.cache.labels("miss" if hit is None else "hit").inc()
+            hit = await self.cache.get(variant)
             if hit is not None:
                 return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
+            if keep:
+                async with self.cache.turn(variant) as hit:  # (another node's render of it, if there was one)
+                    if hit is not None:
+                        return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
+                    return await self._render(source_id, storage, key, params, accept, info, variant,
+                                              keep=keep, then=then, light_here=light_here, purged=purged)
+        return await self._render(source_id, storage, key, params, accept, info, variant,
+                                  keep=keep, then=then, light_here=light_here, purged=purged)
+
+    async def _render(self, source_id: str, storage: Storage, key: str, params: Params, accept: str,
+                      info: ObjectInfo | None, variant: str | None, *, keep: bool,
+                      then: Callable[[bytes, str], object] | None, light_here: bool, purged: str) -> RenderResult:
         stored = await self.fetch(storage, key)
         if variant is None or stored.info.version != info.version:
-            variant = variant_key(source_id, key, stored.info.version, params, accept)
+            variant = variant_key(source_id, key, stored.info.version, params, accept, purged)
         # (The header ``light`` read, if it read one, is not read again wherever the render runs.)
         started = time.perf_counter()
         src, here = pipeline.light(stored.data, params, self.limits, accept) if light_here else (None, False)
@@ -128,7 +144,7 @@ class Renderer:
         meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
                 "vary_accept": out.vary_accept}
         if keep and self.cache.enabled:
-            await asyncio.to_thread(self.cache.put, variant, out.body, meta)
+            await self.cache.put(variant, out.body, meta)
         return RenderResult(body=out.body, etag=etag_of(variant), then=after, extras=out.extras, **meta)
 
     async def _timed(self, awaitable):

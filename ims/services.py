@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import ims
-from ims.cache import ResultCache
 from ims.config import Settings, SettingsError
 from ims.crypto import Sealer
 from ims.db import Database
@@ -17,6 +16,7 @@ from ims.metrics import Metrics
 from ims.params import check_ignorable
 from ims.pool import PixelPool
 from ims.render import Renderer
+from ims.results import Results
 from ims.storages import Storages
 
 
@@ -41,9 +41,9 @@ class Services:
             raise SettingsError(f"IMS_IGNORED_PARAMS: {error}") from None
         sealer = Sealer(settings.secret_key)
         pool = PixelPool(seconds=settings.limits.processing_seconds)
-        cache = ResultCache(settings.data_dir / "cache", settings.cache_size_mb * 1024 * 1024)
         db = Database(settings.database_url, bound=wait_seconds(settings.job_lease_seconds))
         metrics = Metrics(ims.__version__)
+        cache = Results.open(settings, db, metrics)
         metrics.watch_backlog(lambda: queue.backlog(db))
         metrics.watch_pool(pool.load)
         return cls(

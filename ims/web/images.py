@@ -18,6 +18,7 @@ from ims.manage.keys import authenticate
 from ims.manage.sources import DEFAULT_CACHE_CONTROL, PRIVATE_CACHE_CONTROL, RESERVED, is_service_host, service_hosts
 from ims.params import apply_client_hints, parse
 from ims.render import RenderResult, etag_of, variant_key
+from ims.results.purges import mark_of, tag_headers
 from ims.services import Services
 from ims.signing import check_url_signature
 from ims.storage import check_key
@@ -54,22 +55,23 @@ async def _image(path: str, request: Request, svc: Services) -> Response:
     storage = svc.storages.get(StorageRef.of(source))
     accept = request.headers.get("accept", "")
     renderer = svc.renderer
+    purged = mark_of(source, key)
 
     info = None
     conditional = request.headers.get("if-none-match")
     if conditional or renderer.cache.enabled:
         info = await renderer.head(storage, key)
     if conditional and info:
-        etag = etag_of(variant_key(source["id"], key, info.version, params, accept))
+        etag = etag_of(variant_key(source["id"], key, info.version, params, accept, purged))
         if _matches(conditional, etag):
-            headers = {"ETag": etag, "Cache-Control": cache_control(source)}
+            headers = {"ETag": etag, "Cache-Control": cache_control(source), **tag_headers(source["id"], key)}
             vary = _vary("format" in params.auto and not params.fm, hints)
             if vary:
                 headers["Vary"] = vary
             return Response(status_code=304, headers=headers)
 
-    result = await renderer.render(source["id"], storage, key, params, accept, info=info)
-    return _image_response(result, source, params, hints, head=request.method == "HEAD")
+    result = await renderer.render(source["id"], storage, key, params, accept, info=info, purged=purged)
+    return _image_response(result, source, key, params, hints, head=request.method == "HEAD")
 
 
 def _vary(accept: bool, hints: tuple[str, ...]) -> str:
@@ -78,14 +80,16 @@ def _vary(accept: bool, hints: tuple[str, ...]) -> str:
     return ", ".join((("Accept",) if accept else ()) + hints)
 
 
-def _image_response(result: RenderResult, source, params, hints: tuple[str, ...] = (), *,
+def _image_response(result: RenderResult, source, key: str, params, hints: tuple[str, ...] = (), *,
                     head: bool) -> Response:
+    """The image, with the CDN tags of the object (``Surrogate-Key``/``Cache-Tag``: purge by them)."""
     headers = {
         "Content-Type": result.mime,
         "Content-Length": str(len(result.body)),
         "ETag": result.etag,
         "Cache-Control": cache_control(source),
         "X-Ims-Cache": "hit" if result.cached else "miss",
+        **tag_headers(source["id"], key),
     }
     vary = _vary(result.vary_accept, hints)
     if vary:
