@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 from ims.db.tables import purges, sources
 from ims.db.types import utcnow
 from ims.errors import ValidationFailed
-from ims.manage.common import get_owned
+from ims.manage.common import get_owned, iso
 from ims.manage.schemas import PurgeCreate
 from ims.results.purges import KEY, MAX_PER_SOURCE, PREFIX, surrogate_keys, value_hash
 from ims.storage import check_key
@@ -35,7 +35,7 @@ def purge(conn: Connection, project_id: str, source_id: str, body: PurgeCreate) 
         _insert(conn, source["id"], PREFIX, "", now)
     source_tag, key_tag = surrogate_keys(source["id"], value)
     return {"source_id": source["id"], scope if scope == PREFIX else "object_key": value,
-            "purged_at": now, "surrogate_keys": [key_tag] if scope == KEY else [source_tag]}
+            "purged_at": iso(now), "surrogate_keys": [key_tag] if scope == KEY else [source_tag]}
 
 
 def _scope(body: PurgeCreate) -> tuple[str, str]:
