@@ -73,6 +73,7 @@ class Settings:
     log_level: str = "info"
     metrics_port: int | None = None  # `ims worker` serves /metrics here (None: not at all)
     ignored_params: tuple[str, ...] = ALWAYS_IGNORED_PARAMS  # query names accepted and ignored
+    auto_format_defer_ms: int = 150  # auto=format answers WebP first when AVIF would take longer
     result_store: str | None = None  # s3://bucket/prefix shared by every node; None = local (ims.results)
     result_store_endpoint_url: str | None = None
     result_store_region: str | None = None
@@ -107,6 +108,8 @@ class Settings:
             log_level=_choice(env, "IMS_LOG_LEVEL", LOG_LEVELS),
             metrics_port=_int(env, "IMS_METRICS_PORT", 0, low=0, high=65535) or None,
             ignored_params=_ignored_params(env.get("IMS_IGNORED_PARAMS")),
+            auto_format_defer_ms=_int(env, "IMS_AUTO_FORMAT_DEFER_MS", cls.auto_format_defer_ms, low=0,
+                                      high=3_600_000),
             result_store=_result_store(env.get("IMS_RESULT_STORE")),
             result_store_endpoint_url=env.get("IMS_RESULT_STORE_ENDPOINT_URL") or None,
             result_store_region=env.get("IMS_RESULT_STORE_REGION") or None,
@@ -194,6 +197,8 @@ def documented() -> tuple[tuple[str, str, str], ...]:
         ("IMS_JOB_LEASE_SECONDS", str(Settings.job_lease_seconds),
          "a claimed job without a heartbeat for this long runs again"),
         ("IMS_CACHE_SIZE_MB", str(Settings.cache_size_mb), "on-disk cache of on-demand renders (0 = off)"),
+        ("IMS_AUTO_FORMAT_DEFER_MS", str(Settings.auto_format_defer_ms),
+         "auto=format: an uncached AVIF estimated to take longer is answered in WebP, made in the background"),
         ("IMS_RESULT_STORE", "local", "or s3://bucket/prefix: one result store shared by every node"),
         ("IMS_RESULT_STORE_ENDPOINT_URL", "(AWS)", "S3 endpoint of the result store, e.g. http://minio:9000"),
         ("IMS_RESULT_STORE_REGION", "us-east-1", "region of the result store"),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from ims.results import Results
 from ims.storage import ObjectInfo, Storage, StoredObject
 
 _NEGOTIATED = ("image/avif", "image/webp", "image/jxl")
+log = logging.getLogger("ims.render")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class RenderResult:
     cached: bool = False
     then: object = None  # what ``render(then=…)`` returned
     extras: dict | None = None  # Params.extras computed from the output (background jobs)
+    deferred: bool = False      # auto=format's quick stand-in for an AVIF being made (``Renderer.later``)
 
 
 def variant_key(source_id: str, key: str, version: str, params: Params, accept: str, purged: str = "") -> str:
@@ -76,6 +79,8 @@ class Renderer:
         self.pool = pool
         self.cache = cache
         self.metrics = metrics
+        self.defer_avif = settings.auto_format_defer_ms / 1000
+        self.later = _Later(pool, cache, metrics, settings.limits)
 
     async def head(self, storage: Storage, key: str) -> ObjectInfo:
         return await self._timed(storage.head(key))
@@ -134,8 +139,9 @@ class Renderer:
         if here:
             out, after = _process_then(then, stored.data, params, self.limits, accept, src)
         elif then is None:
+            defer = self.defer_avif if keep and self.cache.enabled else None  # (made later = found later)
             out = await self.pool.run(variant, pipeline.process, stored.data, params, self.limits, accept=accept,
-                                      src=src)
+                                      src=src, defer_avif=defer)
             after = None
         else:  # ``then`` is the caller's closure: it runs in the parent thread that waited for the child
             out, after = await self.pool.run(None, pipeline.process, stored.data, params, self.limits,
@@ -143,6 +149,9 @@ class Renderer:
         self.metrics.renders.labels(out.format).observe(time.perf_counter() - started)  # (``then`` included)
         meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
                 "vary_accept": out.vary_accept}
+        if out.deferred:  # the AVIF is made in the background, into the cache: the next request gets it
+            self.later.make(variant, stored.data, params, accept)
+            return RenderResult(body=out.body, etag=etag_of(_stand_in(variant)), deferred=True, **meta)
         if keep and self.cache.enabled:
             await self.cache.put(variant, out.body, meta)
         return RenderResult(body=out.body, etag=etag_of(variant), then=after, extras=out.extras, **meta)
@@ -155,3 +164,42 @@ class Renderer:
             raise FetchTimeout(
                 f"the source did not answer within {self.limits.fetch_seconds:g} s"
             ) from None
+
+
+def _stand_in(variant: str) -> str:
+    """The key of a deferred AVIF's stand-in (its ETag must not be the AVIF's)."""
+    return hashlib.sha256(f"{variant}:stand-in".encode()).hexdigest()
+
+
+class _Later:
+    """AVIF renditions ``auto=format`` deferred (``pipeline.process(defer_avif=…)``), rendered in
+    the background into the result cache — once per variant in this process, in the same pixel
+    pool (so they queue behind, and are shed like, any render). A failure is logged: the next
+    request of the URL simply tries again."""
+
+    def __init__(self, pool: PixelPool, cache: Results, metrics: Metrics, limits) -> None:
+        self._pool, self._cache, self._metrics, self._limits = pool, cache, metrics, limits
+        self._running: dict[str, asyncio.Task] = {}
+
+    def make(self, variant: str, data: bytes, params: Params, accept: str) -> None:
+        if variant not in self._running:
+            task = asyncio.get_running_loop().create_task(self._make(variant, data, params, accept))
+            self._running[variant] = task
+            task.add_done_callback(lambda _t: self._running.pop(variant, None))
+
+    async def _make(self, variant: str, data: bytes, params: Params, accept: str) -> None:
+        started = time.perf_counter()
+        try:
+            out = await self._pool.run(f"{variant}:later", pipeline.process, data, params, self._limits,
+                                       accept=accept)
+            self._metrics.renders.labels(out.format).observe(time.perf_counter() - started)
+            await self._cache.put(variant, out.body, {"mime": out.mime, "format": out.format, "width": out.width,
+                                                      "height": out.height, "vary_accept": out.vary_accept})
+        except Exception as error:  # noqa: BLE001 — a background task: nobody else would see it
+            log.warning("deferred AVIF %s not made (%s); the next request tries again", variant[:16],
+                        getattr(error, "message", None) or error)
+
+    async def wait(self) -> None:
+        """Until the deferred renders started so far are done (tests, shutdown)."""
+        if self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)

@@ -87,7 +87,7 @@ def _image_response(result: RenderResult, source, key: str, params, hints: tuple
         "Content-Type": result.mime,
         "Content-Length": str(len(result.body)),
         "ETag": result.etag,
-        "Cache-Control": cache_control(source),
+        "Cache-Control": deferred_cache_control(source) if result.deferred else cache_control(source),
         "X-Ims-Cache": "hit" if result.cached else "miss",
         **tag_headers(source["id"], key),
     }
@@ -105,6 +105,15 @@ def cache_control(source) -> str:
     if source["access"] == "private" and source["cache_control"] == DEFAULT_CACHE_CONTROL:
         return PRIVATE_CACHE_CONTROL
     return source["cache_control"]
+
+
+DEFERRED_MAX_AGE = 60  # seconds: a cache in front comes back soon for the AVIF
+
+
+def deferred_cache_control(source) -> str:
+    """For auto=format's WebP stand-in while the AVIF is made: short, so caches come back for it."""
+    scope = "private" if source["access"] == "private" else "public"
+    return f"{scope}, max-age={DEFERRED_MAX_AGE}"
 
 
 def content_disposition(name: str) -> str:
