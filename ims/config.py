@@ -57,6 +57,7 @@ class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""
     workers: int = 1
+    processes: int = 1  # `ims serve` server processes on one port (IMS_PROCESSES, --processes)
     fs_roots: tuple[Path, ...] = ()
     bootstrap_api_key: str | None = None
     secret_key: str | None = None
@@ -93,6 +94,7 @@ class Settings:
             data_dir=data_dir,
             database_url=env.get("IMS_DATABASE_URL") or f"sqlite:///{data_dir / 'ims.db'}",
             workers=_int(env, "IMS_WORKERS", os.cpu_count() or 1, low=0, high=1024),
+            processes=_int(env, "IMS_PROCESSES", cls.processes, low=1, high=256),
             fs_roots=fs_roots,
             bootstrap_api_key=env.get("IMS_BOOTSTRAP_API_KEY") or None,
             secret_key=env.get("IMS_SECRET_KEY") or None,
@@ -185,6 +187,7 @@ def documented() -> tuple[tuple[str, str, str], ...]:
         ("IMS_DATA_DIR", f"./{Settings.data_dir}", "SQLite file, local storage, result cache, generated secret key"),
         ("IMS_DATABASE_URL", "sqlite:///$IMS_DATA_DIR/ims.db", "or postgresql://user@host:5432/db"),
         ("IMS_WORKERS", f"CPUs ({os.cpu_count() or 1})", "jobs at a time per process (ims serve: 0 = none)"),
+        ("IMS_PROCESSES", str(Settings.processes), "ims serve: server processes on one port (--processes overrides it)"),
         ("IMS_FS_ROOTS", "$IMS_DATA_DIR/sources:$IMS_DATA_DIR/destinations",
          "colon-separated roots for fs sources and destinations"),
         ("IMS_BOOTSTRAP_API_KEY", "generated, printed once", "the default project's API key on first start"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import ims
@@ -40,7 +41,9 @@ class Services:
         except ValueError as error:
             raise SettingsError(f"IMS_IGNORED_PARAMS: {error}") from None
         sealer = Sealer(settings.secret_key)
-        pool = PixelPool(seconds=settings.limits.processing_seconds)
+        # N server processes (``ims serve --processes N``) share the cores: a pixel pool each, of its share.
+        cores = os.cpu_count() or 1
+        pool = PixelPool(processes=max(1, cores // settings.processes), seconds=settings.limits.processing_seconds)
         db = Database(settings.database_url, bound=wait_seconds(settings.job_lease_seconds))
         metrics = Metrics(ims.__version__)
         cache = Results.open(settings, db, metrics)
