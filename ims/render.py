@@ -174,15 +174,19 @@ def _stand_in(variant: str) -> str:
 class _Later:
     """AVIF renditions ``auto=format`` deferred (``pipeline.process(defer_avif=…)``), rendered in
     the background into the result cache — once per variant in this process, in the same pixel
-    pool (so they queue behind, and are shed like, any render). A failure is logged: the next
-    request of the URL simply tries again."""
+    pool. They yield to requests: at most half the pool's children make them, and none starts
+    while renders wait for a child; one not started is not queued either — the next request of
+    the URL, deferred again, asks again (under a burst of new URLs the answers stay WebP-fast
+    and the AVIFs follow once the burst is over). A failure is logged; the next request tries again."""
 
     def __init__(self, pool: PixelPool, cache: Results, metrics: Metrics, limits) -> None:
         self._pool, self._cache, self._metrics, self._limits = pool, cache, metrics, limits
         self._running: dict[str, asyncio.Task] = {}
+        self._most = max(1, pool.size // 2)
 
     def make(self, variant: str, data: bytes, params: Params, accept: str) -> None:
-        if variant not in self._running:
+        _busy, _children, waiting = self._pool.load()
+        if variant not in self._running and len(self._running) < self._most and not waiting:
             task = asyncio.get_running_loop().create_task(self._make(variant, data, params, accept))
             self._running[variant] = task
             task.add_done_callback(lambda _t: self._running.pop(variant, None))
