@@ -81,6 +81,7 @@ class Renderer:
         self.metrics = metrics
         self.defer_avif = settings.auto_format_defer_ms / 1000
         self.later = _Later(pool, cache, metrics, settings.limits)
+        self._fetching = 0  # renders between their room check and the pool (on this event loop)
 
     async def head(self, storage: Storage, key: str) -> ObjectInfo:
         return await self._timed(storage.head(key))
@@ -130,7 +131,13 @@ class Renderer:
     async def _render(self, source_id: str, storage: Storage, key: str, params: Params, accept: str,
                       info: ObjectInfo | None, variant: str | None, *, keep: bool,
                       then: Callable[[bytes, str], object] | None, light_here: bool, purged: str) -> RenderResult:
-        stored = await self.fetch(storage, key)
+        if not light_here and not self.pool.running(variant):  # shed before the fetch (``PixelPool.check_room``)
+            self.pool.check_room(self._fetching)
+        self._fetching += 1
+        try:
+            stored = await self.fetch(storage, key)
+        finally:
+            self._fetching -= 1
         if variant is None or stored.info.version != info.version:
             variant = variant_key(source_id, key, stored.info.version, params, accept, purged)
         # (The header ``light`` read, if it read one, is not read again wherever the render runs.)
