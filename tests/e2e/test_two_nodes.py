@@ -1,20 +1,25 @@
 """Scale-out on one machine (issue 15 item 7): two `ims serve` nodes — their own data dirs and
-disk caches, one PostgreSQL, one SeaweedFS result store (IMS_RESULT_STORE).
+disk caches, one PostgreSQL, one SeaweedFS result store (IMS_RESULT_STORE) — and two `ims worker`s.
 
 A URL rendered by node A is a hit on node B (``X-Ims-Cache``), byte for byte with the same
 ETag; a purge through A is honoured by B on its very next request, though B holds the
 rendition on its own disk too; two nodes asked for one new URL at the same moment render it
-once between them (``ims_render_seconds`` counts renders in each process).
+once between them (``ims_render_seconds`` counts renders in each process); 500 jobs submitted
+half to each node all complete, each with one webhook.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
+from collections import Counter
 
+import psycopg
 import pytest
+import pyvips
 
-from tests.support.procs import Server, ims_env
+from tests.support.procs import Server, ims_env, poll
 
 pytestmark = pytest.mark.slow
 URL = "/default/photo.jpg?w=320&fm=webp"
@@ -93,3 +98,29 @@ def test_a_result_store_that_is_down_makes_renders_miss_never_fail(pg_stack):
     metrics = server.http.get("/metrics").text
     assert re.search(r'^ims_result_store_total\{op="get",result="error"\} [1-9]', metrics, re.M), metrics
     assert "result store s3://gone/renditions: get" in server.output()
+
+
+def test_500_jobs_submitted_half_to_each_node_all_complete_with_one_webhook_each(nodes):
+    stack, a, b = nodes
+    tiny = stack.data_dir / "tiny.png"
+    pyvips.Image.black(16, 16).new_from_image([30, 120, 200]).pngsave(str(tiny))
+    stack.put_original("tiny.png", tiny)
+    for _ in range(2):
+        stack.worker(workers=2)
+    assert a.http.post("/api/v1/webhook_endpoints", json={"url": stack.receiver.url}).status_code == 201
+    source_id = a.http.get("/api/v1/sources").json()["response"]["items"][0]["id"]
+    jobs = "/api/processes/v1/background_processes"
+    for node, start in ((a, 0), (b, 250)):
+        items = [{"source_id": source_id, "object_key": "tiny.png", "destination_object_key": f"j/{i}.png",
+                  "parameters": {"w": 8}} for i in range(start, start + 250)]
+        reply = node.http.post(f"{jobs}/batch", json={"items": items}, timeout=120)
+        assert reply.json()["response"]["accepted"] == 250, reply.text[:500]
+
+    def succeeded() -> bool:
+        with psycopg.connect(stack.database_url) as conn:
+            return conn.execute("SELECT count(*) FROM jobs WHERE status = 'succeeded'").fetchone()[0] == 500
+    poll(succeeded, timeout=300, every=0.5, what="500 jobs")
+    deliveries = stack.receiver.wait_for(500, timeout=120)
+    per_job = Counter(json.loads(d.body)["response"]["job_id"] for d in deliveries)
+    assert len(per_job) == 500 and set(per_job.values()) == {1}
+    assert len(list((stack.data_dir / "destinations/default/j").iterdir())) == 500
