@@ -6,7 +6,10 @@ import argparse
 import ctypes
 import json
 import os
+import signal
 import sys
+import threading
+import time
 from dataclasses import replace
 from importlib.metadata import version
 
@@ -197,7 +200,25 @@ def process_app():
                        allow_loopback_webhooks=bool(options.get("dev")), processes=options.get("processes", 1))
     logs.configure(settings.log_format, settings.log_level)
     _limit_malloc_arenas()
+    _stop_with_parent()
     return create_app(Services.open(settings), run_workers=True)
+
+
+def _stop_with_parent() -> None:
+    """Stop this server process (SIGTERM: a normal shutdown, its pixel children with it) when the
+    supervisor is gone, even killed by SIGKILL, which it cannot pass on; past 10 s it exits
+    at once. A thread that looks once a second (PR_SET_PDEATHSIG's signal reached the processes,
+    but one in a few did not finish its graceful stop without a second signal)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # a graceful stop that hangs (seen: one process in a few) ends here
+        os._exit(0)
+
+    threading.Thread(target=watch, name="ims-parent-watch", daemon=True).start()
 
 
 def _announce(settings: Settings, created) -> None:

@@ -3,6 +3,7 @@ port and share the data dir's result cache — a rendition one of them made is a
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,25 @@ def test_two_server_processes_share_one_port_and_one_cache(stack):
     assert all(r.status_code == 200 and r.headers["x-ims-cache"] == "hit" for r in replies)
     assert {r.content for r in replies} == {first.content}
     assert server.stop() == 0
+    assert not [p for p in spawned if Path(f"/proc/{p}").exists()]
+
+
+def test_the_server_processes_stop_when_the_supervisor_is_killed(stack):
+    server = stack.serve(IMS_PROCESSES="2")
+    spawned = [c for c in children(server.proc.pid) if "spawn_main" in command(c)]
+    assert len(spawned) == 2
+    server.kill()  # SIGKILL: uvicorn's supervisor cannot stop them itself
+    deadline = time.monotonic() + 30
+    while [p for p in spawned if alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in spawned if alive(p)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def test_a_bad_processes_value_is_refused_at_start(stack):
