@@ -1,11 +1,13 @@
 """fetch → pipeline → (result cache): the one function both the on-demand and the background paths use.
 
     Renderer.render(source, key, params, accept)
-      head          the object's version, for the cache key and the ETag (on-demand only)
+      overlays      the objects mark/blend name (``ims.overlays``: the project's sources only)
+      head          the object's version, for the cache key and the ETag (on-demand only);
+                    the overlays' versions are part of both
       cache         a hit answers without reading the source (this node's disk, then the shared
                     result store: ``ims.results``); with a shared store, a new rendition is
                     rendered by one node at a time (``Results.turn``)
-      get           with the byte limit and the fetch time limit
+      get           with the byte limit and the fetch time limit (the overlays beside it)
       pool.run      pipeline.process in the pixel pool's child processes (killed past the
                     processing limit); identical renders coalesce
                     (a light render in a dedicated worker runs where it is: ``light_here``)
@@ -23,9 +25,10 @@ from dataclasses import dataclass
 
 from ims import pipeline
 from ims.config import Settings
-from ims.errors import FetchTimeout
+from ims.errors import FetchTimeout, ImsError, InvalidParameter, ObjectNotFound
 from ims.metrics import Metrics
-from ims.params import Params
+from ims.overlays import Overlays, Target
+from ims.params import Params, image_overlays
 from ims.pipeline.encode import accepted_images
 from ims.pool import PixelPool
 from ims.results import Results
@@ -50,15 +53,17 @@ class RenderResult:
     deferred: bool = False      # auto=format's quick stand-in for an AVIF being made (``Renderer.later``)
 
 
-def variant_key(source_id: str, key: str, version: str, params: Params, accept: str, purged: str = "") -> str:
+def variant_key(source_id: str, key: str, version: str, params: Params, accept: str, overlays: str = "",
+                purged: str = "") -> str:
     """Everything the output bytes depend on: the object version, the parameters, and — only
-    when ``auto=format`` — which of AVIF/WebP the client accepts; and the object's purge marks
+    when ``auto=format`` — which of AVIF/WebP the client accepts; the versions of the
+    overlay images (``overlay_versions``), if any; and the object's purge marks
     (``ims.results.purges``): after a purge its renditions get new keys on every node."""
     negotiated = ""
     if "format" in params.auto and not params.fm:
         accepted = accepted_images(accept)
         negotiated = ",".join(t for t in _NEGOTIATED if t in accepted)
-    material = "\n".join((source_id, key, version, params.canonical(), negotiated)
+    material = "\n".join((source_id, key, version, params.canonical(), negotiated) + ((overlays,) if overlays else ())
                          + ((f"purged:{purged}",) if purged else ()))
     return hashlib.sha256(material.encode()).hexdigest()
 
@@ -73,12 +78,20 @@ def _process_then(then, data: bytes, params: Params, limits, accept: str,
     return out, then(out.body, out.mime) if then else None
 
 
+def overlay_versions(targets: tuple[Target, ...], infos: list[ObjectInfo]) -> str:
+    """The overlay objects and their versions, for ``variant_key``."""
+    return "\n".join(f"{t.role}={t.source_id}/{t.key}@{info.version}" for t, info in zip(targets, infos))
+
+
 class Renderer:
-    def __init__(self, settings: Settings, pool: PixelPool, cache: Results, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, pool: PixelPool, cache: Results, metrics: Metrics,
+                 overlays: Overlays | None = None) -> None:
+        """``overlays``: where mark/blend images are found (None: a render that draws one fails)."""
         self.limits = settings.limits
         self.pool = pool
         self.cache = cache
         self.metrics = metrics
+        self.overlays = overlays
         self.defer_avif = settings.auto_format_defer_ms / 1000
         self.later = _Later(pool, cache, metrics, settings.limits)
         self._fetching = 0  # renders between their room check and the pool (on this event loop)
@@ -88,6 +101,32 @@ class Renderer:
 
     async def fetch(self, storage: Storage, key: str) -> StoredObject:
         return await self._timed(storage.get(key, max_bytes=self.limits.source_bytes))
+
+    async def overlay_versions(self, source_id: str, params: Params) -> str:
+        """What ``variant_key`` needs of the overlay images ``params`` draws ("" for none)."""
+        return await self._versions(await self._overlay_targets(source_id, params))
+
+    async def _versions(self, targets: tuple[Target, ...]) -> str:
+        if not targets:
+            return ""
+        return overlay_versions(targets, await asyncio.gather(*(self._overlay(self.head, t) for t in targets)))
+
+    async def _overlay_targets(self, source_id: str, params: Params) -> tuple[Target, ...]:
+        if self.overlays is None:
+            if image_overlays(params):
+                raise ImsError("this process was built without overlay sources")
+            return ()
+        return await self.overlays.resolve(source_id, params)
+
+    async def _overlay(self, read, target: Target):
+        """``read`` (head or fetch) of an overlay object; its errors name the parameter (a
+        missing object is a bad parameter, not a missing source object)."""
+        try:
+            return await read(target.storage, target.key)
+        except ObjectNotFound as error:
+            raise InvalidParameter(f"{target.role}: {error.message}", field=target.role) from None
+        except ImsError as error:
+            raise error.about(target.role) from None
 
     async def render(
         self, source_id: str, storage: Storage, key: str, params: Params, accept: str = "",
@@ -114,7 +153,9 @@ class Renderer:
 
         ``purged``: the object's purge marks (``ims.results.purges.mark_of``), part of the cache key.
         """
-        variant = variant_key(source_id, key, info.version, params, accept, purged) if info else None
+        targets = await self._overlay_targets(source_id, params)
+        marks = await self._versions(targets) if info else ""
+        variant = variant_key(source_id, key, info.version, params, accept, marks, purged) if info else None
         if variant:
             hit = await self.cache.get(variant)
             if hit is not None:
@@ -123,41 +164,47 @@ class Renderer:
                 async with self.cache.turn(variant) as hit:  # (another node's render of it, if there was one)
                     if hit is not None:
                         return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
-                    return await self._render(source_id, storage, key, params, accept, info, variant,
-                                              keep=keep, then=then, light_here=light_here, purged=purged)
-        return await self._render(source_id, storage, key, params, accept, info, variant,
+                    return await self._render(source_id, storage, key, params, accept, info, variant, targets,
+                                              marks, keep=keep, then=then, light_here=light_here, purged=purged)
+        return await self._render(source_id, storage, key, params, accept, info, variant, targets, marks,
                                   keep=keep, then=then, light_here=light_here, purged=purged)
 
     async def _render(self, source_id: str, storage: Storage, key: str, params: Params, accept: str,
-                      info: ObjectInfo | None, variant: str | None, *, keep: bool,
-                      then: Callable[[bytes, str], object] | None, light_here: bool, purged: str) -> RenderResult:
+                      info: ObjectInfo | None, variant: str | None, targets: tuple[Target, ...], marks: str, *,
+                      keep: bool, then: Callable[[bytes, str], object] | None, light_here: bool,
+                      purged: str) -> RenderResult:
         if not light_here and not self.pool.running(variant):  # shed before the fetch (``PixelPool.check_room``)
             self.pool.check_room(self._fetching)
         self._fetching += 1
         try:
-            stored = await self.fetch(storage, key)
+            stored, *layers = await asyncio.gather(self.fetch(storage, key),
+                                                   *(self._overlay(self.fetch, t) for t in targets))
         finally:
             self._fetching -= 1
-        if variant is None or stored.info.version != info.version:
-            variant = variant_key(source_id, key, stored.info.version, params, accept, purged)
+        fetched = overlay_versions(targets, [layer.info for layer in layers])
+        if variant is None or stored.info.version != info.version or fetched != marks:
+            variant = variant_key(source_id, key, stored.info.version, params, accept, fetched, purged)
+        overlays = tuple((t.role, layer.data, t.params) for t, layer in zip(targets, layers))
         # (The header ``light`` read, if it read one, is not read again wherever the render runs.)
         started = time.perf_counter()
-        src, here = pipeline.light(stored.data, params, self.limits, accept) if light_here else (None, False)
+        src, here = pipeline.light(stored.data, params, self.limits, accept) if light_here and not overlays \
+            else (None, False)
         if here:
             out, after = _process_then(then, stored.data, params, self.limits, accept, src)
         elif then is None:
             defer = self.defer_avif if keep and self.cache.enabled else None  # (made later = found later)
             out = await self.pool.run(variant, pipeline.process, stored.data, params, self.limits, accept=accept,
-                                      src=src, defer_avif=defer)
+                                      src=src, overlays=overlays, defer_avif=defer)
             after = None
         else:  # ``then`` is the caller's closure: it runs in the parent thread that waited for the child
             out, after = await self.pool.run(None, pipeline.process, stored.data, params, self.limits,
-                                             accept=accept, src=src, then=lambda o: (o, then(o.body, o.mime)))
+                                             accept=accept, src=src, overlays=overlays,
+                                             then=lambda o: (o, then(o.body, o.mime)))
         self.metrics.renders.labels(out.format).observe(time.perf_counter() - started)  # (``then`` included)
         meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
                 "vary_accept": out.vary_accept}
         if out.deferred:  # the AVIF is made in the background, into the cache: the next request gets it
-            self.later.make(variant, stored.data, params, accept)
+            self.later.make(variant, stored.data, params, accept, overlays)
             return RenderResult(body=out.body, etag=etag_of(_stand_in(variant)), deferred=True, **meta)
         if keep and self.cache.enabled:
             await self.cache.put(variant, out.body, meta)
@@ -191,18 +238,18 @@ class _Later:
         self._running: dict[str, asyncio.Task] = {}
         self._most = max(1, pool.size // 2)
 
-    def make(self, variant: str, data: bytes, params: Params, accept: str) -> None:
+    def make(self, variant: str, data: bytes, params: Params, accept: str, overlays: tuple = ()) -> None:
         _busy, _children, waiting = self._pool.load()
         if variant not in self._running and len(self._running) < self._most and not waiting:
-            task = asyncio.get_running_loop().create_task(self._make(variant, data, params, accept))
+            task = asyncio.get_running_loop().create_task(self._make(variant, data, params, accept, overlays))
             self._running[variant] = task
             task.add_done_callback(lambda _t: self._running.pop(variant, None))
 
-    async def _make(self, variant: str, data: bytes, params: Params, accept: str) -> None:
+    async def _make(self, variant: str, data: bytes, params: Params, accept: str, overlays: tuple) -> None:
         started = time.perf_counter()
         try:
             out = await self._pool.run(f"{variant}:later", pipeline.process, data, params, self._limits,
-                                       accept=accept)
+                                       accept=accept, overlays=overlays)
             self._metrics.renders.labels(out.format).observe(time.perf_counter() - started)
             await self._cache.put(variant, out.body, {"mime": out.mime, "format": out.format, "width": out.width,
                                                       "height": out.height, "vary_accept": out.vary_accept})

@@ -82,7 +82,8 @@ async def _image(path: str, request: Request, svc: Services) -> Response:
     if conditional or renderer.cache.enabled:
         info = await renderer.head(storage, key)
     if conditional and info:
-        etag = etag_of(variant_key(source["id"], key, info.version, params, accept, purged))
+        overlays = await renderer.overlay_versions(source["id"], params)   # (mark/blend images)
+        etag = etag_of(variant_key(source["id"], key, info.version, params, accept, overlays, purged))
         if _matches(conditional, etag):
             headers = {"ETag": etag, "Cache-Control": cache_control(source), **tag_headers(source["id"], key)}
             vary = _vary("format" in params.auto and not params.fm, hints)
