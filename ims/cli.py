@@ -176,7 +176,7 @@ def serve(settings: Settings, args) -> int:
         svc.close()
         os.environ[_SERVE_OPTIONS] = json.dumps({"host": settings.host, "port": settings.port,
                                                  "dev": settings.allow_loopback_webhooks,
-                                                 "processes": settings.processes})
+                                                 "processes": settings.processes, "supervisor": os.getpid()})
         print(f"ims: {settings.processes} server processes on {settings.host}:{settings.port}", flush=True)
         uvicorn.run("ims.cli:process_app", factory=True, workers=settings.processes, **options)
         return 0
@@ -200,16 +200,16 @@ def process_app():
                        allow_loopback_webhooks=bool(options.get("dev")), processes=options.get("processes", 1))
     logs.configure(settings.log_format, settings.log_level)
     _limit_malloc_arenas()
-    _stop_with_parent()
+    _stop_with_parent(options.get("supervisor"))
     return create_app(Services.open(settings), run_workers=True)
 
 
-def _stop_with_parent() -> None:
+def _stop_with_parent(supervisor: int | None) -> None:
     """Stop this server process (SIGTERM: a normal shutdown, its pixel children with it) when the
     supervisor is gone, even killed by SIGKILL, which it cannot pass on; past 10 s it exits
     at once. A thread that looks once a second (PR_SET_PDEATHSIG's signal reached the processes,
     but one in a few did not finish its graceful stop without a second signal)."""
-    parent = os.getppid()
+    parent = supervisor or os.getppid()  # (the supervisor may be gone before this process got here)
 
     def watch() -> None:
         while os.getppid() == parent:
