@@ -115,3 +115,10 @@ class EndpointPatch(Body):
 
 class KeyCreate(Body):
     name: str = Field("", max_length=200)
+
+
+class PurgeCreate(Body):
+    """``{"object_key"}`` or ``{"prefix"}``, exactly one (checked by ``ims.manage.purge``)."""
+
+    object_key: str | None = Field(None, description="drop the renditions of this object")
+    prefix: str | None = Field(None, description="drop the renditions of every object whose key starts with this")
