@@ -26,6 +26,7 @@ from ims.web.console.render import FLASHES, page, redirect
 from ims.web.console.routing import module_router
 from ims.web.console.session import ConsoleSession, Form, Session
 from ims.web.deps import in_read, in_write, services
+from ims.web.images import query_pairs
 
 router = module_router()
 
@@ -149,8 +150,8 @@ async def preview(request: Request, session: Session, source_id: str, object_key
     row = await in_read(svc, get_owned, sources_table, session.project_id, source_id, "source")
     try:
         check_key(object_key, field="object_key")
-        params = parse((k, v) for k, v in request.query_params.multi_items()
-                       if k not in ("object_key", "s", "expires"))
+        pairs = await query_pairs(svc, row, (p for p in request.query_params.multi_items() if p[0] != "object_key"))
+        params = parse(pairs, ignored=svc.settings.ignored_params)
         storage, renderer = svc.storages.get(StorageRef.of(row)), svc.renderer
         info = await renderer.head(storage, object_key) if renderer.cache.enabled else None  # as the image route
         result = await renderer.render(row["id"], storage, object_key, params, request.headers.get("accept", ""),
