@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ims import jsonsafe
@@ -32,12 +32,18 @@ from ims.manage.schemas import PresetCreate, PresetPatch
 from ims.params import PRESET, parse
 
 _SHOWN_NAMES = 20  # presets named in an "unknown preset" message
+MAX_PRESETS = 1000  # per project: every process keeps a project's presets in memory, all of them
+_MAX_NAME = 64  # characters of a parameter name: longer is no parameter (and is not echoed back)
 
 
 def create_preset(conn: Connection, project_id: str, body: PresetCreate, *, ignored: Collection[str] = ()) -> dict:
     check_name(body.name)
     parameters = check_parameters(body.parameters, ignored=ignored)
     _ensure_name_free(conn, project_id, body.name)
+    count = conn.execute(select(func.count()).select_from(presets).where(presets.c.project_id == project_id)).scalar()
+    if count >= MAX_PRESETS:
+        raise Conflict(f"this project has {count} presets, the most it may have ({MAX_PRESETS}): "
+                       "delete or reuse one", field="name")
     now = utcnow()
     row = {"id": new_id(), "project_id": project_id, "name": body.name, "parameters": parameters,
            "created_at": now, "updated_at": now}
@@ -146,6 +152,9 @@ def check_parameters(parameters: Mapping[str, object], *, ignored: Collection[st
     jsonsafe.check(dict(parameters), "parameters")
     kept: dict[str, object] = {}
     for name, value in parameters.items():
+        if len(name) > _MAX_NAME:
+            raise InvalidParameter(f"parameters: unknown parameter {name[:40]!r}… (a name of {len(name)} "
+                                   "characters)", field="parameters")
         field = f"parameters.{name}"
         if name == PRESET:
             raise InvalidParameter(f"{field}: a preset cannot contain another preset", field=field)

@@ -164,3 +164,20 @@ def test_signed_urls_with_a_preset(app):
     _error(app.api("POST", url, json={"object_key": "a.jpg", "preset": "card", "parameters": {"w": 9}}),
            400, "parameters.w", "presets_only")
     assert app.api("POST", url, json={"object_key": "a.jpg", "preset": "card"}).status_code == 201
+
+
+def test_a_project_holds_at_most_max_presets(app, monkeypatch):
+    from ims.manage import presets
+
+    monkeypatch.setattr(presets, "MAX_PRESETS", 2)
+    _create(app, name="a")
+    second = _create(app, name="b")
+    _error(app.api("POST", URL, json={"name": "c"}), 409, "name", "the most it may have (2)")
+    app.api("DELETE", f"{URL}/{second['id']}")
+    assert _create(app, name="c")["name"] == "c"
+
+
+def test_a_huge_parameter_name_is_not_echoed(app):
+    reply = app.api("POST", URL, json={"name": "p", "parameters": {"x" * 100_000: 1}})
+    body = _error(reply, 400, "parameters", "unknown parameter")
+    assert len(reply.content) < 2000, body
