@@ -10,7 +10,7 @@ no queued job).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, insert, select
 
@@ -42,7 +42,7 @@ class Submission:
     metadata: dict | None
     webhook_url: str | None
     preset: str | None = None  # expanded by ``enqueue`` (``with_preset``), then None
-    parameters: dict = field(default_factory=dict)  # as given (ignored names dropped): laid over the preset
+    parameters: tuple[tuple[str, object], ...] = ()  # as given (ignored names dropped): laid over the preset
 
 
 def parse_submission(body: object, settings: Settings) -> Submission:
@@ -82,7 +82,7 @@ def parse_submission(body: object, settings: Settings) -> Submission:
     if problems:
         message = problems[0].message if len(problems) == 1 else "; ".join(p.message for p in problems)
         raise ValidationFailed(message, errors=problems)
-    given = {k: v for k, v in (body.get("parameters") or {}).items() if k not in settings.ignored_params}
+    given = tuple((k, v) for k, v in (body.get("parameters") or {}).items() if k not in settings.ignored_params)
     return Submission(source_id, object_key, params, destination_key, destination_ids, metadata, webhook_url,
                       preset, given)
 
@@ -185,7 +185,7 @@ def _expand_preset(conn: Connection, project_id: str, sub: Submission) -> Submis
     if sub.preset is None:
         return sub
     base = preset_parameters(conn, project_id, sub.preset, field="preset")
-    params = _params(dict(with_preset(base, sub.parameters.items())), ())
+    params = _params(dict(with_preset(base, sub.parameters)), ())
     return replace(sub, params=replace(params, extras=sub.params.extras), preset=None)
 
 

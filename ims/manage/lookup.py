@@ -1,10 +1,11 @@
 """Source, destination and preset rows, kept while the configuration version says they are current.
 
 Every image request needs its source row (by hostname, then by name or id) — and with
-``?preset=`` its project's presets — and every job its source and destinations (by id). The rows are kept in memory, but trusted only while
-the installation's configuration version (``ims.db.version``) is the one they were read
-under: the version is read on every lookup, so an edit committed in any process (access,
-signing key, storage, hostnames, a destination created or deleted) is seen by the very next
+``?preset=`` its project's presets — and every job its source and destinations (by id).
+The rows are kept in memory, but trusted only while the installation's configuration
+version (``ims.db.version``) is the one they were read under: the version is read on every
+lookup, so an edit committed in any process (access, signing key, storage, hostnames, a
+destination created or deleted, a preset) is seen by the very next
 request or job here — never after a silent delay. A hit costs that one read (~7 µs on
 SQLite, on the event loop), one per request however many lookups it makes (``version``,
 then ``current=``); a miss reads the rows in a thread.

@@ -40,7 +40,8 @@ def create_preset(conn: Connection, project_id: str, body: PresetCreate, *, igno
     check_name(body.name)
     parameters = check_parameters(body.parameters, ignored=ignored)
     _ensure_name_free(conn, project_id, body.name)
-    count = conn.execute(select(func.count()).select_from(presets).where(presets.c.project_id == project_id)).scalar()
+    count = conn.execute(select(func.count()).select_from(presets)
+                         .where(presets.c.project_id == project_id)).scalar_one()
     if count >= MAX_PRESETS:
         raise Conflict(f"this project has {count} presets, the most it may have ({MAX_PRESETS}): "
                        "delete or reuse one", field="name")

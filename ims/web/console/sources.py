@@ -97,7 +97,8 @@ async def source_page(request: Request, session: Session, source_id: str, reveal
 async def update_source(request: Request, session: Session, form: Form, source_id: str):
     svc = services(request)
     data = {**forms.given(form, ("access", "signature", "cache_control")),
-            "hostnames": forms.lines(forms.text(form, "hostnames")), "presets_only": bool(forms.text(form, "presets_only"))}
+            "hostnames": forms.lines(forms.text(form, "hostnames")),
+            "presets_only": bool(forms.text(form, "presets_only"))}
     try:
         body = forms.body(SourcePatch, **data)
         view = await in_write(svc, sources.update_source, session.project_id, source_id, body, svc.settings,
