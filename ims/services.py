@@ -13,7 +13,9 @@ from ims.db.engine import wait_seconds
 from ims.jobs import queue
 from ims.jobs.notify import Wakeups
 from ims.manage.lookup import SourceLookup
+from ims.manage.sources import is_service_host, service_hosts
 from ims.metrics import Metrics
+from ims.overlays import Overlays
 from ims.params import check_ignorable
 from ims.pool import PixelPool
 from ims.render import Renderer
@@ -46,14 +48,18 @@ class Services:
         metrics = Metrics(ims.__version__)
         metrics.watch_backlog(lambda: queue.backlog(db))
         metrics.watch_pool(pool.load)
+        storages = Storages(settings, sealer)
+        lookup = SourceLookup(db)
+        own = service_hosts(settings)
+        overlays = Overlays(lookup.project_sources, storages, lambda host: is_service_host(host, own))
         return cls(
             settings=settings,
             db=db,
             sealer=sealer,
-            storages=Storages(settings, sealer),
+            storages=storages,
             pool=pool,
-            renderer=Renderer(settings, pool, cache, metrics),
-            lookup=SourceLookup(db),
+            renderer=Renderer(settings, pool, cache, metrics, overlays),
+            lookup=lookup,
             wakeups=Wakeups(),
             metrics=metrics,
         )
