@@ -114,3 +114,24 @@ def test_the_url_builder_writes_the_preset(console):
     assert built["errors"] == {} and built["url"].startswith("/default/a.jpg?preset=card&fm=webp&s="), built
     wrong = app.client.get(f"/console/sources/{source['id']}/url.json?object_key=a.jpg&preset=gone").json()
     assert "no preset named 'gone'" in wrong["errors"]["preset"], wrong
+
+
+def test_a_private_sources_preview_applies_the_preset(console):
+    """The builder's preview of a private source goes through the console session: the same
+    preset expansion (and presets_only rule) as the image route."""
+    import pyvips
+
+    app = console
+    directory = app.svc.settings.data_dir / "sources" / "default"
+    directory.mkdir(parents=True, exist_ok=True)
+    grey = (pyvips.Image.black(300, 200, bands=3) + [9, 9, 9]).cast("uchar")
+    (directory / "a.png").write_bytes(grey.pngsave_buffer())
+    source = default_source(app)
+    app.api("PATCH", f"/api/v1/sources/{source['id']}", json={"access": "private", "presets_only": True})
+    app.api("POST", "/api/v1/presets", json={"name": "card", "parameters": {"w": 60}})
+    built = app.client.get(f"/console/sources/{source['id']}/url.json?object_key=a.png&preset=card").json()
+    assert built["preview"] == f"/console/sources/{source['id']}/preview?object_key=a.png&preset=card", built
+    image = pyvips.Image.new_from_buffer(app.client.get(built["preview"]).content, "")
+    assert (image.width, image.height) == (60, 40)
+    refused = app.client.get(f"/console/sources/{source['id']}/preview?object_key=a.png&w=500")
+    assert refused.status_code == 400 and "presets_only" in refused.json()["message"]
