@@ -63,7 +63,7 @@ def test_create_get_list_patch_delete(app):
     ({"fit": "stretch"}, "parameters.fit", "one of clamp"),
     ({"w": 10, "width": 20}, "parameters.width", "more than once"),
     ({"bogus": 1}, "parameters.bogus", "unknown parameter"),
-    ({"txt": "hi"}, "parameters.txt", "not supported"),
+    ({"fp-debug": 1}, "parameters.fp-debug", "not supported"),
     ({"preset": "card"}, "parameters.preset", "cannot contain another preset"),
     ({"s": "abc"}, "parameters.s", "signing"),
     ({"expires": 2000000000}, "parameters.expires", "signing"),
