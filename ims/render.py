@@ -4,24 +4,26 @@
       overlays      the objects mark/blend name (``ims.overlays``: the project's sources only)
       head          the object's version, for the cache key and the ETag (on-demand only);
                     the overlays' versions are part of both
-      cache         a hit answers without reading the source
+      cache         a hit answers without reading the source (this node's disk, then the shared
+                    result store: ``ims.results``); with a shared store, a new rendition is
+                    rendered by one node at a time (``Results.turn``)
       get           with the byte limit and the fetch time limit (the overlays beside it)
       pool.run      pipeline.process in the pixel pool's child processes (killed past the
                     processing limit); identical renders coalesce
                     (a light render in a dedicated worker runs where it is: ``light_here``)
-      cache.put     (on demand only)
+      cache.put     (on demand only; both levels)
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ims import pipeline
-from ims.cache import ResultCache
 from ims.config import Settings
 from ims.errors import FetchTimeout, ImsError, InvalidParameter, ObjectNotFound
 from ims.metrics import Metrics
@@ -29,9 +31,11 @@ from ims.overlays import Overlays, Target
 from ims.params import Params, image_overlays
 from ims.pipeline.encode import accepted_images
 from ims.pool import PixelPool
+from ims.results import Results
 from ims.storage import ObjectInfo, Storage, StoredObject
 
 _NEGOTIATED = ("image/avif", "image/webp", "image/jxl")
+log = logging.getLogger("ims.render")
 
 
 @dataclass(frozen=True)
@@ -46,17 +50,21 @@ class RenderResult:
     cached: bool = False
     then: object = None  # what ``render(then=…)`` returned
     extras: dict | None = None  # Params.extras computed from the output (background jobs)
+    deferred: bool = False      # auto=format's quick stand-in for an AVIF being made (``Renderer.later``)
 
 
-def variant_key(source_id: str, key: str, version: str, params: Params, accept: str, overlays: str = "") -> str:
+def variant_key(source_id: str, key: str, version: str, params: Params, accept: str, overlays: str = "",
+                purged: str = "") -> str:
     """Everything the output bytes depend on: the object version, the parameters, and — only
-    when ``auto=format`` — which of AVIF/WebP the client accepts; and the versions of the
-    overlay images (``overlay_versions``), if any."""
+    when ``auto=format`` — which of AVIF/WebP the client accepts; the versions of the
+    overlay images (``overlay_versions``), if any; and the object's purge marks
+    (``ims.results.purges``): after a purge its renditions get new keys on every node."""
     negotiated = ""
     if "format" in params.auto and not params.fm:
         accepted = accepted_images(accept)
         negotiated = ",".join(t for t in _NEGOTIATED if t in accepted)
-    material = "\n".join((source_id, key, version, params.canonical(), negotiated) + ((overlays,) if overlays else ()))
+    material = "\n".join((source_id, key, version, params.canonical(), negotiated) + ((overlays,) if overlays else ())
+                         + ((f"purged:{purged}",) if purged else ()))
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -76,7 +84,7 @@ def overlay_versions(targets: tuple[Target, ...], infos: list[ObjectInfo]) -> st
 
 
 class Renderer:
-    def __init__(self, settings: Settings, pool: PixelPool, cache: ResultCache, metrics: Metrics,
+    def __init__(self, settings: Settings, pool: PixelPool, cache: Results, metrics: Metrics,
                  overlays: Overlays | None = None) -> None:
         """``overlays``: where mark/blend images are found (None: a render that draws one fails)."""
         self.limits = settings.limits
@@ -84,6 +92,9 @@ class Renderer:
         self.cache = cache
         self.metrics = metrics
         self.overlays = overlays
+        self.defer_avif = settings.auto_format_defer_ms / 1000
+        self.later = _Later(pool, cache, metrics, settings.limits)
+        self._fetching = 0  # renders between their room check and the pool (on this event loop)
 
     async def head(self, storage: Storage, key: str) -> ObjectInfo:
         return await self._timed(storage.head(key))
@@ -120,7 +131,7 @@ class Renderer:
     async def render(
         self, source_id: str, storage: Storage, key: str, params: Params, accept: str = "",
         *, info: ObjectInfo | None = None, keep: bool = True, then: Callable[[bytes, str], object] | None = None,
-        light_here: bool = False,
+        light_here: bool = False, purged: str = "",
     ) -> RenderResult:
         """Render ``key`` of a source. With ``info`` (from ``head``), the result cache is looked in;
         with ``keep`` the result is stored there (background jobs, whose results go to their
@@ -139,21 +150,40 @@ class Renderer:
         jobs/s). The price: while it runs, and while ``then`` writes local files (fsync), the
         loop waits. Elsewhere the loop also answers HTTP, and the pool spreads renders over
         every core.
+
+        ``purged``: the object's purge marks (``ims.results.purges.mark_of``), part of the cache key.
         """
         targets = await self._overlay_targets(source_id, params)
         marks = await self._versions(targets) if info else ""
-        variant = variant_key(source_id, key, info.version, params, accept, marks) if info else None
+        variant = variant_key(source_id, key, info.version, params, accept, marks, purged) if info else None
         if variant:
-            hit = await asyncio.to_thread(self.cache.get, variant)
-            if self.cache.enabled:
-                self.metrics.cache.labels("miss" if hit is None else "hit").inc()
+            hit = await self.cache.get(variant)
             if hit is not None:
                 return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
-        stored, *layers = await asyncio.gather(self.fetch(storage, key),
-                                               *(self._overlay(self.fetch, t) for t in targets))
+            if keep:
+                async with self.cache.turn(variant) as hit:  # (another node's render of it, if there was one)
+                    if hit is not None:
+                        return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
+                    return await self._render(source_id, storage, key, params, accept, info, variant, targets,
+                                              marks, keep=keep, then=then, light_here=light_here, purged=purged)
+        return await self._render(source_id, storage, key, params, accept, info, variant, targets, marks,
+                                  keep=keep, then=then, light_here=light_here, purged=purged)
+
+    async def _render(self, source_id: str, storage: Storage, key: str, params: Params, accept: str,
+                      info: ObjectInfo | None, variant: str | None, targets: tuple[Target, ...], marks: str, *,
+                      keep: bool, then: Callable[[bytes, str], object] | None, light_here: bool,
+                      purged: str) -> RenderResult:
+        if not light_here and not self.pool.running(variant):  # shed before the fetch (``PixelPool.check_room``)
+            self.pool.check_room(self._fetching)
+        self._fetching += 1
+        try:
+            stored, *layers = await asyncio.gather(self.fetch(storage, key),
+                                                   *(self._overlay(self.fetch, t) for t in targets))
+        finally:
+            self._fetching -= 1
         fetched = overlay_versions(targets, [layer.info for layer in layers])
         if variant is None or stored.info.version != info.version or fetched != marks:
-            variant = variant_key(source_id, key, stored.info.version, params, accept, fetched)
+            variant = variant_key(source_id, key, stored.info.version, params, accept, fetched, purged)
         overlays = tuple((t.role, layer.data, t.params) for t, layer in zip(targets, layers))
         # (The header ``light`` read, if it read one, is not read again wherever the render runs.)
         started = time.perf_counter()
@@ -162,8 +192,9 @@ class Renderer:
         if here:
             out, after = _process_then(then, stored.data, params, self.limits, accept, src)
         elif then is None:
+            defer = self.defer_avif if keep and self.cache.enabled else None  # (made later = found later)
             out = await self.pool.run(variant, pipeline.process, stored.data, params, self.limits, accept=accept,
-                                      src=src, overlays=overlays)
+                                      src=src, overlays=overlays, defer_avif=defer)
             after = None
         else:  # ``then`` is the caller's closure: it runs in the parent thread that waited for the child
             out, after = await self.pool.run(None, pipeline.process, stored.data, params, self.limits,
@@ -172,8 +203,11 @@ class Renderer:
         self.metrics.renders.labels(out.format).observe(time.perf_counter() - started)  # (``then`` included)
         meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
                 "vary_accept": out.vary_accept}
+        if out.deferred:  # the AVIF is made in the background, into the cache: the next request gets it
+            self.later.make(variant, stored.data, params, accept, overlays)
+            return RenderResult(body=out.body, etag=etag_of(_stand_in(variant)), deferred=True, **meta)
         if keep and self.cache.enabled:
-            await asyncio.to_thread(self.cache.put, variant, out.body, meta)
+            await self.cache.put(variant, out.body, meta)
         return RenderResult(body=out.body, etag=etag_of(variant), then=after, extras=out.extras, **meta)
 
     async def _timed(self, awaitable):
@@ -184,3 +218,46 @@ class Renderer:
             raise FetchTimeout(
                 f"the source did not answer within {self.limits.fetch_seconds:g} s"
             ) from None
+
+
+def _stand_in(variant: str) -> str:
+    """The key of a deferred AVIF's stand-in (its ETag must not be the AVIF's)."""
+    return hashlib.sha256(f"{variant}:stand-in".encode()).hexdigest()
+
+
+class _Later:
+    """AVIF renditions ``auto=format`` deferred (``pipeline.process(defer_avif=…)``), rendered in
+    the background into the result cache — once per variant in this process, in the same pixel
+    pool. They yield to requests: at most half the pool's children make them, and none starts
+    while renders wait for a child; one not started is not queued either — the next request of
+    the URL, deferred again, asks again (under a burst of new URLs the answers stay WebP-fast
+    and the AVIFs follow once the burst is over). A failure is logged; the next request tries again."""
+
+    def __init__(self, pool: PixelPool, cache: Results, metrics: Metrics, limits) -> None:
+        self._pool, self._cache, self._metrics, self._limits = pool, cache, metrics, limits
+        self._running: dict[str, asyncio.Task] = {}
+        self._most = max(1, pool.size // 2)
+
+    def make(self, variant: str, data: bytes, params: Params, accept: str, overlays: tuple = ()) -> None:
+        _busy, _children, waiting = self._pool.load()
+        if variant not in self._running and len(self._running) < self._most and not waiting:
+            task = asyncio.get_running_loop().create_task(self._make(variant, data, params, accept, overlays))
+            self._running[variant] = task
+            task.add_done_callback(lambda _t: self._running.pop(variant, None))
+
+    async def _make(self, variant: str, data: bytes, params: Params, accept: str, overlays: tuple) -> None:
+        started = time.perf_counter()
+        try:
+            out = await self._pool.run(f"{variant}:later", pipeline.process, data, params, self._limits,
+                                       accept=accept, overlays=overlays)
+            self._metrics.renders.labels(out.format).observe(time.perf_counter() - started)
+            await self._cache.put(variant, out.body, {"mime": out.mime, "format": out.format, "width": out.width,
+                                                      "height": out.height, "vary_accept": out.vary_accept})
+        except Exception as error:  # noqa: BLE001 — a background task: nobody else would see it
+            log.warning("deferred AVIF %s not made (%s); the next request tries again", variant[:16],
+                        getattr(error, "message", None) or error)
+
+    async def wait(self) -> None:
+        """Until the deferred renders started so far are done (tests, shutdown)."""
+        if self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)

@@ -128,3 +128,10 @@ class PresetCreate(Body):
 class PresetPatch(Body):
     name: str | None = None
     parameters: dict[str, Any] | None = Field(None, description="replaces the preset's parameters whole")
+
+
+class PurgeCreate(Body):
+    """``{"object_key"}`` or ``{"prefix"}``, exactly one (checked by ``ims.manage.purge``)."""
+
+    object_key: str | None = Field(None, description="drop the renditions of this object")
+    prefix: str | None = Field(None, description="drop the renditions of every object whose key starts with this")
