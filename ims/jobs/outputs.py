@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
 from ims.errors import FieldError, ImsError, ValidationFailed
 from ims.ids import is_id
 from ims.jobs import templates
-from ims.params import EXTRAS_KEY, Params
+from ims.params import EXTRAS_KEY, Params, with_preset
 
 MAX_OUTPUTS = 20
 FIELDS = ("name", "parameters", "preset", "destination_object_key", "destination_ids")
@@ -38,13 +38,15 @@ class Output:
     params: Params
     key_template: str
     destination_ids: tuple[str, ...] | None  # None: the job's
+    preset: str | None = None  # expanded at enqueue (``with_presets``), then None
+    given: tuple[tuple[str, object], ...] = ()  # its parameters as given: laid over the preset
 
 
-def parse(value: object, object_key: str | None,
-          parse_params: Callable[[object, str], Params]) -> tuple[Output, ...]:
+def parse(value: object, object_key: str | None, parse_params: Callable[[object, str], Params],
+          ignored: tuple[str, ...] = ()) -> tuple[Output, ...]:
     """The outputs of a submission, or one ``ValidationFailed`` listing every problem.
-    ``parse_params(value, field)`` parses one output's ``parameters`` (as a job's are);
-    ``object_key`` None: the key templates are checked with ``SAMPLE_KEY``."""
+    ``parse_params(value, field)`` parses one output's ``parameters`` (as a job's are; ``ignored``:
+    the names it drops); ``object_key`` None: the key templates are checked with ``SAMPLE_KEY``."""
     if isinstance(value, str):  # (what a form body makes of it)
         raise ValidationFailed("outputs must be a JSON list of objects: send the request as JSON "
                                "(content-type: application/json); form bodies carry one output", field="outputs")
@@ -57,7 +59,7 @@ def parse(value: object, object_key: str | None,
     for i, item in enumerate(value):
         at = f"outputs[{i}]"
         try:
-            output = _one(item, i, object_key, parse_params)
+            output = _one(item, i, object_key, parse_params, ignored)
         except ImsError as error:
             problems.extend(_under(at, e) for e in error.errors)
             continue
@@ -98,13 +100,29 @@ def view(rows: list[dict] | None) -> list[dict] | None:
             for r in rows]
 
 
-def _one(item: object, i: int, object_key: str | None, parse_params) -> Output:
+def with_presets(outputs: tuple[Output, ...], preset_of: Callable[[str, str], dict],
+                 parse_params: Callable[[object, str], Params]) -> tuple[Output, ...]:
+    """Each output with its preset's parameters under its own, which override them (as a single
+    job's ``preset``). ``preset_of(name, field)``: the project's preset, or a 400 naming ``field``."""
+    out = []
+    for i, output in enumerate(outputs):
+        if output.preset is None:
+            out.append(output)
+            continue
+        base = preset_of(output.preset, f"outputs[{i}].preset")
+        params = parse_params(dict(with_preset(base, output.given)), f"outputs[{i}].parameters")
+        out.append(replace(output, params=replace(params, extras=output.params.extras), preset=None))
+    return tuple(out)
+
+
+def _one(item: object, i: int, object_key: str | None, parse_params, ignored: tuple[str, ...]) -> Output:
     if not isinstance(item, dict):
         raise ValidationFailed("must be an object such as {\"parameters\": {\"w\": 200}}", field="")
     problems = [FieldError(name, f"unknown field {name!r}; allowed: {', '.join(FIELDS)}")
                 for name in item if name not in FIELDS]
-    if "preset" in item:  # (presets are issue 13 item 3, built beside this)
-        problems.append(FieldError("preset", "presets are not available yet: give parameters"))
+    preset = item.get("preset")
+    if preset is not None and (not isinstance(preset, str) or not preset):
+        problems.append(FieldError("preset", "preset must be the name of one of the project's presets"))
     name = _collect(problems, lambda: _name(item.get("name"), i))
     params = _collect(problems, lambda: parse_params(item.get("parameters"), "parameters"))
     template = item.get("destination_object_key", templates.DEFAULT)
@@ -113,7 +131,9 @@ def _one(item: object, i: int, object_key: str | None, parse_params) -> Output:
     ids = _collect(problems, lambda: destination_ids(item.get("destination_ids")))
     if problems:
         raise ValidationFailed(problems[0].message, errors=problems)
-    return Output(name, params, template, ids)
+    parameters = item.get("parameters")
+    given = tuple((k, v) for k, v in parameters.items() if k not in ignored) if isinstance(parameters, dict) else ()
+    return Output(name, params, template, ids, preset, given)
 
 
 def _collect(problems: list[FieldError], check: Callable[[], object]):

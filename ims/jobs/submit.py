@@ -2,7 +2,9 @@
 
 Every check that can fail without touching the source object happens here, before
 the 202: fields, parameters (the same parser as on-demand), keys, the source and
-destinations belonging to the project, webhook_url.
+destinations belonging to the project, webhook_url — and the ``preset``, which is
+expanded here (the job stores the merged parameters; editing the preset later changes
+no queued job).
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from ims.errors import FieldError, ImsError, InvalidParameter, NotFound, Validat
 from ims.ids import is_id, new_id
 from ims.jobs import outputs as several
 from ims.netguard import check_webhook_url
-from ims.params import EXTRAS, Params, parse
+from ims.manage.presets import preset_parameters
+from ims.params import EXTRAS, Params, parse, with_preset
 from ims.storage import check_key
 from ims.webhooks.outbox import targets
 
-FIELDS = ("source_id", "object_key", "parameters", "destination_object_key", "destination_ids",
+FIELDS = ("source_id", "object_key", "parameters", "preset", "destination_object_key", "destination_ids",
           "metadata", "webhook_url", "metadata_fields", "outputs")
 MAX_METADATA_BYTES = 4096
 MAX_ATTEMPTS = 5
@@ -39,6 +42,8 @@ class Submission:
     destination_ids: tuple[str, ...] | None
     metadata: dict | None
     webhook_url: str | None
+    preset: str | None = None  # expanded by ``enqueue`` (``with_preset``), then None
+    parameters: tuple[tuple[str, object], ...] = ()  # as given (ignored names dropped): laid over the preset
     outputs: tuple[several.Output, ...] | None = None  # several outputs (``params``, ``destination_key``: the first's)
 
 
@@ -61,6 +66,7 @@ def parse_submission(body: object, settings: Settings) -> Submission:
     source_id = check(lambda: _source_id(body.get("source_id")))
     object_key = check(lambda: _key(body, "object_key"))
     params = check(lambda: _params(body.get("parameters"), settings.ignored_params))
+    preset = check(lambda: _preset(body["preset"])) if body.get("preset") is not None else None
     extras = check(lambda: _metadata_fields(body.get("metadata_fields")))
     destination_key = check(lambda: _key(body, "destination_object_key")) if "destination_object_key" in body \
         else object_key
@@ -68,7 +74,8 @@ def parse_submission(body: object, settings: Settings) -> Submission:
     if "outputs" in body:  # (the first output stands in the job's own fields, for their readers)
         problems.extend(several.refuse_replaced(body))
         outputs = check(lambda: several.parse(body["outputs"], object_key,
-                                              lambda v, field: _params(v, settings.ignored_params, field)))
+                                              lambda v, field: _params(v, settings.ignored_params, field),
+                                              settings.ignored_params))
         if outputs:
             outputs = (replace(outputs[0], params=replace(outputs[0].params, extras=extras or frozenset())),
                        *outputs[1:])
@@ -87,16 +94,22 @@ def parse_submission(body: object, settings: Settings) -> Submission:
     if problems:
         message = problems[0].message if len(problems) == 1 else "; ".join(p.message for p in problems)
         raise ValidationFailed(message, errors=problems)
+    given = tuple((k, v) for k, v in (body.get("parameters") or {}).items() if k not in settings.ignored_params)
     return Submission(source_id, object_key, params, destination_key, destination_ids, metadata, webhook_url,
-                      outputs)
+                      preset, given, outputs)
 
 
 def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
     """Insert the job, queued, in the caller's transaction (nothing is lost between 202 and work)."""
     _check_source(conn, project_id, sub.source_id)
+    sub = _expand_preset(conn, project_id, sub)
     chosen = _check_destinations(conn, project_id, sub.destination_ids)
     stored_outputs = None
-    if sub.outputs:  # each output's destinations; the job's are all of them, in first-use order
+    if sub.outputs:  # presets expanded; each output's destinations; the job's are all of them, in first-use order
+        sub = replace(sub, outputs=several.with_presets(
+            sub.outputs, lambda name, field: preset_parameters(conn, project_id, name, field=field),
+            lambda value, field: _params(value, (), field)))
+        sub = replace(sub, params=sub.outputs[0].params)
         each = [chosen if o.destination_ids is None else
                 _check_destinations(conn, project_id, o.destination_ids, field=f"outputs[{i}].destination_ids")
                 for i, o in enumerate(sub.outputs)]
@@ -184,6 +197,21 @@ def _params(value, ignored: tuple[str, ...], field: str = "parameters") -> Param
         return parse(items, ignored=ignored)
     except InvalidParameter as error:
         raise InvalidParameter(error.message, field=f"{field}.{error.field}") from None
+
+
+def _preset(value) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationFailed("preset must be the name of one of the project's presets", field="preset")
+    return value
+
+
+def _expand_preset(conn: Connection, project_id: str, sub: Submission) -> Submission:
+    """The submission with its preset's parameters under its own (which override them)."""
+    if sub.preset is None:
+        return sub
+    base = preset_parameters(conn, project_id, sub.preset, field="preset")
+    params = _params(dict(with_preset(base, sub.parameters)), ())
+    return replace(sub, params=replace(params, extras=sub.params.extras), preset=None)
 
 
 def _metadata_fields(value) -> frozenset[str]:

@@ -69,10 +69,10 @@ def test_every_problem_is_refused_naming_its_path(app):
         {"colour": "red"},
         "thumb",
         {"destination_ids": "all"},
-        {"preset": "card"},
-    ], parameters={"w": 10}, destination_object_key="x.jpg")
+        {"preset": 7},
+    ], parameters={"w": 10}, destination_object_key="x.jpg", preset="card")
     assert _fields(reply) == [
-        "parameters", "destination_object_key", "outputs[0].parameters.w", "outputs[1].destination_object_key",
+        "parameters", "preset", "destination_object_key", "outputs[0].parameters.w", "outputs[1].destination_object_key",
         "outputs[2].destination_object_key", "outputs[3].destination_object_key", "outputs[4].name",
         "outputs[5].colour", "outputs[6]", "outputs[7].destination_ids", "outputs[8].preset"]
     message = reply.json()["message"]
@@ -210,3 +210,27 @@ def test_a_form_body_cannot_carry_outputs(app):
     reply = app.api("POST", URL, data={"source_id": source, "object_key": "uploads/cat.jpg",
                                        "outputs": '[{"parameters": {"w": 10}}]'})
     assert _fields(reply) == ["outputs"] and "send the request as JSON" in reply.json()["message"]
+
+
+async def test_an_outputs_preset_is_laid_under_its_parameters(app):
+    """``preset`` in an output (SPEC §3): the preset's parameters, the output's own overriding them;
+    an unknown preset is a 404/400 naming ``outputs[1].preset`` before anything is queued."""
+    made = app.api("POST", "/api/v1/presets", json={"name": "card", "parameters": {"w": 300, "h": 300, "fit": "crop",
+                                                                                   "fm": "webp"}})
+    assert made.status_code == 201, made.text
+    unknown = _post(app, [{"preset": "card"}, {"preset": "nope", "destination_object_key": "b/{key}"}])
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["field"] == "outputs[1].preset"
+    assert "no preset named 'nope'" in unknown.json()["message"]
+    reply = _post(app, [{"name": "card", "preset": "card", "destination_object_key": "card/{stem}.{ext}"},
+                        {"name": "tall", "preset": "card", "parameters": {"h": 600, "fm": "png"},
+                         "destination_object_key": "tall/{stem}.{ext}"}])
+    assert reply.status_code == 202, reply.text
+    job = app.api("GET", f"{URL}/{reply.json()['response']['job_id']}").json()["response"]
+    assert job["outputs"][1]["parameters"] == {"fit": "crop", "fm": "png", "h": "600", "w": "300"}
+    assert job["parameters"] == {"fit": "crop", "fm": "webp", "h": "300", "w": "300"}  # the first output's
+    (claimed,) = queue.claim(app.svc.db, 1, 30)
+    outcome = await execute(app.svc, claimed)
+    assert outcome.error is None, outcome.error
+    assert [(o["name"], o["mime"], o["width"], o["height"]) for o in outcome.result["outputs"]] == [
+        ("card", "image/webp", 300, 300), ("tall", "image/png", 300, 600)]
+    assert [p["key"] for p in outcome.object_puts] == ["card/cat.webp", "tall/cat.png"]
