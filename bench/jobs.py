@@ -7,7 +7,7 @@
 Flags: ``--engine sqlite|postgresql|both`` (both), ``--seconds`` of work per throughput
 phase (20), ``--workers`` `ims worker` processes (2), ``--per-worker`` jobs each runs at
 a time (IMS_WORKERS; default: CPU cores), ``--no-s3`` (fs destination only), ``--phases``
-(comma-separated subset of enqueue,standard,trivial,latency; all), ``--out``
+(comma-separated subset of enqueue,standard,trivial,latency,outputs; all), ``--out``
 (work dir, bench/out), ``--json FILE``. PostgreSQL must answer on 127.0.0.1:5432 with
 trust auth for ``postgres`` (``IMS_BENCH_PG`` points elsewhere); S3 is a SeaweedFS
 ``weed mini`` started for the run.
@@ -45,6 +45,13 @@ IMS_CACHE_SIZE_MB=0). Then, one after the other:
    running workers (a moderate rate, so this is latency, not backlog); per job,
    the webhook's arrival at the receiver minus the job's ``finished_at``. Target
    p50 ≤ 50 ms. Also shown: queued → started (the claim delay) for the same jobs.
+5. Outputs: one job with four outputs of the 12 MP JPEG (w = 1600, 800, 400, 200; fs + S3)
+   against four single jobs for the same sizes (the same request each, one size each), N
+   of each kind queued and run as above. The figure is the CPU of the worker processes
+   *and their pixel processes* (the forkserver children the renders run in) per job with
+   four outputs, against per four single jobs, counted once the workers have started and
+   run a few warm-up jobs (their pixel processes up: that start-up is the same for both and
+   not what a job costs). Target ≤ 0.5×. Every webhook's sizes (the outputs' too) are checked.
 
 Timestamps from ims (``started_at``, ``finished_at``) and the receiver's arrival
 times are both this machine's wall clock. The throughput lines also note the CPU
@@ -91,7 +98,8 @@ STANDARD_RESULT = (1600, 1200, "image/jpeg")  # 4000×3000 fitted into the box
 TRIVIAL_RESULT = (16, 16, "image/png")
 ENQUEUE_RATE, ENQUEUE_THREADS, MAX_ENQUEUE_CLIENTS = 100, 8, 8
 TRIVIAL_TARGET, LATENCY_RATE = 300, 20
-PHASES = ("enqueue", "standard", "trivial", "latency")
+PHASES = ("enqueue", "standard", "trivial", "latency", "outputs")
+OUTPUT_WIDTHS = (1600, 800, 400, 200)  # of the 4000×3000 JPEG: 4:3
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,8 @@ def bench_engine(engine: str, args: argparse.Namespace, large: bytes, tiny: byte
         phases = {"enqueue": lambda: measure_enqueue(inst, args),
                   "standard": lambda: measure_standard(inst, args, large),
                   "trivial": lambda: measure_trivial(inst, args),
-                  "latency": lambda: measure_delivery_latency(inst, args)}
+                  "latency": lambda: measure_delivery_latency(inst, args),
+                  "outputs": lambda: measure_outputs(inst, args)}
         return [line for name in args.phases for line in phases[name]()]
 
 
@@ -274,6 +283,42 @@ def tiny_png() -> bytes:
     return pyvips.Image.black(16, 16).new_from_image([200, 30, 30]).pngsave_buffer()
 
 
+# --- 5. one job with four outputs against four single jobs ----------------------------------
+
+def measure_outputs(inst: Installation, args) -> list[Line]:
+    count = max(2 * args.workers * args.per_worker, round(args.seconds * 3))  # (start-up CPU spread thin)
+    keys = inst.copies(LARGE_KEY, "outputs", count)
+    items = [{"source_id": inst.source_id, "object_key": key,
+              "outputs": [{"parameters": {"w": w}, "destination_object_key": f"outputs/{i}/{w}.jpg"}
+                          for w in OUTPUT_WIDTHS]} for i, key in enumerate(keys)]
+    print(f"  outputs: {count} jobs with {len(OUTPUT_WIDTHS)} outputs each (12 MP JPEG → w "
+          f"{', '.join(map(str, OUTPUT_WIDTHS))}) …", flush=True)
+    warm_up = [{"source_id": inst.source_id, "object_key": LARGE_KEY, "parameters": {"w": 100 + i},
+                "destination_object_key": f"warm-up/{i}.jpg"} for i in range(4 * args.workers * args.per_worker)]
+    several = run_jobs(inst, "outputs", items, args, expect=_sized(OUTPUT_WIDTHS[0]),
+                       outputs=[_sized(w) for w in OUTPUT_WIDTHS], warm_up=warm_up)
+    keys = inst.copies(LARGE_KEY, "singles", count)
+    singles = [{"source_id": inst.source_id, "object_key": key, "parameters": {"w": w},
+                "destination_object_key": f"singles/{i}/{w}.jpg"} for i, key in enumerate(keys) for w in OUTPUT_WIDTHS]
+    print(f"  outputs: {len(singles)} single jobs, the same sizes …", flush=True)
+    alone = run_jobs(inst, "singles", singles, args, expect=[_sized(w) for _ in keys for w in OUTPUT_WIDTHS],
+                     warm_up=warm_up)
+    per_job = several.tree_cpu / max(1, several.delivered)
+    per_four = alone.tree_cpu / max(1, alone.delivered) * len(OUTPUT_WIDTHS)
+    return [
+        Line(f"one job, {len(OUTPUT_WIDTHS)} outputs: CPU per job", per_job * 1000, "ms",
+             note=f"{several.rate:.2f} jobs/s; " + several.note),
+        Line(f"{len(OUTPUT_WIDTHS)} single jobs, same sizes: CPU per {len(OUTPUT_WIDTHS)}", per_four * 1000, "ms",
+             note=f"{alone.rate:.2f} jobs/s; " + alone.note),
+        Line(f"{len(OUTPUT_WIDTHS)} outputs / {len(OUTPUT_WIDTHS)} single jobs (CPU)",
+             per_job / per_four if per_four else float("nan"), "×", 0.5, at_most=True),
+    ]
+
+
+def _sized(width: int) -> tuple[int, int, str]:
+    return width, width * 3 // 4, "image/jpeg"
+
+
 # --- queued work, timed from first claim to last webhook -------------------------------------
 
 @dataclass(frozen=True)
@@ -285,6 +330,7 @@ class JobRun:
     enqueue_seconds: float
     worker_cpu: float  # seconds of CPU the worker processes used for all the jobs
     wrong: int  # succeeded, but the reported result is not the expected size or type
+    tree_cpu: float = 0.0  # worker_cpu with the workers' pixel processes
 
     @property
     def rate(self) -> float:
@@ -307,22 +353,35 @@ class JobRun:
         return ", ".join(parts)
 
 
-def run_jobs(inst: Installation, label: str, items: list[dict], args, *, expect: tuple[int, int, str],
-             ims: Path | None = None) -> JobRun:
+def run_jobs(inst: Installation, label: str, items: list[dict], args, *,
+             expect: tuple[int, int, str] | list[tuple[int, int, str]], ims: Path | None = None,
+             outputs: list[tuple[int, int, str]] | None = None, warm_up: list[dict] | None = None) -> JobRun:
     """Queue ``items`` with no worker running, start the workers (``ims``: another checkout's
-    executable), wait for every webhook; ``expect`` is each result's (width, height, mime)."""
-    ids, enqueue_seconds = enqueue_batches(inst.api, items)
-    inst.start_workers(label, args.workers, args.per_worker, ims)
+    executable), wait for every webhook; ``expect`` is each result's (width, height, mime), or a
+    list of them (one per item); ``outputs`` each output's, for jobs with outputs. With
+    ``warm_up``, the workers first run those jobs, and the CPU is counted from their end (the
+    pixel processes then run; ``items`` are queued to running workers)."""
+    if warm_up:
+        inst.start_workers(label, args.workers, args.per_worker, ims)
+        webhooks_for(inst.receiver, set(enqueue_batches(inst.api, warm_up)[0]), timeout=300.0)
+        inst.mark_cpu()
+        ids, enqueue_seconds = enqueue_batches(inst.api, items)
+    else:
+        ids, enqueue_seconds = enqueue_batches(inst.api, items)
+        inst.start_workers(label, args.workers, args.per_worker, ims)
     hooks = webhooks_for(inst.receiver, set(ids), timeout=max(300.0, len(ids) / 5))  # ≥ 5 jobs/s
-    worker_cpu = inst.worker_cpu_seconds()
+    worker_cpu, tree_cpu = inst.worker_cpu_seconds(), inst.worker_tree_cpu_seconds()
     inst.stop_workers()
+    expected = dict(zip(ids, expect if isinstance(expect, list) else [expect] * len(ids)))
     started = [t.started for t in job_times(inst.api, set(ids)).values() if t.started]
     first_claim = min(started) if started else float("nan")
     last_hook = max((hook.at for hook in hooks.values()), default=float("nan"))
     failed = sum(1 for hook in hooks.values() if hook.status_code != 200)
-    wrong = sum(1 for hook in hooks.values() if hook.status_code == 200 and
-                (hook.response["width"], hook.response["height"], hook.response["mime"]) != expect)
-    return JobRun(len(ids), len(hooks), failed, last_hook - first_claim, enqueue_seconds, worker_cpu, wrong)
+    wrong = sum(1 for job_id, hook in hooks.items() if hook.status_code == 200 and (
+        (hook.response["width"], hook.response["height"], hook.response["mime"]) != expected[job_id]
+        or outputs is not None and [(o["width"], o["height"], o["mime"]) for o in hook.response["outputs"]] != outputs))
+    return JobRun(len(ids), len(hooks), failed, last_hook - first_claim, enqueue_seconds, worker_cpu, wrong,
+                  tree_cpu)
 
 
 # --- 4. finished → delivered --------------------------------------------------------------

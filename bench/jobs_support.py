@@ -41,6 +41,9 @@ from tests.support.procs import BOOTSTRAP_KEY, ImsProcess, Server, ims_env  # no
 from tests.support.receiver import Receiver  # noqa: E402
 from tests.support.seaweed import SeaweedS3  # noqa: E402
 
+sys.path.insert(0, str(BENCH))
+from common import process_tree  # noqa: E402  (bench/ is not a package)
+
 PG_ADMIN = os.environ.get("IMS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 JOBS = "/api/processes/v1/background_processes"
 
@@ -101,6 +104,7 @@ class Installation:
     s3_destination: str | None = None
     workers: list[ImsProcess] = field(default_factory=list)
     _cpu_at_start: dict[int, float] = field(default_factory=dict)
+    _tree_at_start: dict[int, float] = field(default_factory=dict)
 
     def put_original(self, key: str, data: bytes) -> None:
         path = self._source_path(key)
@@ -136,21 +140,39 @@ class Installation:
         for worker in self.workers:
             wait_until(lambda w=worker: "worker running" in w.output(), 60, "worker start")
             self._cpu_at_start[worker.proc.pid] = cpu_seconds(worker.proc.pid)
+            self._tree_at_start.update((p, cpu_seconds(p)) for p in process_tree(worker.proc.pid))
 
     def worker_cpu_seconds(self) -> float:
         """CPU the running workers used since they were ready (user + system)."""
         return sum(cpu_seconds(pid) - start for pid, start in self._cpu_at_start.items())
+
+    def mark_cpu(self) -> None:
+        """Count the workers' CPU (and their pixel processes') from now: what they spent starting
+        up and warming up is left out."""
+        for worker in self.workers:
+            self._cpu_at_start[worker.proc.pid] = cpu_seconds(worker.proc.pid)
+            self._tree_at_start.update((p, cpu_seconds(p)) for p in process_tree(worker.proc.pid))
+
+    def worker_tree_cpu_seconds(self) -> float:
+        """``worker_cpu_seconds`` with the workers' pixel processes (the pool's forkserver
+        children, where renders run) included."""
+        return sum(cpu_seconds(p) - self._tree_at_start.get(p, 0.0)
+                   for worker in self.workers for p in process_tree(worker.proc.pid))
 
     def stop_workers(self) -> None:
         for worker in self.workers:
             worker.stop()
         self.workers.clear()
         self._cpu_at_start.clear()
+        self._tree_at_start.clear()
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (from /proc; independent of other load)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU of a process so far (from /proc; independent of other load); 0 once gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

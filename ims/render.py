@@ -12,6 +12,9 @@
                     processing limit); identical renders coalesce
                     (a light render in a dedicated worker runs where it is: ``light_here``)
       cache.put     (on demand only; both levels)
+
+    Renderer.render_many(source, key, [params, …])   a job's outputs: one get, one decode
+                  (each output's overlays fetched beside the source)
 """
 
 from __future__ import annotations
@@ -209,6 +212,25 @@ class Renderer:
         if keep and self.cache.enabled:
             await self.cache.put(variant, out.body, meta)
         return RenderResult(body=out.body, etag=etag_of(variant), then=after, extras=out.extras, **meta)
+
+    async def render_many(self, source_id: str, storage: Storage, key: str,
+                          many: list[Params]) -> list[pipeline.Rendered]:
+        """Several renders of ``key`` from one fetch and one decode (``pipeline.process_many``):
+        a background job's outputs, in order, each with its own overlays (fetched beside the
+        source). Not cached and not shared with renders in flight."""
+        targets = [await self._overlay_targets(source_id, params) for params in many]
+        stored, *layers = await asyncio.gather(self.fetch(storage, key),
+                                               *(self._overlay(self.fetch, t) for ts in targets for t in ts))
+        overlays, taken = [], 0
+        for ts in targets:
+            overlays.append(tuple((t.role, layer.data, t.params) for t, layer in zip(ts, layers[taken:])))
+            taken += len(ts)
+        started = time.perf_counter()
+        out = await self.pool.run(None, pipeline.process_many, stored.data, many, self.limits, overlays=overlays)
+        share = (time.perf_counter() - started) / len(out)  # (one run for all: each its share)
+        for rendered in out:
+            self.metrics.renders.labels(rendered.format).observe(share)
+        return out
 
     async def _timed(self, awaitable):
         try:

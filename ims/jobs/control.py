@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import Connection
 
 from ims.errors import Conflict, InvalidParameter
-from ims.jobs import queue, submit, views
+from ims.jobs import outputs, queue, submit, views
 from ims.jobs.notify import JOBS, notify
 from ims.params import Params
 
@@ -55,4 +55,5 @@ def resubmission(row) -> submit.Submission:
         destination_ids=destination_ids,
         metadata=row["metadata"],
         webhook_url=row["webhook_url"],
+        outputs=outputs.from_stored(row["outputs"]) if row["outputs"] else None,
     )

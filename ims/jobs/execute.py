@@ -3,25 +3,20 @@
 The same ``Renderer.render`` as the on-demand route does the pixels, so the two
 paths cannot drift apart. Destinations written by blocking calls (fs) are written
 from the pixel thread right after the pixels; the others (S3) afterwards, at once.
-Returns an ``Outcome``; it never writes job state.
+Returns an ``Outcome``; it never writes job state. A job with ``outputs`` is
+``execute_outputs``' (one fetch and one decode for all of them).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 from ims.errors import ImsError, NotFound
+from ims.jobs.execute_outputs import execute_outputs
+from ims.jobs.outcome import Outcome
 from ims.params import Params
 from ims.services import Services
 from ims.storages import StorageRef
-
-
-@dataclass
-class Outcome:
-    result: dict | None = None
-    error: ImsError | None = None
-    object_puts: list[dict] = field(default_factory=list)
 
 
 async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outcome:
@@ -36,6 +31,8 @@ async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outc
     missing = [d for d in job["destination_ids"] if d not in targets]
     if missing:  # never put to fewer destinations than the job was accepted for
         return Outcome(error=NotFound(f"the job's destination {missing[0]!r} was deleted", field="destination_ids"))
+    if job.get("outputs"):
+        return await execute_outputs(svc.renderer, svc.storages, job, source, targets)
     targets = [targets[d] for d in job["destination_ids"]]  # the job's order (object_puts)
     key = job["destination_key"]
     try:

@@ -20,6 +20,7 @@ from ims.db.tables import destinations, jobs, sources
 from ims.db.types import utcnow
 from ims.errors import FieldError, ImsError, InvalidParameter, NotFound, ValidationFailed
 from ims.ids import is_id, new_id
+from ims.jobs import outputs as several
 from ims.netguard import check_webhook_url
 from ims.manage.presets import preset_parameters
 from ims.params import EXTRAS, Params, parse, with_preset
@@ -27,7 +28,7 @@ from ims.storage import check_key
 from ims.webhooks.outbox import targets
 
 FIELDS = ("source_id", "object_key", "parameters", "preset", "destination_object_key", "destination_ids",
-          "metadata", "webhook_url", "metadata_fields")
+          "metadata", "webhook_url", "metadata_fields", "outputs")
 MAX_METADATA_BYTES = 4096
 MAX_ATTEMPTS = 5
 
@@ -43,6 +44,7 @@ class Submission:
     webhook_url: str | None
     preset: str | None = None  # expanded by ``enqueue`` (``with_preset``), then None
     parameters: tuple[tuple[str, object], ...] = ()  # as given (ignored names dropped): laid over the preset
+    outputs: tuple[several.Output, ...] | None = None  # several outputs (``params``, ``destination_key``: the first's)
 
 
 def parse_submission(body: object, settings: Settings) -> Submission:
@@ -66,11 +68,21 @@ def parse_submission(body: object, settings: Settings) -> Submission:
     params = check(lambda: _params(body.get("parameters"), settings.ignored_params))
     preset = check(lambda: _preset(body["preset"])) if body.get("preset") is not None else None
     extras = check(lambda: _metadata_fields(body.get("metadata_fields")))
-    if params is not None and extras:
-        params = replace(params, extras=extras)
     destination_key = check(lambda: _key(body, "destination_object_key")) if "destination_object_key" in body \
         else object_key
-    destination_ids = check(lambda: _destination_ids(body.get("destination_ids")))
+    outputs = None
+    if "outputs" in body:  # (the first output stands in the job's own fields, for their readers)
+        problems.extend(several.refuse_replaced(body))
+        outputs = check(lambda: several.parse(body["outputs"], object_key,
+                                              lambda v, field: _params(v, settings.ignored_params, field),
+                                              settings.ignored_params))
+        if outputs:
+            outputs = (replace(outputs[0], params=replace(outputs[0].params, extras=extras or frozenset())),
+                       *outputs[1:])
+            params, destination_key = outputs[0].params, outputs[0].key_template
+    elif params is not None and extras:
+        params = replace(params, extras=extras)
+    destination_ids = check(lambda: several.destination_ids(body.get("destination_ids")))
     metadata = check(lambda: _metadata(body.get("metadata")))
     webhook_url = body.get("webhook_url")
     if webhook_url is not None:
@@ -84,7 +96,7 @@ def parse_submission(body: object, settings: Settings) -> Submission:
         raise ValidationFailed(message, errors=problems)
     given = tuple((k, v) for k, v in (body.get("parameters") or {}).items() if k not in settings.ignored_params)
     return Submission(source_id, object_key, params, destination_key, destination_ids, metadata, webhook_url,
-                      preset, given)
+                      preset, given, outputs)
 
 
 def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
@@ -92,6 +104,18 @@ def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
     _check_source(conn, project_id, sub.source_id)
     sub = _expand_preset(conn, project_id, sub)
     chosen = _check_destinations(conn, project_id, sub.destination_ids)
+    stored_outputs = None
+    if sub.outputs:  # presets expanded; each output's destinations; the job's are all of them, in first-use order
+        sub = replace(sub, outputs=several.with_presets(
+            sub.outputs, lambda name, field: preset_parameters(conn, project_id, name, field=field),
+            lambda value, field: _params(value, (), field)))
+        sub = replace(sub, params=sub.outputs[0].params)
+        each = [chosen if o.destination_ids is None else
+                _check_destinations(conn, project_id, o.destination_ids, field=f"outputs[{i}].destination_ids")
+                for i, o in enumerate(sub.outputs)]
+        several.check_keys_apart(sub.outputs, each)
+        stored_outputs = several.stored(sub.outputs, each)
+        chosen = list(dict.fromkeys(d for ids in each for d in ids))
     now = utcnow()
     row = {
         "id": new_id(),
@@ -115,6 +139,7 @@ def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
         "started_at": None,
         "finished_at": None,
         "updated_at": now,
+        "outputs": stored_outputs,
     }
     if sub.webhook_url and not targets(conn, row):
         raise ValidationFailed(
@@ -156,22 +181,22 @@ def _key(body: dict, field: str) -> str:
     return check_key(value, field=field)
 
 
-def _params(value, ignored: tuple[str, ...]) -> Params:
+def _params(value, ignored: tuple[str, ...], field: str = "parameters") -> Params:
     if value is None:
         return Params()
     if not isinstance(value, dict):
-        raise ValidationFailed("parameters must be an object such as {\"w\": 1600, \"h\": 1600}", field="parameters")
+        raise ValidationFailed(f"{field} must be an object such as {{\"w\": 1600, \"h\": 1600}}", field=field)
     items = []
     for name, item in value.items():
         if name in ignored:
             continue
         if isinstance(item, (dict, list)) or item is None:
-            raise InvalidParameter(f"parameters.{name} must be a string or a number", field=f"parameters.{name}")
+            raise InvalidParameter(f"{field}.{name} must be a string or a number", field=f"{field}.{name}")
         items.append((name, item))
     try:
         return parse(items, ignored=ignored)
     except InvalidParameter as error:
-        raise InvalidParameter(error.message, field=f"parameters.{error.field}") from None
+        raise InvalidParameter(error.message, field=f"{field}.{error.field}") from None
 
 
 def _preset(value) -> str:
@@ -203,14 +228,6 @@ def _metadata_fields(value) -> frozenset[str]:
     return frozenset(value)
 
 
-def _destination_ids(value) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not value or not all(is_id(v) for v in value):
-        raise ValidationFailed("destination_ids must be a non-empty list of destination ids", field="destination_ids")
-    return tuple(dict.fromkeys(value))
-
-
 def _metadata(value) -> dict | None:
     if value is None:
         return None
@@ -230,7 +247,8 @@ def _check_source(conn: Connection, project_id: str, source_id: str) -> None:
         raise NotFound(f"no source with id {source_id!r} in this project", field="source_id")
 
 
-def _check_destinations(conn: Connection, project_id: str, wanted: tuple[str, ...] | None) -> list[str]:
+def _check_destinations(conn: Connection, project_id: str, wanted: tuple[str, ...] | None,
+                        field: str = "destination_ids") -> list[str]:
     owned = conn.execute(
         select(destinations.c.id)
         .where(destinations.c.project_id == project_id)
@@ -245,5 +263,6 @@ def _check_destinations(conn: Connection, project_id: str, wanted: tuple[str, ..
         return list(owned)
     unknown = [d for d in wanted if d not in owned]
     if unknown:
-        raise ValidationFailed(f"no destination with id {unknown[0]!r} in this project", field="destination_ids")
+        where = "" if field == "destination_ids" else f"{field}: "
+        raise ValidationFailed(f"{where}no destination with id {unknown[0]!r} in this project", field=field)
     return list(wanted)

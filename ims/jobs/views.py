@@ -10,6 +10,7 @@ from ims.db.tables import jobs, webhook_deliveries
 from ims.jsonsafe import printable
 from ims.params import EXTRAS_KEY
 from ims.errors import ValidationFailed
+from ims.jobs import outputs
 from ims.manage.common import Page, fetch_page, get_owned, iso
 
 STATUSES = ("queued", "processing", "succeeded", "failed", "canceled")
@@ -48,6 +49,7 @@ def job_view(row) -> dict:
         "parameters": {k: v for k, v in parse_qsl(row["params"]) if k != EXTRAS_KEY},
         "metadata_fields": sorted(n for k, v in parse_qsl(row["params"]) if k == EXTRAS_KEY for n in v.split(",")),
         "destination_ids": printable(row["destination_ids"]),
+        "outputs": printable(outputs.view(row["outputs"])),
         "metadata": printable(row["metadata"]),
         "webhook_url": row["webhook_url"],
         "attempts": row["attempts"],

@@ -1,6 +1,6 @@
 """Pixels: bytes + Params → rendered bytes. The only package that imports pyvips.
 
-    process(data, params, limits, accept=…)
+    process(data, params, limits, accept=…)      (process_many: several outputs, one decode)
       load.probe      header only: format allowed? pixels and frames within limits?
                       (HEIC, PDF, JPEG XL, BMP, ICO: through ``pipeline.decoders``)
       faces.find      only when asked for (crop=faces, fit=facearea, faces=1, face-blur|pixel): a 512 px thumbnail
@@ -33,7 +33,7 @@ import pyvips
 
 from ims import geometry
 from ims.config import Limits
-from ims.errors import ImsError
+from ims.errors import ImsError, InvalidParameter
 from ims.params import Params
 from ims.pipeline import encode as _encode
 from ims.pipeline import blurhash, cost, exif, faces, load, meta, overlay, palette, steps_faces
@@ -41,7 +41,7 @@ from ims.pipeline.encode import ANIMATED_FORMATS, MIME, choose_format
 from ims.pipeline.steps import Ctx, Deadline, run
 from ims.pipeline.steps_orient import resolve
 
-__all__ = ["Rendered", "process", "choose_format"]
+__all__ = ["Rendered", "process", "process_many", "choose_format"]
 
 # Loaders libvips marks untrusted (and every loader we do not serve: see
 # load._LOADERS) stay off. SVG is untrusted upstream only because librsvg is a
@@ -90,6 +90,95 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
         body = meta.describe(src, orientation, faces=found, exif=params.exif)
         return Rendered(body, MIME["json"], "json", width, height, False)
 
+    ctx, vary, animated = _context(src, params, accept, limits, deadline, overlays)
+    try:
+        if params.trim and not animated:
+            _budget(src, None, params, ctx.fmt, limits, admit, frames=1)
+            image = load.decode(src, access="random")   # trim plans after cutting the borders
+        else:
+            shrink, scale = shrink_on_load(src, ctx, animated, limits.source_pixels)
+            _budget(src, ctx.plan, params, ctx.fmt, limits, admit, frames=src.frames if animated else 1,
+                    shrink=shrink, scale=scale)
+            image = load.decode(src, shrink=shrink, scale=scale, frames=-1 if animated else 1)
+        deadline.watch(image)
+        return _finish(image, ctx, src, vary, animated, accept=accept, defer_avif=defer_avif)
+    except pyvips.Error as e:
+        raise _translate(e, deadline, src) from None
+
+
+def process_many(data: bytes, many: list[Params], limits: Limits, *, accept: str = "",
+                 admit: Callable[[float], None] | None = None,
+                 overlays: list[tuple[overlay.Layer, ...]] | None = None) -> list[Rendered]:
+    """Several renders of one source, in order: a background job's ``outputs`` (SPEC §3).
+
+    The header is read once. Every output that can start from the same decoded image (a
+    still output of the probed page, without trim) shares one decode, made at the largest
+    size any of them needs (the least shrink-on-load, the largest SVG/PDF scale) and held in
+    memory while each one's steps run from it. The plans are the single renders' plans, so
+    the sizes are theirs; the pixels differ only where a single render would have shrunk
+    more on load (lanczos3 from more pixels: a ΔE of about 1). The others (fm=json, trim,
+    animations, another page) are rendered as ``process`` renders them, from the same bytes.
+    The processing time limit holds for all of them together; ``admit`` hears the sum of
+    the shared outputs' estimates. ``overlays``: each output's (as ``process`` takes them).
+    """
+    overlays = overlays or [()] * len(many)
+    deadline = Deadline(limits.processing_seconds)
+    src = load.probe(data, limits, many[0].page)
+    shared: dict[int, tuple[Ctx, bool]] = {}
+    for i, params in enumerate(many):
+        fmt, _ = choose_format(params, accept, src.format, src.has_alpha, src.animated)
+        if params.fm == "json" or params.trim or params.page != src.page or (src.animated and fmt in ANIMATED_FORMATS):
+            continue
+        ctx, vary, _ = _context(src, params, accept, limits, deadline, overlays[i])
+        shared[i] = (ctx, vary)
+    out = _shared(src, shared, limits, deadline, admit) if shared else {}
+    for i, params in enumerate(many):
+        if i not in out:
+            out[i] = process(data, params, limits, accept=accept, src=src if params.page == src.page else None,
+                             overlays=overlays[i])
+            _within_one_job(out.values(), limits)
+    return [out[i] for i in range(len(many))]
+
+
+def _within_one_job(done, limits: Limits) -> None:
+    """The outputs made so far hold at most as many pixels as the largest single output may
+    (``cost``): twenty full-size renditions of a large photo are refused, not held in memory."""
+    most = max(limits.source_pixels, limits.output_side ** 2)
+    total = sum(r.width * r.height for r in done if r.format != "json")  # (json: the source's size)
+    if total > most:
+        raise InvalidParameter(f"the outputs add up to more than {most / 1e6:g} MP, the limit for one job "
+                               f"({total / 1e6:.1f} MP so far): ask for fewer or smaller outputs", field="outputs")
+
+
+def _shared(src: load.Source, shared: dict[int, tuple[Ctx, bool]], limits: Limits, deadline: Deadline,
+            admit: Callable[[float], None] | None) -> dict[int, Rendered]:
+    """``process_many``'s outputs that start from one decoded image."""
+    wanted = [shrink_on_load(src, ctx, False, limits.source_pixels) for ctx, _ in shared.values()]
+    shrink = min(s for s, _ in wanted)
+    scale = max((sc for _, sc in wanted if sc), default=None)
+    seconds = sum(cost.check_render(src, ctx.plan, ctx.params, ctx.fmt, limits, frames=1, shrink=shrink,
+                                    scale=scale) for ctx, _ in shared.values())
+    if admit:
+        admit(seconds)
+    try:
+        image = load.decode(src, shrink=shrink, scale=scale)
+        deadline.watch(image)
+        if len(shared) > 1:  # decoded once, read by every output
+            image = image.copy_memory()
+            deadline.watch(image)
+        out = {}
+        for i, (ctx, vary) in shared.items():
+            out[i] = _finish(image, ctx, src, vary, False)
+            _within_one_job(out.values(), limits)
+        return out
+    except pyvips.Error as e:
+        raise _translate(e, deadline, src) from None
+
+
+def _context(src: load.Source, params: Params, accept: str, limits: Limits, deadline: Deadline,
+             overlays: tuple[overlay.Layer, ...]) -> tuple[Ctx, bool, bool]:
+    """(the steps' context, whether the format followed Accept, whether the output is animated).
+    The overlays are made ready here; the plan too, unless ``trim`` makes it after cutting the borders."""
     fmt, vary = choose_format(params, accept, src.format, src.has_alpha, src.animated)
     animated = src.animated and fmt in ANIMATED_FORMATS
     ctx = Ctx(params=params, fmt=fmt, orientation=resolve(src.orientation, params.orient, params.flip),
@@ -101,38 +190,35 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
     found = _faces(src, ctx.orientation, deadline) if faces.wanted(params) and not params.trim else ()
     ctx.faces = found
     ctx.overlays = overlay.prepare_all(overlays, limits, deadline)
-    try:
-        if params.trim and not animated:
-            _budget(src, None, params, fmt, limits, admit, frames=1)
-            image = load.decode(src, access="random")   # trim plans after cutting the borders
-        else:
-            up_w, up_h = ctx.orientation.upright_size(src.width, src.height)
-            ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side, faces=found)
-            shrink, scale = shrink_on_load(src, ctx, animated, limits.source_pixels)
-            _budget(src, ctx.plan, params, fmt, limits, admit, frames=src.frames if animated else 1,
-                    shrink=shrink, scale=scale)
-            image = load.decode(src, shrink=shrink, scale=scale, frames=-1 if animated else 1)
-        deadline.watch(image)
-        if animated:
-            image = _animate(image, ctx)
-        else:
-            image = _still(run(image, ctx))
-        deadline.check()
-        extras = {}
-        if params.extras:
-            image = image.copy_memory()   # read twice: for the extras, then by the encoder
-            extras = _extras(image, src, params.extras)
-        if defer_avif is not None and fmt == "avif" and vary and (
-                cost.encode_seconds("avif", image.width * image.height) > defer_avif):
-            fmt, deferred = _encode.instead_of_avif(accept, src.format, src.has_alpha), True
-        else:
-            deferred = False
-        body = _encode.encode(image, fmt, params)
-        # libvips checks the kill flag only now and then, and its eval signal does not reach
-        # every pipeline each time (seen with libvips 8.18.7): the limit holds either way.
-        deadline.check()
-    except pyvips.Error as e:
-        raise _translate(e, deadline, src) from None
+    if not (params.trim and not animated):
+        up_w, up_h = ctx.orientation.upright_size(src.width, src.height)
+        ctx.plan = geometry.plan(up_w, up_h, params, max_side=limits.output_side, faces=found)
+    return ctx, vary, animated
+
+
+def _finish(image: pyvips.Image, ctx: Ctx, src: load.Source, vary: bool, animated: bool, *, accept: str = "",
+            defer_avif: float | None = None) -> Rendered:
+    """The decoded ``image`` through the steps (every frame of an animation), the extras, the encoder
+    (``defer_avif``: see ``process``)."""
+    params, deadline, fmt = ctx.params, ctx.deadline, ctx.fmt
+    if animated:
+        image = _animate(image, ctx)
+    else:
+        image = _still(run(image, ctx))
+    deadline.check()
+    extras = {}
+    if params.extras:
+        image = image.copy_memory()   # read twice: for the extras, then by the encoder
+        extras = _extras(image, src, params.extras)
+    if defer_avif is not None and fmt == "avif" and vary and (
+            cost.encode_seconds("avif", image.width * image.height) > defer_avif):
+        fmt, deferred = _encode.instead_of_avif(accept, src.format, src.has_alpha), True
+    else:
+        deferred = False
+    body = _encode.encode(image, fmt, params)
+    # libvips checks the kill flag only now and then, and its eval signal does not reach
+    # every pipeline each time (seen with libvips 8.18.7): the limit holds either way.
+    deadline.check()
     return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary, extras, deferred)
 
 

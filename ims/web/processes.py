@@ -32,6 +32,15 @@ _SUBMIT_BODY = {
                     "destination_ids": {"type": "array", "items": {"type": "string"}},
                     "metadata": {"type": "object", "description": "≤ 4 KB, echoed in the webhook"},
                     "webhook_url": {"type": "string"},
+                    "outputs": {"type": "array", "minItems": 1, "maxItems": 20,
+                                "description": "several outputs instead of parameters/destination_object_key",
+                                "items": {"type": "object", "properties": {
+                                    "name": {"type": "string"},
+                                    "parameters": {"type": "object"},
+                                    "destination_object_key": {"type": "string",
+                                                               "description": "template: {key} {dir} {stem} {ext} "
+                                                                              "{name} {w} {h}"},
+                                    "destination_ids": {"type": "array", "items": {"type": "string"}}}}},
                 },
             }},
             "application/x-www-form-urlencoded": {"schema": {"type": "object"}},

@@ -24,6 +24,8 @@ def success_payload(job, result: dict) -> dict:
     for name in METADATA_FIELDS:  # asked for with the job's metadata_fields
         if name in result:
             response[name] = result[name]
+    if "outputs" in result:  # a job with outputs (SPEC §3): each one's puts, type, size and dimensions
+        response["outputs"] = [{**output, "size": str(output["size"])} for output in result["outputs"]]
     if job["metadata"] is not None:
         response["metadata"] = job["metadata"]
     return {"status_code": 200, "message": "Success", "response": response}

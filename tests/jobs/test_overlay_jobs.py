@@ -67,3 +67,21 @@ async def test_a_file_url_mark_is_refused_before_the_job_is_queued(app):
                                        "parameters": {"blend": "file:///etc/passwd"}})
     assert reply.status_code == 400, reply.text
     assert "parameters.blend" in [e["field"] for e in reply.json()["errors"]]
+
+
+async def test_each_output_of_a_job_draws_its_own_mark(app, tmp_path):
+    """outputs (issue 13 item 2): the marked output has the logo where a single job puts it; the
+    other output of the same decode has none."""
+    source_id = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]["id"]
+    reply = app.api("POST", URL, json={"source_id": source_id, "object_key": "photo.png", "outputs": [
+        {"parameters": {"mark": "/brand/logo.png?w=15", "mark-align": "top,left", "mark-pad": 4, "fm": "png"},
+         "destination_object_key": "out/marked.png"},
+        {"parameters": {"fm": "png"}, "destination_object_key": "out/plain.png"}]})
+    assert reply.status_code == 202, reply.text
+    (job,) = queue.claim(app.svc.db, 1, 30)
+    outcome = await execute(app.svc, job)
+    assert outcome.error is None, outcome.error
+    out = tmp_path / "destinations" / "default" / "out"
+    marked, plain = (pyvips.Image.new_from_file(str(out / name)) for name in ("marked.png", "plain.png"))
+    assert marked.getpoint(4, 4)[:3] == [255, 0, 0] and marked.getpoint(19, 4)[:3] == [0, 0, 255]
+    assert plain.getpoint(4, 4)[:3] == [0, 0, 255]

@@ -43,12 +43,13 @@ def app_settings(data_dir: Path, database_url: str, **overrides) -> Settings:
     return replace(base, **overrides)
 
 
-def start_app(settings: Settings) -> RunningApp:
+def start_app(settings: Settings, *, run_workers: bool = False) -> RunningApp:
+    """``run_workers``: the app runs ``settings.workers`` background workers, as ``ims serve`` does."""
     settings.check_fs_roots()  # as ims serve does
     svc = Services.open(settings)
     svc.db.migrate()
     created = bootstrap(svc.db, svc.settings, svc.sealer)
     assert created is not None
-    client = TestClient(create_app(svc), raise_server_exceptions=False)
+    client = TestClient(create_app(svc, run_workers=run_workers), raise_server_exceptions=False)
     client.__enter__()  # one event loop for the app's life, and its lifespan runs
     return RunningApp(client=client, key=created.api_key, project_id=created.project_id, svc=svc)

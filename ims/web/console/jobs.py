@@ -82,7 +82,15 @@ async def _job_page(request: Request, session, job: dict, *, status: int = 200, 
     names = await in_read(services(request), _destination_names, session.project_id, job["destination_ids"] or [])
     return page(request, session, "job.html", status=status, title=f"Job {job['job_id']}", job=job,
                 metadata=metadata, source=await _source_of(request, session, job), destination_names=names,
-                errors=errors)
+                outputs=_outputs(job), errors=errors)
+
+
+def _outputs(job: dict) -> list[dict] | None:
+    """A job's outputs as asked for, each with what it made once the job succeeded (``made``)."""
+    if not job.get("outputs"):
+        return None
+    made = (job["result"] or {}).get("outputs") or []
+    return [{**asked, "made": made[i] if i < len(made) else None} for i, asked in enumerate(job["outputs"])]
 
 
 def _destination_names(conn, project_id: str, ids: list[str]) -> dict[str, str]:
