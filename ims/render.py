@@ -1,13 +1,19 @@
-"""fetch → pipeline → (result cache): the one function both the on-demand and the background paths use.
+"""fetch → pipeline → (result cache): the renders both the on-demand and the background paths run.
 
-    Renderer.render(source, key, params, accept)
-      head          the object's version, for the cache key and the ETag (on-demand only)
-      cache         a hit answers without reading the source
+    Renderer.render(source_id, storage, key, params, accept, info=)     on demand
+      cache         with the object's version (``info``, from ``head``): a hit answers
+                    without reading the source
       get           with the byte limit and the fetch time limit
       pool.run      pipeline.process in the pixel pool's child processes (killed past the
                     processing limit); identical renders coalesce
-                    (a light render in a dedicated worker runs where it is: ``light_here``)
-      cache.put     (on demand only)
+      cache.put
+
+    Renderer.render_job(storage, key, params, after=)                   a background job
+      get, pool.run as above; no cache (its results go to destinations: a cache file per
+      job would only push hot renders out); ``after(body, mime)`` runs in the pixel
+      thread right after the pixels (the job writes its local destinations there)
+
+Both share ``_pixels``, so the two paths cannot drift apart.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ class RenderResult:
     vary_accept: bool
     etag: str
     cached: bool = False
-    then: object = None  # what ``render(then=…)`` returned
+    after: object = None  # what ``render_job(after=…)`` returned
     extras: dict | None = None  # Params.extras computed from the output (background jobs)
 
 
@@ -67,11 +73,22 @@ def _process_then(then, data: bytes, params: Params, limits, accept: str,
 
 
 class Renderer:
-    def __init__(self, settings: Settings, pool: PixelPool, cache: ResultCache, metrics: Metrics) -> None:
+    """``light_inline``: for a process that does nothing but background work (``ims worker``,
+    see ``Services.open``): a light job render (``pipeline.light``: a few thousand pixels in
+    and out) runs on the calling thread, ``after`` included, instead of in a pixel thread.
+    Handing such a render to a pixel thread and back costs more CPU than the render (trivial
+    jobs, A/B on 2 cores: 7–20% less worker CPU per job, 0–11% more jobs/s; ``bench/jobs.py
+    --no-inline`` runs without it). The price: while it runs, and while ``after`` writes local
+    files (fsync), the loop waits — which is why a process whose loop answers HTTP keeps it off,
+    and the pool spreads its renders over every core."""
+
+    def __init__(self, settings: Settings, pool: PixelPool, cache: ResultCache, metrics: Metrics,
+                 *, light_inline: bool = False) -> None:
         self.limits = settings.limits
         self.pool = pool
         self.cache = cache
         self.metrics = metrics
+        self.light_inline = light_inline
 
     async def head(self, storage: Storage, key: str) -> ObjectInfo:
         return await self._timed(storage.head(key))
@@ -79,29 +96,10 @@ class Renderer:
     async def fetch(self, storage: Storage, key: str) -> StoredObject:
         return await self._timed(storage.get(key, max_bytes=self.limits.source_bytes))
 
-    async def render(
-        self, source_id: str, storage: Storage, key: str, params: Params, accept: str = "",
-        *, info: ObjectInfo | None = None, keep: bool = True, then: Callable[[bytes, str], object] | None = None,
-        light_here: bool = False,
-    ) -> RenderResult:
-        """Render ``key`` of a source. With ``info`` (from ``head``), the result cache is looked in;
-        with ``keep`` the result is stored there (background jobs, whose results go to their
-        destinations, pass False: a cache file per job would only push hot renders out).
-
-        ``then(body, mime)`` runs in the pool's thread that waited for the render's child
-        process, right after the pixels, and what it returns comes back as
-        ``RenderResult.then``: background jobs write their local destinations there, saving
-        a hop to another thread and back per job. A render with
-        ``then`` is not shared with identical renders in flight (``then`` is the caller's).
-
-        ``light_here``: a light render (``pipeline.light``: a few thousand pixels in and out)
-        runs on the calling thread, ``then`` included. For a process that does nothing else
-        (``ims worker``): handing such a render to a pixel thread and back costs more CPU than
-        the render (trivial jobs, A/B on 2 cores: 7–20% less worker CPU per job, 0–11% more
-        jobs/s). The price: while it runs, and while ``then`` writes local files (fsync), the
-        loop waits. Elsewhere the loop also answers HTTP, and the pool spreads renders over
-        every core.
-        """
+    async def render(self, source_id: str, storage: Storage, key: str, params: Params, accept: str = "",
+                     *, info: ObjectInfo | None = None) -> RenderResult:
+        """Render ``key`` of a source on demand. With ``info`` (the object's version, from ``head``)
+        the result cache is looked in first; the result is stored there."""
         variant = variant_key(source_id, key, info.version, params, accept) if info else None
         if variant:
             hit = await asyncio.to_thread(self.cache.get, variant)
@@ -112,24 +110,43 @@ class Renderer:
         stored = await self.fetch(storage, key)
         if variant is None or stored.info.version != info.version:
             variant = variant_key(source_id, key, stored.info.version, params, accept)
-        # (The header ``light`` read, if it read one, is not read again wherever the render runs.)
-        started = time.perf_counter()
-        src, here = pipeline.light(stored.data, params, self.limits, accept) if light_here else (None, False)
-        if here:
-            out, after = _process_then(then, stored.data, params, self.limits, accept, src)
-        elif then is None:
-            out = await self.pool.run(variant, pipeline.process, stored.data, params, self.limits, accept=accept,
-                                      src=src)
-            after = None
-        else:  # ``then`` is the caller's closure: it runs in the parent thread that waited for the child
-            out, after = await self.pool.run(None, pipeline.process, stored.data, params, self.limits,
-                                             accept=accept, src=src, then=lambda o: (o, then(o.body, o.mime)))
-        self.metrics.renders.labels(out.format).observe(time.perf_counter() - started)  # (``then`` included)
-        meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
-                "vary_accept": out.vary_accept}
-        if keep and self.cache.enabled:
+        out, _ = await self._pixels(variant, stored.data, params, accept)
+        meta = _meta(out)
+        if self.cache.enabled:
             await asyncio.to_thread(self.cache.put, variant, out.body, meta)
-        return RenderResult(body=out.body, etag=etag_of(variant), then=after, extras=out.extras, **meta)
+        return RenderResult(body=out.body, etag=etag_of(variant), extras=out.extras, **meta)
+
+    async def render_job(self, storage: Storage, key: str, params: Params,
+                         *, after: Callable[[bytes, str], object] | None = None) -> RenderResult:
+        """Render ``key`` for a background job: never cached, never shared with another render.
+
+        ``after(body, mime)`` runs in the pool's thread that waited for the render's child
+        process, right after the pixels, and what it returns comes back as
+        ``RenderResult.after``: jobs write their local destinations there, saving a hop to
+        another thread and back per job.
+        """
+        stored = await self.fetch(storage, key)
+        # (The header ``light`` read, if it read one, is not read again wherever the render runs.)
+        src, here = (pipeline.light(stored.data, params, self.limits, "") if self.light_inline
+                     else (None, False))
+        out, done = await self._pixels(None, stored.data, params, "", after, src=src, here=here)
+        return RenderResult(body=out.body, etag="", after=done, extras=out.extras, **_meta(out))
+
+    async def _pixels(self, variant: str | None, data: bytes, params: Params, accept: str,
+                      after: Callable[[bytes, str], object] | None = None, *, src=None, here: bool = False):
+        """(pipeline.Rendered, what ``after`` returned): on this thread (``here``) or in the pool;
+        a render with ``after`` is not shared with identical ones in flight (``after`` is the caller's)."""
+        started = time.perf_counter()
+        if here:
+            out, done = _process_then(after, data, params, self.limits, accept, src)
+        elif after is None:
+            out = await self.pool.run(variant, pipeline.process, data, params, self.limits, accept=accept, src=src)
+            done = None
+        else:  # ``after`` is the caller's closure: it runs in the parent thread that waited for the child
+            out, done = await self.pool.run(None, pipeline.process, data, params, self.limits, accept=accept,
+                                            src=src, then=lambda o: (o, after(o.body, o.mime)))
+        self.metrics.renders.labels(out.format).observe(time.perf_counter() - started)  # (``after`` included)
+        return out, done
 
     async def _timed(self, awaitable):
         try:
@@ -139,3 +156,8 @@ class Renderer:
             raise FetchTimeout(
                 f"the source did not answer within {self.limits.fetch_seconds:g} s"
             ) from None
+
+
+def _meta(out: pipeline.Rendered) -> dict:
+    return {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
+            "vary_accept": out.vary_accept}

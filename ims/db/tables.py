@@ -126,6 +126,8 @@ config_version = Table(
 
 # -- background processes (SPEC §3) ---------------------------------------------------------------
 
+JOB_STATUSES = ("queued", "processing", "succeeded", "failed", "canceled")  # what ``jobs.status`` holds
+
 jobs = Table(
     "jobs",
     metadata,
@@ -138,7 +140,7 @@ jobs = Table(
     Column("destination_ids", JSON, nullable=False),
     Column("metadata", JSON, nullable=True),
     Column("webhook_url", Text, nullable=True),
-    Column("status", String(12), nullable=False),  # queued processing succeeded failed canceled
+    Column("status", String(12), nullable=False),  # JOB_STATUSES
     Column("attempts", Integer, nullable=False),
     Column("max_attempts", Integer, nullable=False),
     Column("run_at", UTCDateTime(), nullable=False),  # queued jobs become claimable at this time

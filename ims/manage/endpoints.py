@@ -83,15 +83,6 @@ def delete_endpoint(conn: Connection, project_id: str, endpoint_id: str) -> dict
     return {"id": endpoint_id, "deleted": True}
 
 
-def active_secrets(row, sealer: Sealer, now=None) -> list[str]:
-    """The secrets to sign with: the current one first, then the previous one while it is valid."""
-    now = now or utcnow()
-    secrets = [sealer.open(row["secret"])]
-    if row["previous_secret"] and row["previous_secret_expires_at"] and row["previous_secret_expires_at"] > now:
-        secrets.append(sealer.open(row["previous_secret"]))
-    return secrets
-
-
 def endpoint_view(row, sealer: Sealer) -> dict:
     return {
         "id": row["id"],

@@ -31,8 +31,11 @@ _DESTINATIONS = select(destinations).where(destinations.c.id.in_(bindparam("ids"
 class SourceLookup:
     """Lookups of sources (by name, id or hostname) and of a job's rows, cached per configuration version."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, on_loop: bool = False) -> None:
+        """``on_loop``: the caller's event loop serves nothing else (``ims worker``), so the version
+        read may block it (``ConfigVersion.current(blocking=True)``: no hop to a thread)."""
         self._db = db
+        self._on_loop = on_loop
         self._version = ConfigVersion(db)
         # (version, {key: value}): replaced whole, never edited under another version, so the
         # threads filling it need no lock.
@@ -59,21 +62,20 @@ class SourceLookup:
             return None, False
         return await self._get(("name", name), lambda conn: _row(find_source(conn, name)), current=current), False
 
-    async def for_job(self, project_id: str, source_id: str, destination_ids: Sequence[str], *,
-                      blocking: bool = False) -> tuple[dict | None, dict[str, dict]]:
+    async def for_job(self, project_id: str, source_id: str,
+                      destination_ids: Sequence[str]) -> tuple[dict | None, dict[str, dict]]:
         """A job's source (None if it is gone) and those of its destinations that exist, by id;
-        only rows of the job's project. ``blocking``: see ``ConfigVersion.current``."""
+        only rows of the job's project."""
         ids = tuple(destination_ids)
         return await self._get(("job", project_id, source_id, ids),
-                               lambda conn: _job_rows(conn, project_id, source_id, ids), blocking=blocking)
+                               lambda conn: _job_rows(conn, project_id, source_id, ids))
 
-    async def _get(self, key: tuple, read: Callable[[Connection], object], *, blocking: bool = False,
-                   current: int | None = None):
+    async def _get(self, key: tuple, read: Callable[[Connection], object], *, current: int | None = None):
         """``current``: the version the caller just read (one read serves a request's lookups)."""
         version, rows = self._cache
         if version is not None and key in rows:
             if current is None:
-                current = await self._version.current(blocking=blocking)
+                current = await self._version.current(blocking=self._on_loop)
             if current == version:
                 return rows[key]
         return await run_in_threadpool(self._read, key, read)
