@@ -77,8 +77,8 @@ class Renderer:
     see ``Services.open``): a light job render (``pipeline.light``: a few thousand pixels in
     and out) runs on the calling thread, ``after`` included, instead of in a pixel thread.
     Handing such a render to a pixel thread and back costs more CPU than the render (trivial
-    jobs, A/B on 2 cores: 7–20% less worker CPU per job, 0–11% more jobs/s; ``bench/jobs.py
-    --no-inline`` runs without it). The price: while it runs, and while ``after`` writes local
+    jobs, ``bench/ab_jobs.py`` against a checkout without it, on 2 cores: 7–20% less worker CPU
+    per job, 0–11% more jobs/s). The price: while it runs, and while ``after`` writes local
     files (fsync), the loop waits — which is why a process whose loop answers HTTP keeps it off,
     and the pool spreads its renders over every core."""
 

@@ -105,5 +105,6 @@ class Services:
         await self.storages.aclose()
 
     def close(self) -> None:
+        self.wakeups.stop()  # (its LISTEN threads, if any)
         self.pool.shutdown()
         self.db.dispose()

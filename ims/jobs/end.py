@@ -7,7 +7,8 @@
       finish        the fenced UPDATE (``queue.FINISH``): nothing is written if the lease was lost
       address       the project's enabled endpoints that take the event (or the job's own URL)
       write         one outbox row per address (``webhooks.outbox``), in the same transaction
-      notify        deliverers of every process wake at commit (unless this one sends them now)
+      notify        deliverers of every process wake at commit (unless this one sends them now);
+                    on PostgreSQL, requests long-polling the job (``ENDED``, in the same statement)
 
 Because the status and the messages commit together, a job that ended always has its
 messages, and a message never exists for a job that did not end — whatever crashes when.
@@ -20,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, literal_column, select
 
 from ims.db import Database
-from ims.db.notify import DELIVERIES, notify
+from ims.db.notify import DELIVERIES, ENDED, notify
 from ims.db.tables import jobs, webhook_endpoints
 from ims.errors import ImsError, ValidationFailed
 from ims.jobs import queue
@@ -93,11 +94,13 @@ def _finish(conn: Connection, job: dict, values: dict, event: str) -> list[tuple
     """Run the fenced ``queue.FINISH`` with ``values`` and read where the ``event`` goes:
     (endpoint, url) pairs, or None if the fence failed and nothing was written.
 
-    On PostgreSQL this is one statement, one round trip instead of two:
+    On PostgreSQL this is one statement, one round trip instead of three:
 
         WITH ended AS (UPDATE jobs SET … WHERE id = … AND lease_token = … RETURNING id)
-        SELECT ended.id, webhook_endpoints.* FROM ended
+        SELECT ended.id, pg_notify('ims_job_ended', ended.id), webhook_endpoints.* FROM ended
           LEFT JOIN webhook_endpoints ON project_id = … AND enabled ORDER BY created_at, id
+
+    (One note per row, but PostgreSQL delivers identical notes of a transaction once.)
 
     No row: the UPDATE matched nothing. Rows with no endpoint columns: the job ended and
     the project has no enabled endpoint.
@@ -115,7 +118,8 @@ def _finish(conn: Connection, job: dict, values: dict, event: str) -> list[tuple
 
 _ENDED = queue.FINISH.returning(jobs.c.id.label("ended")).cte("ended")
 _FINISH_AND_ENDPOINTS = (
-    select(_ENDED.c.ended, webhook_endpoints)
+    select(_ENDED.c.ended, func.pg_notify(literal_column(f"'{ENDED}'"), _ENDED.c.ended).label("noted"),
+           webhook_endpoints)
     .select_from(_ENDED.outerjoin(webhook_endpoints, ENABLED))
     .order_by(*ORDER)
 )

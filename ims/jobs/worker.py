@@ -177,6 +177,7 @@ class JobWorker:
                 lease = self.deliverer.lease_for_handoff() if self.deliverer else None
                 messages = await self.group.run(lambda conn: end_job_in(conn, job, token, outcome, lease=lease))
                 if messages is not None:
+                    self.wakeups.ended(job["id"])  # requests of this process waiting on it (?wait=)
                     report_end(self.metrics, job, outcome, started)
                     if messages and lease:
                         self.deliverer.start(messages)
@@ -289,6 +290,7 @@ class Reaper:
             outcome = unwritable(bug, outcome)
             ended = end_job(self.db, job, job["lease_token"], outcome, only_if_expired=True)
         if ended is not None:
+            self.wakeups.ended(job["id"])
             report_end(self.metrics, job, outcome, None)  # (it ran elsewhere: its time is unknown here)
         return ended is not None
 
