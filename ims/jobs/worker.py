@@ -17,6 +17,7 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -295,18 +296,17 @@ class Reaper:
         return ended is not None
 
 
+@dataclass
 class Background:
     """Everything a worker process runs besides HTTP: the job loop, the reaper and the deliverer,
     sharing one group commit and one set of wake-ups (``Services.background`` builds it)."""
 
-    def __init__(self, jobs: JobWorker, reaper: Reaper, deliverer: Deliverer, wakeups: Wakeups, db: Database,
-                 group: GroupCommit) -> None:
-        self.jobs = jobs
-        self.reaper = reaper
-        self.deliverer = deliverer
-        self.wakeups = wakeups
-        self.db = db
-        self.group = group
+    jobs: JobWorker
+    reaper: Reaper
+    deliverer: Deliverer
+    wakeups: Wakeups
+    db: Database
+    group: GroupCommit
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
