@@ -42,9 +42,9 @@ class Services:
     def open(cls, settings: Settings, *, dedicated: bool = False) -> Services:
         """``dedicated``: the process does nothing but background work (``ims worker``), so its
         event loop may wait on what another process's loop must not: its database writes
-        (``GroupCommit(on_loop=True)``), the configuration-version read (``SourceLookup``) and
-        light job renders (``Renderer(light_inline=True)``) run on the loop's own thread. Each
-        says what it buys where it is made; ``ims serve``, whose loop answers HTTP, keeps them off."""
+        (``GroupCommit(on_loop=True)``) and light job renders (``Renderer(light_inline=True)``)
+        run on the loop's own thread. Each says what it buys where it is made; ``ims serve``,
+        whose loop answers HTTP, keeps them off."""
         settings = settings.with_secret_key()
         try:
             check_ignorable(settings.ignored_params)
@@ -64,7 +64,7 @@ class Services:
             storages=Storages(settings, sealer),
             pool=pool,
             renderer=Renderer(settings, pool, cache, metrics, light_inline=dedicated),
-            lookup=SourceLookup(db, on_loop=dedicated),
+            lookup=SourceLookup(db),
             wakeups=Wakeups(),
             metrics=metrics,
             dedicated=dedicated,

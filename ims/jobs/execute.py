@@ -36,9 +36,10 @@ class JobTools:
 
 
 async def execute(tools: JobTools, job: dict) -> Outcome:
-    # Rows as they are now (the lookup checks the configuration version): a job puts to exactly
-    # the destinations it was accepted for.
-    source, targets = await tools.lookup.for_job(job["project_id"], job["source_id"], job["destination_ids"])
+    # Rows as of the job's claim (the lookup checks the configuration version it saw): a job puts
+    # to exactly the destinations it was accepted for.
+    source, targets = await tools.lookup.for_job(job["project_id"], job["source_id"], job["destination_ids"],
+                                                 version=job.get("config_version"))
     if source is None:
         return Outcome(error=NotFound(f"the job's source {job['source_id']!r} was deleted", field="source_id"))
     missing = [d for d in job["destination_ids"] if d not in targets]

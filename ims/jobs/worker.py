@@ -18,7 +18,6 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
 

@@ -6,7 +6,9 @@ the installation's configuration version (``ims.db.version``) is the one they we
 under: the version is read on every lookup, so an edit committed in any process (access,
 signing key, storage, hostnames, a destination created or deleted) is seen by the very next
 request or job here — never after a silent delay. A hit costs that one read (~7 µs on
-SQLite, on the event loop); a miss reads the rows in a thread.
+SQLite, on the event loop); a miss reads the rows in a thread. A job reads no version of its
+own: its claim returned the one it saw (``ims.jobs.queue``), so an edit committed before the
+claim is seen, and on PostgreSQL a round trip per job is saved.
 """
 
 from __future__ import annotations
@@ -31,11 +33,8 @@ _DESTINATIONS = select(destinations).where(destinations.c.id.in_(bindparam("ids"
 class SourceLookup:
     """Lookups of sources (by name, id or hostname) and of a job's rows, cached per configuration version."""
 
-    def __init__(self, db: Database, *, on_loop: bool = False) -> None:
-        """``on_loop``: the caller's event loop serves nothing else (``ims worker``), so the version
-        read may block it (``ConfigVersion.current(blocking=True)``: no hop to a thread)."""
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._on_loop = on_loop
         self._version = ConfigVersion(db)
         # (version, {key: value}): replaced whole, never edited under another version, so the
         # threads filling it need no lock.
@@ -62,20 +61,25 @@ class SourceLookup:
             return None, False
         return await self._get(("name", name), lambda conn: _row(find_source(conn, name)), current=current), False
 
-    async def for_job(self, project_id: str, source_id: str,
-                      destination_ids: Sequence[str]) -> tuple[dict | None, dict[str, dict]]:
+    async def for_job(self, project_id: str, source_id: str, destination_ids: Sequence[str], *,
+                      version: int | None = None) -> tuple[dict | None, dict[str, dict]]:
         """A job's source (None if it is gone) and those of its destinations that exist, by id;
-        only rows of the job's project."""
+        only rows of the job's project. ``version``: the configuration version the job's claim
+        saw (``queue.claim``): rows kept under it or a later one are current enough, with no read
+        of the version here."""
         ids = tuple(destination_ids)
-        return await self._get(("job", project_id, source_id, ids),
-                               lambda conn: _job_rows(conn, project_id, source_id, ids))
+        key = ("job", project_id, source_id, ids)
+        kept, rows = self._cache
+        if version is not None and kept is not None and kept >= version and key in rows:
+            return rows[key]
+        return await self._get(key, lambda conn: _job_rows(conn, project_id, source_id, ids))
 
     async def _get(self, key: tuple, read: Callable[[Connection], object], *, current: int | None = None):
         """``current``: the version the caller just read (one read serves a request's lookups)."""
         version, rows = self._cache
         if version is not None and key in rows:
             if current is None:
-                current = await self._version.current(blocking=self._on_loop)
+                current = await self._version.current()
             if current == version:
                 return rows[key]
         return await run_in_threadpool(self._read, key, read)
