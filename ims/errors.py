@@ -70,6 +70,10 @@ class ImsError(Exception):
     def field(self) -> str | None:
         return self.errors[0].field if self.errors else None
 
+    def about(self, field: str) -> ImsError:
+        """The same kind of error, said of ``field`` (an overlay image's: ``mark: …``)."""
+        return type(self)(f"{field}: {self.message}", field=field, headers=self.headers)
+
     def envelope(self) -> dict:
         """The JSON body every error reply uses (SPEC §5)."""
         return {

@@ -62,6 +62,21 @@ MEANING = {
     "shad": "shadows", "sharp": "sharpen", "trim": "cut flat borders", "trim-color": "border colour for trim=color",
     "usm": "unsharp mask amount", "usmrad": "unsharp mask radius", "vib": "vibrance",
     "w": "output width",
+    "mark": "watermark image drawn over the output (mark64: base64url)",
+    "mark-align": "where the watermark goes (default bottom,right)", "mark-alpha": "watermark opacity",
+    "mark-fit": "how the watermark fits mark-w × mark-h", "mark-h": "watermark height", "mark-w": "watermark width",
+    "mark-if-min-height": "draw the watermark only on outputs at least this high",
+    "mark-if-min-width": "draw the watermark only on outputs at least this wide",
+    "mark-pad": "watermark distance from the edges (default 5)", "mark-rot": "watermark rotation clockwise",
+    "mark-scale": "watermark width as a percentage of the output's", "mark-tile": "repeat the watermark over the output",
+    "mark-x": "watermark position across", "mark-y": "watermark position down",
+    "blend": "colour or image blended over the output (blend64: base64url)",
+    "blend-align": "where the blend image goes (default middle,center)", "blend-alpha": "blend opacity",
+    "blend-color": "colour blended (replaces blend)", "blend-crop": "anchors for blend-fit=crop and blend-size",
+    "blend-fit": "how the blend image fits blend-w × blend-h", "blend-h": "blend image height",
+    "blend-w": "blend image width", "blend-mode": "how the colours mix (default overlay)",
+    "blend-pad": "blend image distance from the edges", "blend-size": "inherit: the blend image covers the output",
+    "blend-x": "blend image position across", "blend-y": "blend image position down",
 }
 
 BEGIN = "<!-- params:begin -->"
@@ -76,7 +91,7 @@ def table() -> str:
         "|---|---|---|---|---|",
     ]
     for param in TABLE:
-        aliases = ", ".join(f"`{a}`" for a in param.aliases)
+        aliases = ", ".join(f"`{a}`" for a in (*param.aliases, *((param.name + "64",) if param.base64 else ())))
         meaning = MEANING.get(param.name, "")
         lines.append(f"| `{param.name}` | {aliases} | {_cell(meaning)} | {_cell(param.allowed)} "
                      f"| {_cell(param.differs)} |")

@@ -31,8 +31,16 @@ Decisions where imgix is vague or ims differs:
   ``cs=tinysrgb``→``srgb`` (tinysrgb is sRGB with a compact ICC profile; ims
   always embeds a small sRGB profile, so the intent is kept);
 * imgix features ims does not implement (``auto=enhance``,
-  ``txt``, ``mark``, ``blend``, ``fp-debug``, …, and their imgix aliases) are a
+  ``txt``, ``mark-base``, ``fp-debug``, …, and their imgix aliases) are a
   400 that says "not supported", not silently ignored;
+* ``mark`` and ``blend`` name an image (an ``Overlay``: the reference as written and its
+  own parameters, which may ride URL-encoded after a ``?`` in the value and are parsed
+  here by the same parser; a ``mark`` or ``blend`` image inside one is an error, a blend
+  colour is not). Which object
+  a reference names is decided by ``ims.overlays`` against the project's sources; here
+  only the form is checked (a key, or an ``http``/``https`` URL: never ``file:``,
+  ``data:`` or another scheme). ``blend`` is a colour when it reads as one (hex or a
+  CSS keyword), else an image. ``mark64``/``blend64`` are the same values in base64url;
 * ``crop`` is imgix's fallback chain: modes in the order given, then the anchors;
   ``faces`` (OpenCV's face detector, ``ims.pipeline.faces``) falls through when no face
   is found (``faces,entropy``, ``faces,top,left``);
@@ -59,6 +67,8 @@ Decisions where imgix is vague or ims differs:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import math
 import re
@@ -162,6 +172,34 @@ class Params:
     dpi: int | None = None
     chromasub: int | None = None      # 444, 422, 420 (jpg)
     jpg_progressive: bool | None = None
+    # --- issue 12 (imgix): watermark and blend (ims.pipeline.steps_overlay) ---
+    mark: Overlay | None = None
+    mark_align: tuple[str, str] = ("bottom", "right")   # (vertical, horizontal)
+    mark_alpha: int = 100
+    mark_fit: str = "clip"            # clip crop fill max scale (in the mark-w × mark-h box)
+    mark_w: float | None = None       # integer 2–8192 = pixels; 0 < x ≤ 1 = fraction of the mark
+    mark_h: float | None = None
+    mark_pad: int = 5
+    mark_rot: float = 0.0
+    mark_scale: int | None = None     # percent of the output's width
+    mark_tile: str | None = None      # "grid"
+    mark_x: int | None = None
+    mark_y: int | None = None
+    mark_if_min_width: int | None = None
+    mark_if_min_height: int | None = None
+    blend: Overlay | RGBA | None = None   # an image, or a colour
+    blend_align: tuple[str, str] = ("middle", "center")
+    blend_alpha: int = 100
+    blend_color: RGBA | None = None   # replaces blend's colour or image (imgix)
+    blend_crop: tuple[str, ...] = ()  # anchors for blend-fit=crop: top bottom left right faces
+    blend_fit: str = "clip"           # clamp clip crop max scale
+    blend_w: float | None = None      # integer 2–8192 = pixels; 0 < x ≤ 1 = fraction of the output
+    blend_h: float | None = None
+    blend_mode: str = "overlay"
+    blend_pad: int = 0
+    blend_size: str | None = None     # "inherit": the blend image covers the output
+    blend_x: int | None = None
+    blend_y: int | None = None
     # faces, colours, metadata (issue 14)
     facepad: float = 1.0              # fit=facearea: the face box times this, around its centre
     faceindex: int | None = None      # fit=facearea: 1-based face (left to right); None = all faces
@@ -190,6 +228,31 @@ class Params:
         extras = frozenset(v for k, v in pairs if k == EXTRAS_KEY for v in v.split(",") if v in EXTRAS)
         params = parse([(k, v) for k, v in pairs if k != EXTRAS_KEY])
         return replace(params, extras=extras) if extras else params
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """The image a ``mark`` or ``blend`` value names: the reference as written (a key of the
+    same source, ``/logo.png``, or an ``http(s)`` URL of one of the project's sources) and
+    the parameters it is rendered with first (``logo.png?w=100`` → ``w=100``)."""
+
+    ref: str
+    params: Params = field(default_factory=lambda: Params())
+
+    def __str__(self) -> str:
+        inner = self.params.canonical()
+        return f"{self.ref}?{inner}" if inner else self.ref
+
+
+def image_overlays(params: Params) -> dict[str, Overlay]:
+    """The overlay images ``params`` draws, by parameter name (``blend-color`` replaces
+    blend's image, as in imgix)."""
+    found = {}
+    if isinstance(params.mark, Overlay):
+        found["mark"] = params.mark
+    if isinstance(params.blend, Overlay) and params.blend_color is None:
+        found["blend"] = params.blend
+    return found
 
 
 # ---------------------------------------------------------------------------
@@ -542,6 +605,97 @@ def _css_name(raw: object) -> str:
     return text
 
 
+# ---------------------------------------------------------------------------
+# Watermark and blend values (issue 12).
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+MAX_OVERLAY_REF = 2048
+# An overlay URL an SDK built carries its signature and library tag: ims decides access by
+# its own rules (``ims.overlays``), so these are dropped from the overlay's parameters.
+_OVERLAY_IGNORED = ("s", "expires", "ixlib", "ixid")
+_ALIGN_V = ("top", "middle", "bottom")
+_ALIGN_H = ("left", "center", "right")
+
+
+def _overlay(raw: object) -> Overlay:
+    """A key of the same source (``/logo.png``, ``logo.png``) or an ``http``/``https`` URL,
+    then optionally ``?`` and the image's own parameters (parsed here, by ``parse``)."""
+    text = _text(raw)
+    if len(text) > MAX_OVERLAY_REF:
+        raise _Bad(f"is too long (at most {MAX_OVERLAY_REF} characters)")
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in text):
+        raise _Bad("holds a control character")
+    ref, _, query = text.partition("?")
+    scheme = _SCHEME.match(ref)
+    if scheme and scheme.group()[:-1].lower() not in ("http", "https"):
+        raise _Bad(f"is a {scheme.group()} URL, which ims never fetches")
+    if ref.startswith("//") or not ref.strip("/"):
+        raise _Bad
+    try:
+        pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in _OVERLAY_IGNORED]
+        inner = parse(pairs) if pairs else Params()
+    except InvalidParameter as error:
+        raise _Bad(f"has a bad parameter of its own ({error.message})") from None
+    if image_overlays(inner):
+        raise _Bad("has a mark or blend image of its own, which an overlay cannot have")
+    return Overlay(ref, inner)
+
+
+def _blend(raw: object) -> RGBA | Overlay:
+    """A colour when the value reads as one (hex, CSS keyword), else an image."""
+    try:
+        return _color(raw)
+    except _Bad:
+        return _overlay(raw)
+
+
+def _align(raw: object) -> tuple[str, str]:
+    """At most one of top, middle, bottom and one of left, center, right; the axis not
+    given is centred."""
+    values = _items(raw)
+    vertical = [v for v in values if v in _ALIGN_V]
+    horizontal = [v for v in values if v in _ALIGN_H]
+    if len(vertical) + len(horizontal) != len(values) or len(vertical) > 1 or len(horizontal) > 1:
+        raise _Bad
+    return (vertical[0] if vertical else "middle", horizontal[0] if horizontal else "center")
+
+
+def _overlay_size(raw: object) -> int | float:
+    """imgix's overlay sizes: a number in (0, 1] is a fraction, an integer 2–8192 pixels."""
+    value = _number(raw)
+    if 0 < value <= 1:
+        return value
+    if value.is_integer() and 2 <= value <= MAX_SIDE:
+        return int(value)
+    raise _Bad
+
+
+def _blend_crop(raw: object) -> tuple[str, ...]:
+    values = set(_items(raw))
+    if not values <= {"faces", *_CROP_SIDES}:
+        raise _Bad
+    for a, b in (("top", "bottom"), ("left", "right")):
+        if a in values and b in values:
+            raise _Bad(f"cannot combine {a} and {b}")
+    return tuple(v for v in ("faces", *_CROP_SIDES) if v in values)
+
+
+def _unbase64(raw: object) -> str:
+    """imgix's base64 variants (``mark64``): URL-safe base64 of UTF-8 text, padding optional."""
+    text = _text(raw)
+    if not re.fullmatch(r"[A-Za-z0-9_-]*={0,2}", text):
+        raise _Bad("is not base64url text")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _Bad("is not base64url-encoded UTF-8 text") from None
+
+
+BLEND_MODES = ("normal", "multiply", "screen", "overlay", "darken", "lighten", "dodge", "burn",
+               "hardlight", "softlight", "difference", "exclusion", "hue", "saturation", "color",
+               "luminosity")
+
+
 # Background jobs only (``metadata_fields`` of a job request, never a URL parameter): what the
 # job's result and webhook report besides the output's size. Stored in the job's canonical
 # parameters under EXTRAS_KEY, which ``parse`` does not accept.
@@ -601,6 +755,11 @@ def _fmt_corners(value: object) -> str:
     return _fmt_number(radii[0]) if len(set(radii)) == 1 else _fmt_numbers(",")(radii)
 
 
+def _fmt_overlay(value: object) -> str:
+    """An image as ``ref?its-canonical-parameters``, a colour as ``aarrggbb``."""
+    return str(value) if isinstance(value, Overlay) else _fmt_color(value)
+
+
 def _fmt_rect(value: object) -> str:
     return ",".join(v if isinstance(v, str) else _fmt_number(v) for v in value)  # type: ignore[union-attr]
 
@@ -624,6 +783,7 @@ class Param:
     fmt: Callable[[object], str] = _fmt_number
     aliases: tuple[str, ...] = ()
     differs: str = ""
+    base64: bool = False   # also accepted as ``<name>64``, base64url-encoded (imgix's variants)
 
 
 _SIZE = "an integer 1–8192 or a fraction between 0 and 1"
@@ -637,12 +797,48 @@ _CORNERS = ("one radius in pixels (0–8192) for every corner, or four: "
 _SIDE_PAD = "an integer 0–8192 (pixels)"
 _SIDE_BORDER = "an integer 0–1000 (pixels)"
 _UNIT = "a number 0–1"
+_ALIGN = "one or two of top, middle, bottom and left, center, right, e.g. bottom,right"
+_OVERLAY_SIZE = "an integer 2–8192 (pixels) or a number greater than 0 and at most 1 (a fraction)"
+_OFFSET = "an integer 0–8192 (pixels from the left or top edge; overrides the alignment)"
+_OVERLAY_SOURCES = ("only images of this project's sources, never another host: a key of this source, or a "
+                    "URL on a hostname bound to a source, under an http source's base URL, or "
+                    "https://<ims host>/<source>/<key>; another source must be public (or both private)")
 
 TABLE: tuple[Param, ...] = (
     Param("ar", "ar", _ratio, "W:H with two positive numbers, at most 10000:1 either way, e.g. 16:9", _fmt_numbers(":")),
     Param("auto", "auto", _auto, "a comma list of format, compress", _fmt_sorted,
           differs="enhance and redeye are not supported (400)"),
     Param("bg", "bg", _color, _HEX_COLOR, _fmt_color),
+    Param("blend", "blend", _blend,
+          "a colour (hex RGB, ARGB, RRGGBB, AARRGGBB or a CSS keyword) or an image: a key of this "
+          "source (/logo.png) or an http(s) URL of one of this project's sources, optionally with "
+          "its own parameters URL-encoded after ?", _fmt_overlay, aliases=("b",), base64=True,
+          differs=_OVERLAY_SOURCES),
+    Param("blend-align", "blend_align", _align, _ALIGN, _fmt_list, aliases=("blendalign", "ba"),
+          differs="with one value the other axis is centred"),
+    Param("blend-alpha", "blend_alpha", _int_in(0, 100), "an integer 0–100",
+          aliases=("blendalpha", "balph")),
+    Param("blend-color", "blend_color", _color, _HEX_COLOR, _fmt_color,
+          aliases=("blendcolor", "blend-clr", "blendclr")),
+    Param("blend-crop", "blend_crop", _blend_crop,
+          "a comma list of top, bottom, left, right, faces", _fmt_list, aliases=("blendcrop", "bc"),
+          differs="faces is not detected on the blend image: it crops around the centre"),
+    Param("blend-fit", "blend_fit", _choice(("clamp", "clip", "crop", "max", "scale")),
+          "one of clamp, clip, crop, max, scale", _fmt_text, aliases=("blendfit", "bf")),
+    Param("blend-h", "blend_h", _overlay_size, _OVERLAY_SIZE + " of the output's height",
+          aliases=("blendh", "bh")),
+    Param("blend-mode", "blend_mode", _choice(BLEND_MODES), "one of " + ", ".join(BLEND_MODES),
+          _fmt_text, aliases=("blendmode", "bm"),
+          differs="hue, saturation, color and luminosity are computed in CIE LCh (the others are "
+                  "libvips' composite modes, as in PDF/CSS)"),
+    Param("blend-pad", "blend_pad", _int_in(0, MAX_SIDE), _SIDE_PAD, aliases=("blendpad", "bp")),
+    Param("blend-size", "blend_size", _choice(("inherit",)), "inherit", _fmt_text,
+          aliases=("blendsize", "bs"),
+          differs="the blend image is scaled to cover the output and cropped (at blend-crop)"),
+    Param("blend-w", "blend_w", _overlay_size, _OVERLAY_SIZE + " of the output's width",
+          aliases=("blendw", "bw")),
+    Param("blend-x", "blend_x", _int_in(0, MAX_SIDE), _OFFSET, aliases=("blendx", "bx")),
+    Param("blend-y", "blend_y", _int_in(0, MAX_SIDE), _OFFSET, aliases=("blendy", "by")),
     Param("blur", "blur", _float_in(0, 2000), "a number 0–2000"),
     Param("border", "border", _border, "width,colour: an integer 1–1000 and a colour, e.g. 10,FF0000",
           _fmt_border, differs="drawn outside the padding; the output grows by the border"),
@@ -749,6 +945,32 @@ TABLE: tuple[Param, ...] = (
     Param("invert", "invert", _on, "0, 1, true or false", _fmt_bool, aliases=("inv",)),
     Param("jpg-progressive", "jpg_progressive", _bool, "0, 1, true or false", _fmt_bool),
     Param("lossless", "lossless", _bool, "0, 1, true or false", _fmt_bool),
+    Param("mark", "mark", _overlay,
+          "an image: a key of this source (/logo.png) or an http(s) URL of one of this project's "
+          "sources, optionally with its own parameters URL-encoded after ?", _fmt_overlay,
+          aliases=("m",), base64=True, differs=_OVERLAY_SOURCES),
+    Param("mark-align", "mark_align", _align, _ALIGN, _fmt_list, aliases=("ma", "markalign"),
+          differs="with one value the other axis is centred"),
+    Param("mark-alpha", "mark_alpha", _int_in(0, 100), "an integer 0–100",
+          aliases=("markalpha", "malph")),
+    Param("mark-fit", "mark_fit", _choice(("clip", "crop", "fill", "max", "scale")),
+          "one of clip, crop, fill, max, scale", _fmt_text, aliases=("mf", "markfit")),
+    Param("mark-h", "mark_h", _overlay_size, _OVERLAY_SIZE + " of the mark's height",
+          aliases=("mh", "markh")),
+    Param("mark-if-min-height", "mark_if_min_height", _int_in(0, 100_000), "an integer 0–100000 (pixels)",
+          differs="compared with the output's height"),
+    Param("mark-if-min-width", "mark_if_min_width", _int_in(0, 100_000), "an integer 0–100000 (pixels)",
+          differs="compared with the output's width"),
+    Param("mark-pad", "mark_pad", _int_in(0, MAX_SIDE), _SIDE_PAD, aliases=("mp", "markpad")),
+    Param("mark-rot", "mark_rot", _rotation, "a number of degrees, at least 0 and below 360"),
+    Param("mark-scale", "mark_scale", _int_in(0, 100), "an integer 0–100 (percent of the output's width)",
+          aliases=("ms", "markscale"), differs="0 draws no mark"),
+    Param("mark-tile", "mark_tile", _choice(("grid",)), "grid", _fmt_text, aliases=("mtile", "marktile"),
+          differs="the tiles start mark-pad from the top-left corner and are mark-pad apart"),
+    Param("mark-w", "mark_w", _overlay_size, _OVERLAY_SIZE + " of the mark's width",
+          aliases=("mw", "markw")),
+    Param("mark-x", "mark_x", _int_in(0, MAX_SIDE), _OFFSET, aliases=("mx", "markx")),
+    Param("mark-y", "mark_y", _int_in(0, MAX_SIDE), _OFFSET, aliases=("my", "marky")),
     Param("mask", "mask", _choice(("ellipse", "corners")), "one of ellipse, corners", _fmt_text,
           differs="a mask image (URL or path) is not supported"),
     Param("mask-bg", "mask_bg", _color, _HEX_COLOR, _fmt_color, aliases=("maskbg",),
@@ -800,7 +1022,8 @@ TABLE: tuple[Param, ...] = (
     Param("w", "w", _size, _SIZE, aliases=("width",), differs="w=1 is allowed (imgix: 2–8192)"),
 )
 
-_BY_NAME: dict[str, Param] = {n: p for p in TABLE for n in (p.name, *p.aliases)}
+_BY_NAME: dict[str, Param] = {n: p for p in TABLE
+                              for n in (p.name, *p.aliases, *((p.name + "64",) if p.base64 else ()))}
 _DEFAULTS: dict[str, object] = {
     f.name: f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
     for f in fields(Params)
@@ -811,31 +1034,15 @@ _ALLOWED_NAMES = ", ".join(p.name for p in TABLE)
 # imgix parameters ims knowingly does not implement: a clearer error than "unknown".
 # (imgix's list: imgix/imgix-url-params dist/parameters.json, plus newer documented names.)
 _IMGIX_UNSUPPORTED = frozenset({
-    "blend", "blend64", "blend-align", "blend-alpha", "blend-color", "blend-crop", "blend-fit",
-    "blend-h", "blend-mode", "blend-pad", "blend-size", "blend-w", "blend-x", "blend-y",
     "dither", "fp-debug", "grid-colors",
-    "grid-size", "htn", "mark", "mark64", "mark-align", "mark-alpha", "mark-base", "mark-fit",
-    "mark-h", "mark-if-min-height", "mark-if-min-width", "mark-pad", "mark-rot", "mark-scale",
-    "mark-tile", "mark-w", "mark-x", "mark-y", "pdf-annotation",
+    "grid-size", "htn", "mark-base", "pdf-annotation",
     "transparency", "trim-md", "trim-pad", "trim-sd", "trim-tol", "txt", "txt64", "txt-align",
     "txt-clip", "txt-color", "txt-fit", "txt-font", "txt-lead", "txt-lig", "txt-line",
     "txt-line-color", "txt-pad", "txt-shad", "txt-size", "txt-track", "txt-width",
 })
 # imgix's aliases of those names: the error names the parameter they stand for.
 _IMGIX_UNSUPPORTED_ALIASES = {
-    "b": "blend", "ba": "blend-align", "blendalign": "blend-align", "balph": "blend-alpha",
-    "blendalpha": "blend-alpha", "blend-clr": "blend-color", "blendclr": "blend-color",
-    "blendcolor": "blend-color", "bc": "blend-crop", "blendcrop": "blend-crop", "bf": "blend-fit",
-    "blendfit": "blend-fit", "bh": "blend-h", "blendh": "blend-h", "bm": "blend-mode",
-    "blendmode": "blend-mode", "bp": "blend-pad", "blendpad": "blend-pad", "bs": "blend-size",
-    "blendsize": "blend-size", "bw": "blend-w", "blendw": "blend-w", "bx": "blend-x",
-    "blendx": "blend-x", "by": "blend-y", "blendy": "blend-y",
-    "m": "mark", "ma": "mark-align", "markalign": "mark-align", "malph": "mark-alpha",
-    "markalpha": "mark-alpha", "mb": "mark-base", "markbase": "mark-base", "mf": "mark-fit",
-    "markfit": "mark-fit", "mh": "mark-h", "markh": "mark-h", "mp": "mark-pad",
-    "markpad": "mark-pad", "ms": "mark-scale", "markscale": "mark-scale", "mtile": "mark-tile",
-    "marktile": "mark-tile", "mw": "mark-w", "markw": "mark-w", "mx": "mark-x", "markx": "mark-x",
-    "my": "mark-y", "marky": "mark-y", "annotation": "pdf-annotation", "trimmd": "trim-md",
+    "mb": "mark-base", "markbase": "mark-base", "annotation": "pdf-annotation", "trimmd": "trim-md",
     "trimpad": "trim-pad", "trimsd": "trim-sd", "trimtol": "trim-tol",
     "t": "txt", "ta": "txt-align", "txtalign": "txt-align", "tcl": "txt-clip", "txtclip": "txt-clip",
     "tc": "txt-color", "txt-clr": "txt-color", "txtclr": "txt-color", "txtcolor": "txt-color",
@@ -847,6 +1054,7 @@ _IMGIX_UNSUPPORTED_ALIASES = {
 }
 
 assert all(p.field in _DEFAULTS for p in TABLE)
+assert len(_BY_NAME) == sum(1 + len(p.aliases) + p.base64 for p in TABLE), "a name is used twice"
 assert [p.name for p in TABLE] == sorted(p.name for p in TABLE)
 
 
@@ -990,6 +1198,8 @@ def _lookup(name: str) -> Param:
 
 def _convert(param: Param, name: str, raw: object) -> object:
     try:
+        if param.base64 and name == param.name + "64":
+            raw = _unbase64(raw)
         return param.convert(raw)
     except _Bad as bad:
         if bad.unsupported:

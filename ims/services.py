@@ -17,7 +17,9 @@ from ims.jobs import queue
 from ims.jobs.execute import JobTools
 from ims.jobs.worker import Background, JobWorker, Reaper
 from ims.manage.lookup import SourceLookup
+from ims.manage.sources import is_service_host, service_hosts
 from ims.metrics import Metrics
+from ims.overlays import Overlays
 from ims.params import check_ignorable
 from ims.pool import PixelPool
 from ims.render import Renderer
@@ -57,14 +59,18 @@ class Services:
         metrics = Metrics(ims.__version__)
         metrics.watch_backlog(lambda: queue.backlog(db))
         metrics.watch_pool(pool.load)
+        storages = Storages(settings, sealer)
+        lookup = SourceLookup(db)
+        own = service_hosts(settings)
+        overlays = Overlays(lookup.project_sources, storages, lambda host: is_service_host(host, own))
         return cls(
             settings=settings,
             db=db,
             sealer=sealer,
-            storages=Storages(settings, sealer),
+            storages=storages,
             pool=pool,
-            renderer=Renderer(settings, pool, cache, metrics, light_inline=dedicated),
-            lookup=SourceLookup(db),
+            renderer=Renderer(settings, pool, cache, metrics, overlays, light_inline=dedicated),
+            lookup=lookup,
             wakeups=Wakeups(),
             metrics=metrics,
             dedicated=dedicated,

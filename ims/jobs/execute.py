@@ -71,7 +71,7 @@ async def execute(tools: JobTools, job: dict) -> Outcome:
     try:
         params = Params.from_canonical(job["params"])
         storage = tools.storages.get(StorageRef.of(source))
-        rendered = await tools.renderer.render_job(storage, job["object_key"], params,
+        rendered = await tools.renderer.render_job(source["id"], storage, job["object_key"], params,
                                                    after=put_local if local else None)
     except ImsError as error:
         return Outcome(error=error)

@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Connection, bindparam, select
 
 from ims.db import Database
-from ims.db.tables import destinations, sources
+from ims.db.tables import destinations, source_hostnames, sources
 from ims.db.version import ConfigVersion, read_version
 from ims.manage.sources import find_source, find_source_by_host
 
@@ -74,6 +74,11 @@ class SourceLookup:
             return rows[key]
         return await self._get(key, lambda conn: _job_rows(conn, project_id, source_id, ids))
 
+    async def project_sources(self, source_id: str) -> tuple[dict | None, list[dict]]:
+        """A source (None if it is gone) and every source of its project, each with its
+        ``hostnames``: where ``mark``/``blend`` images may come from (``ims.overlays``)."""
+        return await self._get(("project", source_id), lambda conn: _project_rows(conn, source_id))
+
     async def _get(self, key: tuple, read: Callable[[Connection], object], *, current: int | None = None):
         """``current``: the version the caller just read (one read serves a request's lookups)."""
         version, rows = self._cache
@@ -109,3 +114,18 @@ def _job_rows(conn: Connection, project_id: str, source_id: str, ids: tuple[str,
     source = conn.execute(_SOURCE, {"source_id": source_id, "project_id": project_id}).mappings().first()
     found = conn.execute(_DESTINATIONS, {"ids": list(ids), "project_id": project_id}).mappings().all()
     return _row(source), {row["id"]: dict(row) for row in found}
+
+
+def _project_rows(conn: Connection, source_id: str) -> tuple[dict | None, list[dict]]:
+    source = conn.execute(select(sources).where(sources.c.id == source_id)).mappings().first()
+    if source is None:
+        return None, []
+    rows = [dict(r) for r in conn.execute(select(sources).where(sources.c.project_id == source["project_id"])
+                                          .order_by(sources.c.created_at, sources.c.id)).mappings()]
+    names: dict[str, list[str]] = {r["id"]: [] for r in rows}
+    query = select(source_hostnames).where(source_hostnames.c.source_id.in_(list(names)))
+    for hostname, owner in conn.execute(query.order_by(source_hostnames.c.hostname)):
+        names[owner].append(hostname)
+    for row in rows:
+        row["hostnames"] = names[row["id"]]
+    return next(r for r in rows if r["id"] == source_id), rows

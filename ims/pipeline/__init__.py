@@ -6,6 +6,7 @@
       faces.find      only when asked for (crop=faces, fit=facearea, faces=1, face-blur|pixel): a 512 px thumbnail
       meta.describe   fm=json stops here
       choose_format   fm, else Accept (auto=format), else the source's format
+      overlay.prepare the mark and blend images (``overlays``) through the same limits and steps
       geometry.plan   on the upright source size (and the face boxes)
       cost.check      the pixel-cost budget: refused before a pixel is decoded
       load.decode     with shrink-on-load when the target is much smaller
@@ -34,7 +35,7 @@ from ims.config import Limits
 from ims.errors import ImsError
 from ims.params import Params
 from ims.pipeline import encode as _encode
-from ims.pipeline import blurhash, cost, exif, faces, load, meta, palette, steps_faces
+from ims.pipeline import blurhash, cost, exif, faces, load, meta, overlay, palette, steps_faces
 from ims.pipeline.encode import ANIMATED_FORMATS, MIME, choose_format
 from ims.pipeline.steps import Ctx, Deadline, run
 from ims.pipeline.steps_orient import resolve
@@ -67,10 +68,12 @@ class Rendered:
 
 
 def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
-            src: load.Source | None = None, admit: Callable[[float], None] | None = None) -> Rendered:
+            src: load.Source | None = None, admit: Callable[[float], None] | None = None,
+            overlays: tuple[overlay.Layer, ...] = ()) -> Rendered:
     """Render ``data`` as ``params`` ask (``src``: its header, if ``light`` already read it).
     See the module docstring for the order. ``admit(seconds)``, if given, hears the
-    estimated cost before decoding (``ims.pool`` gives heavy renders their own turn)."""
+    estimated cost before decoding (``ims.pool`` gives heavy renders their own turn).
+    ``overlays``: the bytes of the images ``mark``/``blend`` name (``ims.overlays`` fetched them)."""
     deadline = Deadline(limits.processing_seconds)
     src = src or load.probe(data, limits, params.page)
     if params.fm == "json":
@@ -90,6 +93,7 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
     # none then, so crop=faces falls through to its chain.)
     found = _faces(src, ctx.orientation, deadline) if faces.wanted(params) and not params.trim else ()
     ctx.faces = found
+    ctx.overlays = overlay.prepare_all(overlays, limits, deadline)
     try:
         if params.trim and not animated:
             _budget(src, None, params, fmt, limits, admit, frames=1)

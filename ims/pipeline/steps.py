@@ -14,6 +14,7 @@ parameter is not set, so adding a step is one line in ``STEPS``. The order:
 8. px, monochrome, sepia, duotone, invert
 9. rotate          ``rot`` degrees clockwise, canvas grows, corners filled with bg
 10. canvas, pad    fill/fillmax/clamp canvas (``fill``) and padding on ``bg``
+    blend, mark     the overlays (``steps_overlay``): a colour or image blended, the watermark
 11. mask, border   mask=ellipse|corners, then border and border radii
 12. flatten        alpha onto ``bg`` when the format has no alpha (or bg is opaque)
 13. delivery space ``cs=adobergb1998``: converted to Adobe RGB (1998) last
@@ -33,7 +34,7 @@ from ims.errors import ProcessingTimeout
 from ims.geometry import Plan
 from ims.params import Params
 from ims.pipeline import (steps_adjust, steps_colour, steps_faces, steps_fill, steps_filter,
-                          steps_frame, steps_geometry, steps_stylize)
+                          steps_frame, steps_geometry, steps_overlay, steps_stylize)
 from ims.pipeline.steps_orient import Orientation
 
 
@@ -116,6 +117,7 @@ class Ctx:
     # ``process`` (``steps_faces.crop_at``, on ``faces``); None makes crop=faces fall through
     # to the rest of the chain.
     face_crop: Callable[[pyvips.Image, tuple[int, int], Ctx], tuple[int, int] | None] | None = None
+    overlays: dict = field(default_factory=dict)   # "mark"/"blend" → the image (pipeline.overlay)
 
 
 STEPS = (
@@ -147,6 +149,8 @@ STEPS = (
     steps_geometry.rotate,
     steps_fill.canvas,
     steps_geometry.pad,
+    steps_overlay.blend,
+    steps_overlay.mark,
     steps_frame.mask,
     steps_frame.border,
     steps_colour.flatten,

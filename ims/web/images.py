@@ -60,7 +60,8 @@ async def _image(path: str, request: Request, svc: Services) -> Response:
     if conditional or renderer.cache.enabled:
         info = await renderer.head(storage, key)
     if conditional and info:
-        etag = etag_of(variant_key(source["id"], key, info.version, params, accept))
+        overlays = await renderer.overlay_versions(source["id"], params)   # (mark/blend images)
+        etag = etag_of(variant_key(source["id"], key, info.version, params, accept, overlays))
         if _matches(conditional, etag):
             headers = {"ETag": etag, "Cache-Control": cache_control(source)}
             vary = _vary("format" in params.auto and not params.fm, hints)

@@ -41,7 +41,8 @@ def _tools(app, light_inline: bool):
     from ims.render import Renderer
 
     svc = app.svc
-    renderer = Renderer(svc.settings, svc.pool, svc.renderer.cache, svc.metrics, light_inline=light_inline)
+    renderer = Renderer(svc.settings, svc.pool, svc.renderer.cache, svc.metrics, svc.renderer.overlays,
+                        light_inline=light_inline)
     return JobTools(svc.lookup, svc.storages, renderer)
 
 
