@@ -32,8 +32,8 @@ from ims.db.types import UTCDateTime
 from ims.errors import ImsError, ValidationFailed
 from ims.jobs import queue
 from ims.jobs.execute import Outcome
-from ims.jsonsafe import check, printable
 from ims.ids import new_id
+from ims.jsonsafe import check, printable
 from ims.webhooks.outbox import Message, targets, write_messages
 from ims.webhooks.payload import FAILED, SUCCEEDED, failure_payload, serialise, success_payload
 
