@@ -77,6 +77,18 @@ MEANING = {
     "blend-w": "blend image width", "blend-mode": "how the colours mix (default overlay)",
     "blend-pad": "blend image distance from the edges", "blend-size": "inherit: the blend image covers the output",
     "blend-x": "blend image position across", "blend-y": "blend image position down",
+    # text and halftone
+    "htn": "halftone (dot screen cell size)",
+    "txt": "a caption drawn on the image (see Text; txt64: base64url)",
+    "txt-align": "where the caption goes (default bottom,right)",
+    "txt-clip": "where a line too long is cut (default end)", "txt-color": "text colour (default black)",
+    "txt-fit": "max: shrink the font instead of clipping", "txt-font": "font (default sans-serif; txt-font64: base64url)",
+    "txt-lead": "extra space between lines",
+    "txt-line": "outline width", "txt-line-color": "outline colour (default white)",
+    "txt-pad": "distance from the edges (default 10)", "txt-shad": "shadow softness",
+    "txt-size": "font size (default 12)", "txt-track": "extra space between letters",
+    "txt-width": "width the text must fit", "txt-x": "left edge of the text (overrides txt-align)",
+    "txt-y": "top edge of the text (overrides txt-align)",
 }
 
 BEGIN = "<!-- params:begin -->"

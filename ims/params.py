@@ -31,8 +31,13 @@ Decisions where imgix is vague or ims differs:
   ``cs=tinysrgb``→``srgb`` (tinysrgb is sRGB with a compact ICC profile; ims
   always embeds a small sRGB profile, so the intent is kept);
 * imgix features ims does not implement (``auto=enhance``,
-  ``txt``, ``mark-base``, ``fp-debug``, …, and their imgix aliases) are a
+  ``mark-base``, ``fp-debug``, ``txt-lig``, …, and their imgix aliases) are a
   400 that says "not supported", not silently ignored;
+* ``txt`` is plain text (``ims.pipeline.steps_text`` escapes it), at most ``MAX_TXT``
+  characters, line breaks normalised to ``\\n``, other control characters and lone
+  surrogates refused; ``txt64``/``txt-font64`` are imgix's base64url variants (so ``txt``
+  with ``txt64`` is "given more than once"); ``txt-font`` names one of the bundled
+  ``FONTS``; the ``txt-*`` options without ``txt`` change nothing (imgix ignores them too);
 * ``mark`` and ``blend`` name an image (an ``Overlay``: the reference as written and its
   own parameters, which may ride URL-encoded after a ``?`` in the value and are parsed
   here by the same parser; a ``mark`` or ``blend`` image inside one is an error, a blend
@@ -200,6 +205,24 @@ class Params:
     blend_size: str | None = None     # "inherit": the blend image covers the output
     blend_x: int | None = None
     blend_y: int | None = None
+    # --- issue 12 (imgix): text and halftone ---
+    htn: int = 0                      # halftone dot cell, 0 = off
+    txt: str | None = None            # plain text (never markup); "\n" breaks lines
+    txt_align: tuple[str, str] = ("bottom", "right")   # vertical, horizontal
+    txt_clip: tuple[str, ...] = ("end",)               # start|middle|end, + "ellipsis"
+    txt_color: RGBA = (0, 0, 0, 255)
+    txt_fit: str | None = None        # "max": shrink the text into its box instead of clipping
+    txt_font: str = "sans-serif"      # a key of FONTS
+    txt_lead: int = 0                 # extra pixels between lines
+    txt_line: int = 0                 # outline width in pixels
+    txt_line_color: RGBA = (255, 255, 255, 255)
+    txt_pad: int = 10
+    txt_shad: float = 0.0             # shadow blur (sigma in pixels), 0–10
+    txt_size: int = 12                # font size in pixels
+    txt_track: int = 0                # extra pixels between letters
+    txt_width: int = 0                # 0 = the image width minus txt-pad on both sides
+    txt_x: int | None = None          # overrides the horizontal txt-align and txt-pad
+    txt_y: int | None = None
     # faces, colours, metadata (issue 14)
     facepad: float = 1.0              # fit=facearea: the face box times this, around its centre
     faceindex: int | None = None      # fit=facearea: 1-based face (left to right); None = all faces
@@ -696,6 +719,77 @@ BLEND_MODES = ("normal", "multiply", "screen", "overlay", "darken", "lighten", "
                "luminosity")
 
 
+# ---------------------------------------------------------------------------
+# Text values (issue 12). How it is drawn: ims.pipeline.steps_text.
+
+MAX_TXT = 1000   # characters; a longer caption could not show even across 8192 px at 12 px
+_LINE_BREAKS = {"\r\n": "\n", "\r": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"}
+
+
+def _txt(raw: object) -> str:
+    """Plain text (never markup) of 1–``MAX_TXT`` characters. Line breaks (CR LF, CR, NEL,
+    U+2028, U+2029) become ``\\n``; other control characters and lone surrogates are refused
+    (they would end a C string or are no text at all)."""
+    text = _text(raw)
+    for old, new in _LINE_BREAKS.items():
+        text = text.replace(old, new)
+    if len(text) > MAX_TXT:
+        raise _Bad(f"is {len(text):,} characters long")
+    for c in text:
+        kind = unicodedata.category(c)
+        if (kind == "Cc" and c not in "\n\t") or kind == "Cs":
+            what = "a lone surrogate" if kind == "Cs" else "the control character"
+            raise _Bad(f"contains {what} U+{ord(c):04X}")
+    return text
+
+
+_CLIPS = ("start", "middle", "end")
+
+
+def _txt_clip(raw: object) -> tuple[str, ...]:
+    """Where a line too long for its box is cut: start, middle or end (default), and whether
+    an ellipsis marks the cut."""
+    values = _items(raw)
+    modes = [v for v in values if v in _CLIPS]
+    if any(v not in (*_CLIPS, "ellipsis") for v in values) or len(modes) > 1 or values.count("ellipsis") > 1:
+        raise _Bad
+    return (modes[0] if modes else "end", *(("ellipsis",) if "ellipsis" in values else ()))
+
+
+# The bundled fonts (ims/pipeline/fonts/): txt-font's canonical value → the font's family and
+# style as fontconfig names it. imgix's generic names and the DejaVu names in imgix's font list
+# (``DejaVuSans-Bold``) map onto them.
+FONTS = {
+    "sans-serif": "DejaVu Sans",
+    "sans-serif,bold": "DejaVu Sans Bold",
+    "serif": "DejaVu Serif",
+    "monospace": "DejaVu Sans Mono",
+}
+_FAMILIES = {"sans-serif": "sans-serif", "sansserif": "sans-serif", "sans": "sans-serif",
+             "dejavusans": "sans-serif", "serif": "serif", "dejavuserif": "serif",
+             "monospace": "monospace", "mono": "monospace", "dejavusansmono": "monospace"}
+_FONT_LIST = ", ".join(f"{name} ({family})" for name, family in FONTS.items())
+
+
+def _font(raw: object) -> str:
+    """A bundled font: a family (imgix's CSS names or the DejaVu names, spaces, - and _
+    ignored) and, after commas, styles (``sans-serif,bold``; ``DejaVuSans-Bold`` also works)."""
+    family, *styles = _items(raw)
+    key = re.sub(r"[\s_-]", "", family)
+    if key.endswith("bold") and _FAMILIES.get(key[:-4]):
+        key, styles = key[:-4], [*styles, "bold"]
+    if key not in _FAMILIES and family not in _FAMILIES:
+        written = str(_parts(raw, ",")[0]).strip()
+        raise _Bad(f"{_show(written)} is not a bundled font")
+    name = _FAMILIES.get(family) or _FAMILIES[key]
+    for style in dict.fromkeys(styles):
+        if style == "bold" and f"{name},bold" in FONTS:
+            name = f"{name},bold"
+        elif style not in ("regular", "normal", "book"):
+            raise _Bad(f"has no bundled {name} font in style {style!r}")
+    return name
+
+
 # Background jobs only (``metadata_fields`` of a job request, never a URL parameter): what the
 # job's result and webhook report besides the output's size. Stored in the job's canonical
 # parameters under EXTRAS_KEY, which ``parse`` does not accept.
@@ -940,6 +1034,9 @@ TABLE: tuple[Param, ...] = (
     Param("h", "h", _size, _SIZE, aliases=("height",), differs="h=1 is allowed (imgix: 2–8192)"),
     Param("high", "high", _float_in(-100, 100), _ADJUST,
           differs="positive values brighten the highlights (imgix documents -100–0)"),
+    Param("htn", "htn", _int_in(0, 100), "an integer 0–100",
+          differs="black-and-white round dots on a square screen of 2 + htn/7 px (times dpr) cells, "
+                  "each dot's area the darkness of its cell; the output is greyscale"),
     Param("hue", "hue", _float_in(-360, 360), "a number of degrees from -360 to 360",
           differs="rotates the LCh hue angle"),
     Param("invert", "invert", _on, "0, 1, true or false", _fmt_bool, aliases=("inv",)),
@@ -1014,6 +1111,39 @@ TABLE: tuple[Param, ...] = (
     Param("sharp", "sharp", _float_in(0, 100), "a number 0–100"),
     Param("trim", "trim", _choice(("auto", "color")), "one of auto, color", _fmt_text),
     Param("trim-color", "trim_color", _color, _HEX_COLOR, _fmt_color, aliases=("trimcolor",)),
+    Param("txt", "txt", _txt, f"plain text of 1–{MAX_TXT:,} characters without control characters",
+          _fmt_text, aliases=("t",), base64=True,
+          differs="never markup; a line break (%0A) starts a new line (imgix: the ~text endpoint only)"),
+    Param("txt-align", "txt_align", _align, _ALIGN, _fmt_list, aliases=("ta", "txtalign"),
+          differs="the axis not given is centred"),
+    Param("txt-clip", "txt_clip", _txt_clip, "one of start, middle, end, optionally with ellipsis, "
+          "e.g. end,ellipsis", _fmt_list, aliases=("tcl", "txtclip"),
+          differs="cut between characters (a letter keeps its accents); each line on its own"),
+    Param("txt-color", "txt_color", _color, _HEX_COLOR, _fmt_color,
+          aliases=("tc", "txt-clr", "txtclr", "txtcolor")),
+    Param("txt-fit", "txt_fit", _choice(("max",)), "max", _fmt_text, aliases=("txtfit",),
+          differs="shrinks the font until the text fits txt-width and the image height"),
+    Param("txt-font", "txt_font", _font, f"a bundled font: {_FONT_LIST}", _fmt_text,
+          aliases=("tf", "txtfont"), base64=True,
+          differs="only the bundled DejaVu fonts (imgix's default is Helvetica Neue); DejaVuSans, "
+                  "DejaVuSans-Bold, DejaVuSerif, DejaVuSansMono are accepted too"),
+    Param("txt-lead", "txt_lead", _int_in(0, 1000), "an integer 0–1000 (pixels)", aliases=("txtlead",),
+          differs="extra space between the lines of a txt with line breaks"),
+    Param("txt-line", "txt_line", _int_in(0, 50), "an integer 0–50 (pixels)", aliases=("tl", "txtline")),
+    Param("txt-line-color", "txt_line_color", _color, _HEX_COLOR, _fmt_color,
+          aliases=("txt-line-clr", "txtlineclr", "txtlinecolor")),
+    Param("txt-pad", "txt_pad", _int_in(0, MAX_SIDE), "an integer 0–8192 (pixels)", aliases=("tp", "txtpad"),
+          differs="measured to the glyphs' ink, not to the line box"),
+    Param("txt-shad", "txt_shad", _float_in(0, 10), "a number 0–10", aliases=("tsh", "txtshad"),
+          differs="a soft black halo: the glyphs blurred with a sigma of txt-shad pixels"),
+    Param("txt-size", "txt_size", _int_in(1, 1000), "an integer 1–1000 (pixels)", aliases=("tsz", "txtsize")),
+    Param("txt-track", "txt_track", _int_in(-100, 100), "an integer -100–100 (pixels)",
+          aliases=("tt", "txttrack"),
+          differs="extra space after every letter (imgix: the ~text endpoint only)"),
+    Param("txt-width", "txt_width", _int_in(0, MAX_SIDE), "an integer 0–8192 (pixels; 0 = the image "
+          "width minus txt-pad on both sides)", aliases=("txtwidth",)),
+    Param("txt-x", "txt_x", _int_in(-MAX_SIDE, MAX_SIDE), "an integer -8192–8192 (pixels)", aliases=("txtx",)),
+    Param("txt-y", "txt_y", _int_in(-MAX_SIDE, MAX_SIDE), "an integer -8192–8192 (pixels)", aliases=("txty",)),
     Param("usm", "usm", _float_in(-100, 100), _ADJUST,
           differs="negative values soften (the mask is subtracted)"),
     Param("usmrad", "usmrad", _float_in(0, 500), "a number 0–500 (pixels)"),
@@ -1035,22 +1165,14 @@ _ALLOWED_NAMES = ", ".join(p.name for p in TABLE)
 # (imgix's list: imgix/imgix-url-params dist/parameters.json, plus newer documented names.)
 _IMGIX_UNSUPPORTED = frozenset({
     "dither", "fp-debug", "grid-colors",
-    "grid-size", "htn", "mark-base", "pdf-annotation",
-    "transparency", "trim-md", "trim-pad", "trim-sd", "trim-tol", "txt", "txt64", "txt-align",
-    "txt-clip", "txt-color", "txt-fit", "txt-font", "txt-lead", "txt-lig", "txt-line",
-    "txt-line-color", "txt-pad", "txt-shad", "txt-size", "txt-track", "txt-width",
+    "grid-size", "mark-base", "pdf-annotation",
+    "transparency", "trim-md", "trim-pad", "trim-sd", "trim-tol", "txt-lig",
 })
 # imgix's aliases of those names: the error names the parameter they stand for.
 _IMGIX_UNSUPPORTED_ALIASES = {
     "mb": "mark-base", "markbase": "mark-base", "annotation": "pdf-annotation", "trimmd": "trim-md",
     "trimpad": "trim-pad", "trimsd": "trim-sd", "trimtol": "trim-tol",
-    "t": "txt", "ta": "txt-align", "txtalign": "txt-align", "tcl": "txt-clip", "txtclip": "txt-clip",
-    "tc": "txt-color", "txt-clr": "txt-color", "txtclr": "txt-color", "txtcolor": "txt-color",
-    "txtfit": "txt-fit", "tf": "txt-font", "txtfont": "txt-font", "txtlead": "txt-lead",
-    "txtlig": "txt-lig", "txt-line-clr": "txt-line-color", "txtlineclr": "txt-line-color",
-    "txtlinecolor": "txt-line-color", "tl": "txt-line", "txtline": "txt-line", "tp": "txt-pad",
-    "txtpad": "txt-pad", "tsh": "txt-shad", "txtshad": "txt-shad", "tsz": "txt-size",
-    "txtsize": "txt-size", "tt": "txt-track", "txttrack": "txt-track", "txtwidth": "txt-width",
+    "txtlig": "txt-lig",
 }
 
 assert all(p.field in _DEFAULTS for p in TABLE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 from urllib.parse import parse_qsl
 
 import pytest
@@ -289,19 +290,19 @@ def test_names_are_case_sensitive_but_suggested():
 
 
 def test_unsupported_imgix_parameters_say_so():
-    err = error("txt=hello")
-    assert err.field == "txt"
-    assert "'txt' (imgix) is not supported" in err.message
+    err = error("fp-debug=1")
+    assert err.field == "fp-debug"
+    assert "'fp-debug' (imgix) is not supported" in err.message
 
 
-@pytest.mark.parametrize("name, imgix", [("t", "txt"), ("mb", "mark-base"), ("markbase", "mark-base")])
+@pytest.mark.parametrize("name, imgix", [("txtlig", "txt-lig"), ("mb", "mark-base"), ("markbase", "mark-base")])
 def test_aliases_of_unsupported_imgix_parameters_name_the_parameter(name, imgix):
     err = error({name: "x"})
     assert err.field == name
     assert f"'{name}' (imgix's alias of '{imgix}') is not supported" in err.message
 
 
-@pytest.mark.parametrize("name", ["fp-debug", "htn", "mark-base", "mask-bg-x"])
+@pytest.mark.parametrize("name", ["fp-debug", "txt-lig", "mark-base", "mask-bg-x"])
 def test_imgix_features_left_out_are_a_clear_400(name):
     err = error({name: "1"})
     assert err.status == 400
@@ -444,6 +445,10 @@ _overlay_ref = st.tuples(
 _align_value = st.sampled_from(["top", "bottom,right", "middle,center", "left", "Top,Left", "right,bottom"])
 _overlay_size = st.one_of(st.integers(2, 8192), st.floats(0, 1, exclude_min=True).filter(lambda x: x > 0))
 
+_text = st.text(st.characters(blacklist_categories=("Cc", "Cs")) | st.sampled_from("\n\t\r\u2028"),
+                min_size=1, max_size=40)
+_font = st.sampled_from(["sans-serif", "Sans-Serif,Bold", "serif", "monospace", "DejaVuSans-Bold",
+                         "DejaVu Sans Mono", "sans,regular"])
 
 VALUES: dict[str, st.SearchStrategy] = {
     "w": _number_param(_size),
@@ -577,6 +582,24 @@ VALUES: dict[str, st.SearchStrategy] = {
     "border-right": _number_param(st.integers(0, 100)),
     "border-bottom": _number_param(st.integers(0, 100)),
     "border-left": _number_param(st.integers(0, 100)),
+    # issue 12: text and halftone
+    "htn": _number_param(st.integers(0, 100)),
+    "txt": _text,
+    "txt-align": st.sampled_from(["top", "middle,center", "bottom,left", "LEFT,top", "right"]),
+    "txt-clip": st.sampled_from(["start", "middle", "end", "ellipsis", "end,ellipsis", "ellipsis,start"]),
+    "txt-color": _colour,
+    "txt-fit": st.sampled_from(["max", "MAX"]),
+    "txt-font": _font,
+    "txt-lead": _number_param(st.integers(0, 1000)),
+    "txt-line": _number_param(st.integers(0, 50)),
+    "txt-line-color": _colour,
+    "txt-pad": _number_param(st.integers(0, 8192)),
+    "txt-shad": _number_param(st.floats(0, 10)),
+    "txt-size": _number_param(st.integers(1, 1000)),
+    "txt-track": _number_param(st.integers(-100, 100)),
+    "txt-width": _number_param(st.integers(0, 8192)),
+    "txt-x": _number_param(st.integers(-8192, 8192)),
+    "txt-y": _number_param(st.integers(-8192, 8192)),
 }
 _BORDER_SIDES = ("border-top", "border-right", "border-bottom", "border-left")
 

@@ -164,12 +164,12 @@ _LIGHT_FORMATS = ("jpeg", "png", "webp")  # in; out as jpg/pjpg/png/webp. (Not l
 def light(data: bytes, params: Params, limits: Limits, accept: str = "") -> tuple[load.Source | None, bool]:
     """Whether rendering ``data`` as ``params`` ask is light enough to do on the caller's
     thread: a still JPEG/PNG/WebP of at most ``LIGHT_PIXELS`` and ``LIGHT_BYTES``, a planned
-    output of at most ``LIGHT_PIXELS`` in one of those formats, and no blur, sharpening or
-    trim (their cost does not follow the size). Returned with the header it read to decide,
+    output of at most ``LIGHT_PIXELS`` in one of those formats, and no blur, sharpening,
+    trim or caption (their cost does not follow the size). Returned with the header it read to decide,
     if any, for ``process(src=…)`` wherever the render then runs. A source that fails to
     probe is not light: ``process`` reports why."""
-    if (len(data) > LIGHT_BYTES or params.blur or params.sharp or params.trim or params.fm == "json"
-            or faces.wanted(params)):
+    if (len(data) > LIGHT_BYTES or params.blur or params.sharp or params.trim or params.txt
+            or params.fm == "json" or faces.wanted(params)):
         return None, False
     if load.may_be_foreign(data):  # (their libraries run in the pixel pool's children only)
         return None, False

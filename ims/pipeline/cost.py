@@ -21,7 +21,7 @@ JPEG → full-size AVIF 7.7 s; 12 MP sharpened 1.4 s; a 2000×2000 SVG through o
   limit still answers 503 rather than refusing ordinary renders).
 
 The error is a 400 ``InvalidParameter`` naming the parameter that, left out, brings the
-render within budget (``pad``, ``rot``, ``blur``, ``sharp``, ``fm``, then ``w``/``h``),
+render within budget (``pad``, ``rot``, ``blur``, ``sharp``, ``fm``, ``txt-size``, then ``w``/``h``),
 or a 413 when the source by itself is too costly.
 """
 
@@ -54,6 +54,7 @@ STEPS = 0.02           # resize, colour, canvas: per pixel they touch
 BLUR = 0.05            # sigma is capped (steps_filter): the cost is per pixel
 SHARP = 0.1
 SVG_FILTER = 1.0       # per filter primitive, per rasterised pixel (chains of blurs cost most)
+TEXT = 0.3             # per pixel of a caption's box (txt): measuring, drawing, outline, shadow
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,14 @@ class Work:
     blur: float = 0.0
     sharp: float = 0.0
     svg_filters: int = 0  # filter primitives in an SVG source
+    text: int = 0         # pixels of the caption's box (txt), see caption_pixels
 
 
 def estimate(work: Work) -> float:
     """CPU seconds the render needs (see the module docstring for the rates)."""
     decode = work.decoded * (DECODE.get(work.source_format, 0.05) + work.svg_filters * SVG_FILTER)
     filters = work.inner * ((BLUR if work.blur else 0) + (SHARP if work.sharp else 0))
-    out = work.output * (STEPS + ENCODE.get(work.fmt, 0.1))
+    out = work.output * (STEPS + ENCODE.get(work.fmt, 0.1)) + work.text * TEXT
     return work.frames * (decode + filters + out) / 1e6
 
 
@@ -102,11 +104,26 @@ def check_render(src: Source, plan: Plan | None, params: Params, fmt: str, limit
         return round((max(canvas_w, w) + pad[0]) * (max(canvas_h, h) + pad[1]))
 
     filters = svg_filter_primitives(src.data, limits.source_bytes) if src.format == "svg" else 0
+    output = canvas(turned_w, turned_h, pad)
     work = Work(source_format=src.format, decoded=round(decoded), frames=frames, inner=inner_w * inner_h,
-                output=canvas(turned_w, turned_h, pad), fmt=fmt, blur=params.blur, sharp=params.sharp,
-                svg_filters=filters)
+                output=output, fmt=fmt, blur=params.blur, sharp=params.sharp, svg_filters=filters,
+                text=caption_pixels(params, max(canvas_w, turned_w) + pad[0], max(canvas_h, turned_h) + pad[1]))
     return check(work, params, limits, unpadded=canvas(turned_w, turned_h, (0, 0)),
                  unrotated=canvas(inner_w, inner_h, pad))
+
+
+def caption_pixels(params: Params, width: float, height: float) -> int:
+    """The pixels a caption's box can cover on a ``width``×``height`` canvas: its lines (as
+    many as are given) 1.2 em tall each, across ``txt-width`` or the canvas, with the outline's
+    and the shadow's margins; at most the canvas."""
+    if not params.txt:
+        return 0
+    dpr = params.dpr
+    margin = 2 * (params.txt_line + 3 * params.txt_shad) * dpr
+    lines = params.txt.count("\n") + 1
+    tall = lines * (1.2 * params.txt_size + params.txt_lead) * dpr + margin
+    wide = (params.txt_width * dpr if params.txt_width else width) + margin
+    return round(min(width, wide) * min(height, tall))
 
 
 def check(work: Work, params: Params, limits: Limits, *, unpadded: int | None = None,
@@ -141,6 +158,7 @@ def _culprit(work: Work, params: Params, message: str, fits, unpadded, unrotated
         ("blur", params.blur, lambda: replace(work, blur=0)),
         ("sharp", params.sharp, lambda: replace(work, sharp=0)),
         ("fm", work.fmt in ("avif", "webp", "gif"), lambda: replace(work, fmt="jpg")),
+        ("txt-size", work.text, lambda: replace(work, text=0)),
     )
     for name, applies, without in tries:
         if applies and fits(without()):

@@ -11,10 +11,11 @@ parameter is not set, so adding a step is one line in ``STEPS``. The order:
    faces           face-blur / face-pixel over the detected faces
 6. crop            the plan's crop box (the face hook first for crop=faces), or smartcrop
 7. blur, sharpen, usm, nr; bri, con, gam, sat; exp, shad, high, vib, hue
-8. px, monochrome, sepia, duotone, invert
+8. px, monochrome, sepia, duotone, htn (halftone), invert
 9. rotate          ``rot`` degrees clockwise, canvas grows, corners filled with bg
 10. canvas, pad    fill/fillmax/clamp canvas (``fill``) and padding on ``bg``
     blend, mark     the overlays (``steps_overlay``): a colour or image blended, the watermark
+    txt            the caption, over them (``steps_text``)
 11. mask, border   mask=ellipse|corners, then border and border radii
 12. flatten        alpha onto ``bg`` when the format has no alpha (or bg is opaque)
 13. delivery space ``cs=adobergb1998``: converted to Adobe RGB (1998) last
@@ -34,7 +35,7 @@ from ims.errors import ProcessingTimeout
 from ims.geometry import Plan
 from ims.params import Params
 from ims.pipeline import (steps_adjust, steps_colour, steps_faces, steps_fill, steps_filter,
-                          steps_frame, steps_geometry, steps_overlay, steps_stylize)
+                          steps_frame, steps_geometry, steps_overlay, steps_stylize, steps_text)
 from ims.pipeline.steps_orient import Orientation
 
 
@@ -145,12 +146,14 @@ STEPS = (
     steps_stylize.monochrome,
     steps_stylize.sepia,
     steps_stylize.duotone,
+    steps_stylize.halftone,
     steps_adjust.invert,
     steps_geometry.rotate,
     steps_fill.canvas,
     steps_geometry.pad,
     steps_overlay.blend,
     steps_overlay.mark,
+    steps_text.text,
     steps_frame.mask,
     steps_frame.border,
     steps_colour.flatten,

@@ -1,4 +1,4 @@
-"""Stylize steps of imgix (issue 12): px, monochrome, sepia, duotone.
+"""Stylize steps of imgix (issue 12): px, monochrome, sepia, duotone, htn.
 
 With ``Y`` the Rec. 709 luma of the 8-bit sRGB values, 0–1 (``0.2126 R + 0.7152 G + 0.0722 B``):
 
@@ -8,7 +8,10 @@ With ``Y`` the Rec. 709 luma of the 8-bit sRGB values, 0–1 (``0.2126 R + 0.715
   (``mono=fff`` is plain greyscale, ``mono=80ff0000`` half-way to a red tint);
 - ``sepia=v``: the classic sepia matrix (R' = .393R + .769G + .189B, …), mixed in by v/100;
 - ``duotone=a,b``: ``a + (b − a)·Y`` (black becomes ``a``, white ``b``), mixed in by
-  ``duotone-alpha``/100.
+  ``duotone-alpha``/100;
+- ``htn=n``: a black-and-white halftone: square cells of ``2 + n/7`` px (times ``dpr``), each
+  holding a round black dot whose area is the cell's darkness (1 − mean Y) — its pixels are
+  those nearest the cell's centre, ranked, so the area is exact to a pixel. Greyscale out.
 
 Alpha is kept as it is; greyscale sources become sRGB when a colour is applied.
 """
@@ -90,3 +93,36 @@ def _mix(image: pyvips.Image, effect, amount: float) -> pyvips.Image:
     if profile is not None:
         out.set_type(pyvips.GValue.blob_type, "icc-profile-data", profile)
     return out.bandjoin(alpha) if alpha is not None else out
+
+
+def halftone(image: pyvips.Image, ctx: Ctx) -> pyvips.Image:
+    n = ctx.params.htn
+    if not n:
+        return image
+    cell = max(2, round((2 + n / 7) * ctx.params.dpr))
+    colour, alpha = split_alpha(image)
+    grey = _luma(colour.colourspace("srgb").cast("float")) * 255 if colour.bands >= 3 \
+        else colour.cast("float")
+    w, h = grey.width, grey.height
+    across, down = -(-w // cell), -(-h // cell)
+    means = grey.embed(0, 0, across * cell, down * cell, extend="copy").shrink(cell, cell)
+    darkness = (255 - means).zoom(cell, cell).crop(0, 0, w, h)         # 0–255 per cell
+    screen = _screen(cell).replicate(across, down).crop(0, 0, w, h)     # rank threshold 0–255
+    dots = (darkness > screen).ifthenelse(0, 255).cast("uchar")
+    out = dots.copy(interpretation="b-w")
+    if colour.bands >= 3:
+        out = out.bandjoin([dots, dots]).copy(interpretation="srgb")
+        if colour.get_typeof("icc-profile-data"):
+            out.set_type(pyvips.GValue.blob_type, "icc-profile-data", colour.get("icc-profile-data"))
+    return out.bandjoin(alpha) if alpha is not None else out
+
+
+def _screen(cell: int) -> pyvips.Image:
+    """A cell of thresholds: the pixels ranked by distance from its centre, as (rank + ½)/cell²
+    of 255, so that a darkness d blackens the d/255 of the cell nearest its centre."""
+    c = (cell - 1) / 2
+    order = sorted(((x - c) ** 2 + (y - c) ** 2, y, x) for y in range(cell) for x in range(cell))
+    rank = [[0.0] * cell for _ in range(cell)]
+    for i, (_, y, x) in enumerate(order):
+        rank[y][x] = 255 * (i + 0.5) / (cell * cell)
+    return pyvips.Image.new_from_array(rank)

@@ -53,7 +53,7 @@ async def test_a_job_renders_the_imgix_parameters_like_on_demand(app, tmp_path):
 @pytest.mark.parametrize("parameters, field", [
     ({"border": 3}, "border"),
     ({"mask": "star"}, "mask"),
-    ({"txt": "hello"}, "txt"),
+    ({"txt": "hello", "txt-font": "Futura"}, "txt-font"),
     ({"ch": "Width,Downlink"}, "ch"),
 ])
 async def test_bad_imgix_values_in_a_job_are_a_named_400(app, parameters, field):

@@ -40,6 +40,7 @@ def test_a_small_still_image_re_encoded_or_resized_small_is_light(fmt):
     (image(16, 16), {"blur": 50}, "blur costs what its radius costs"),
     (image(16, 16), {"sharp": 20}, "so does sharpening"),
     (image(16, 16), {"trim": "auto"}, "trim plans after decoding"),
+    (image(16, 16), {"txt": "W" * 1000}, "a caption is measured at its own size"),
     (image(16, 16), {"fm": "avif"}, "AVIF encoding is slow at any size"),
     (image(16, 16), {"fm": "gif"}, "GIF output is quantised"),
     (image(16, 16), {"fm": "json"}, "not a render"),

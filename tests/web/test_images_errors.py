@@ -32,7 +32,7 @@ def app(sqlite_app, kit):
         ("flip=x", "flip", "flip"),
         ("auto=enhance", "auto", "not supported"),
         ("crop=middle&fit=crop", "crop", "faces, entropy, edges, focalpoint"),
-        ("txt=hi", "txt", "not supported"),
+        ("txt=hi&txt-font=Futura", "txt-font", "sans-serif (DejaVu Sans), sans-serif,bold (DejaVu Sans Bold)"),
         ("rect=0,0,0,0", "rect", "rect must"),
         ("rect=400,0,10,10", "rect", "overlap"),
         ("w=100&w=200", "w", "more than once"),
