@@ -344,6 +344,7 @@ class Reply:
     status: int
     content_type: str
     body: bytes
+    headers: dict = field(default_factory=dict)   # lowercased names
 
 
 def _connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
@@ -352,20 +353,42 @@ def _connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]
     return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout), target
 
 
-def _request(conn: http.client.HTTPConnection, target: str) -> Reply:
-    conn.request("GET", target)
+def _request(conn: http.client.HTTPConnection, target: str, headers: dict | None = None) -> Reply:
+    conn.request("GET", target, headers=headers or {})
     r = conn.getresponse()
     body = r.read()
-    return Reply(r.status, r.getheader("content-type") or "", body)
+    return Reply(r.status, r.getheader("content-type") or "", body, {k.lower(): v for k, v in r.getheaders()})
 
 
-def get(url: str, timeout: float = 60.0) -> Reply:
+def get(url: str, timeout: float = 60.0, headers: dict | None = None) -> Reply:
     """One GET on a new connection."""
     conn, target = _connect(url, timeout)
     try:
-        return _request(conn, target)
+        return _request(conn, target, {k.lower(): v for k, v in (headers or {}).items()})
     finally:
         conn.close()
+
+
+def fresh_op(pick: Callable[[int], str], check: Callable[[Reply], str | None], headers: dict,
+             timeout: float = 60.0) -> Callable[[int], str | None]:
+    """An op for ``drive`` whose every call GETs a URL of one host that may never repeat,
+    on the thread's one keep-alive connection, with ``headers``."""
+    local = threading.local()
+
+    def op(index: int) -> str | None:
+        url = pick(index)
+        parts = urlsplit(url)
+        target = f"{parts.path}?{parts.query}"
+        if getattr(local, "conn", None) is None:
+            local.conn, _ = _connect(url, timeout)
+        try:
+            reply = _request(local.conn, target, headers)
+        except (OSError, http.client.HTTPException):
+            local.conn.close()
+            reply = _request(local.conn, target, headers)
+        return check(reply)
+
+    return op
 
 
 def http_op(pick: Callable[[int], str], check: Callable[[Reply], str | None],

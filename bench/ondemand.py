@@ -27,6 +27,12 @@ Measures, in one run and under the same bounded load (2 × CPU cores requests in
   ims txt overlay         uncached, distinct copies: the plain render plus a 48 px caption (white,
                           bottom right, 24 px in; ``TXT_QUERY``); its overhead over
                           "ims uncached" is a target (≤ 15 %)
+  ims cached, 2 processes the cached line with `ims serve --processes 2` (IMS_PROCESSES)
+  ims shared store hit    node B (no disk cache) serving what node A rendered, from a SeaweedFS
+                          result store (IMS_RESULT_STORE): every request is a store GET
+  ims AVIF / WebP 1600 cold   fm=avif / fm=webp of the same op, uncached, distinct copies
+  ims auto=format cold    Chrome's Accept, the result cache on, every request a URL never asked
+                          before (q and w vary a little): first-request latency with AVIF deferred
 
 ``--only NAME,NAME`` measures only the lines whose names contain one of the words.
 
@@ -41,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -64,6 +71,7 @@ from common import (  # noqa: E402  (bench/ is not a package)
     cpu_seconds,
     drive,
     free_port,
+    fresh_op,
     get,
     http_op,
     ims_server,
@@ -139,6 +147,16 @@ def main() -> int:
                 concurrency)),
             ("ims PDF page 1 → 1600 PNG", lambda name: format_line(
                 servers, args, name, ensure_pdf(args.out), "page=1&w=1600&fm=png", "image/png", concurrency)),
+            ("ims cached, 2 processes", lambda name: ims_line(servers, args, image, name, concurrency, cache_mb=256,
+                                                              processes=2)),
+            ("ims shared store hit", lambda name: shared_hit_line(servers, args, image, name, concurrency)),
+            ("ims AVIF 1600 cold", lambda name: ims_line(
+                servers, args, image, name, concurrency, cache_mb=0, distinct=True, query=QUERY + "&fm=avif",
+                expect=(None, "image/avif"))),
+            ("ims WebP 1600 cold", lambda name: ims_line(
+                servers, args, image, name, concurrency, cache_mb=0, distinct=True, query=QUERY + "&fm=webp",
+                expect=(None, "image/webp"))),
+            ("ims auto=format cold", lambda name: cold_auto_line(servers, args, image, name, concurrency)),
         ]
         lines = [make(name) for name, make in makers
                  if (not args.formats_only or name.startswith(("ims HEIC", "ims PDF")))
@@ -211,7 +229,7 @@ def measure_in_rounds(lines: list[Line], seconds: float, rounds: int, warmup: fl
 def ims_line(servers: contextlib.ExitStack, args, image: Path, name: str, concurrency: int, *,
              cache_mb: int, distinct: bool = False, query: str = QUERY,
              expect: tuple[tuple[int, int] | None, str] = (EXPECTED, "image/jpeg"),
-             files: dict[str, bytes] | None = None) -> Line:
+             files: dict[str, bytes] | None = None, processes: int = 1) -> Line:
     """``ims serve`` in a fresh data dir; ``distinct``: thread i asks for its own copy.
     ``expect``: the first reply's (size or None for text, Content-Type); ``files``: more
     objects of the source (key → bytes), e.g. a watermark."""
@@ -224,13 +242,78 @@ def ims_line(servers: contextlib.ExitStack, args, image: Path, name: str, concur
     log = args.out / f"{name.replace(',', '').replace(' ', '-')}.log"   # ims-uncached.log, …
     try:
         server = servers.enter_context(
-            ims_server(data_dir, log, cache_size_mb=cache_mb, workers=0))
+            ims_server(data_dir, log, cache_size_mb=cache_mb, workers=0, processes=processes))
         urls = [f"{server.base_url}/default/{key}?{query}" for key in keys]
         body = first_reply(urls[0], *expect)     # also warms the cache, when it is on
     except RuntimeError as e:
         return Line(name, note=f"could not run: {e}")
     check = check_jpeg if expect[1] == "image/jpeg" else check_type(expect[1])
     return Line(name, http_runner(server.proc.pid, urls, concurrency, check), len(body) / 1024)
+
+
+def shared_hit_line(servers: contextlib.ExitStack, args, image: Path, name: str, concurrency: int) -> Line:
+    """Node A renders into a SeaweedFS result store; node B (same SQLite file and source, no
+    disk cache) answers every request from the store."""
+    print(f"{name}: starting SeaweedFS and two ims nodes …", flush=True)
+    sys.path.insert(0, str(REPO))
+    from tests.support.seaweed import SeaweedS3
+
+    try:
+        weed = SeaweedS3().start()
+    except Exception as e:  # noqa: BLE001 — no weed binary: the line says so
+        return Line(name, note=f"could not run: {e}")
+    servers.callback(weed.stop)
+    bucket = weed.create_bucket("bench-results")
+    a_dir = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="ims-a-", dir=args.out)))
+    b_dir = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="ims-b-", dir=args.out)))
+    place_copies(image, a_dir / "sources/default", 1)
+    shared = {"result_store": f"s3://{bucket}/r", "result_store_endpoint_url": weed.endpoint_url,
+              "result_store_access_key_id": weed.access_key, "result_store_secret_access_key": weed.secret_key,
+              "secret_key": "bench", "database_url": f"sqlite:///{a_dir / 'ims.db'}", "workers": 0,
+              "fs_roots": f"{a_dir / 'sources'}:{a_dir / 'destinations'}"}
+    try:
+        a = servers.enter_context(ims_server(a_dir, args.out / "shared-a.log", cache_size_mb=0, **shared))
+        b = servers.enter_context(ims_server(b_dir, args.out / "shared-b.log", cache_size_mb=0, **shared))
+        first_reply(f"{a.base_url}/default/{IMAGE}?{QUERY}")   # rendered on A, into the store
+        url = f"{b.base_url}/default/{IMAGE}?{QUERY}"
+        body = first_reply(url)
+        if get(url).headers.get("x-ims-cache") != "hit":
+            raise RuntimeError("node B did not find node A's rendition in the store")
+    except RuntimeError as e:
+        return Line(name, note=f"could not run: {e}")
+    return Line(name, http_runner(b.proc.pid, [url], concurrency), len(body) / 1024,
+                note="node B, IMS_CACHE_SIZE_MB=0: a store GET per request")
+
+
+def cold_auto_line(servers: contextlib.ExitStack, args, image: Path, name: str, concurrency: int) -> Line:
+    """``auto=format`` with Chrome's Accept on URLs never asked before: the first-request latency
+    (AVIF deferred: the answer is WebP while the AVIF renders in the background)."""
+    print(f"{name}: starting ims serve (IMS_CACHE_SIZE_MB=256) …", flush=True)
+    data_dir = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="ims-", dir=args.out)))
+    keys = place_copies(image, data_dir / "sources/default", concurrency)
+    chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
+    fresh = itertools.count()
+    try:
+        server = servers.enter_context(ims_server(data_dir, args.out / "auto-cold.log", cache_size_mb=256,
+                                                  workers=0))
+    except RuntimeError as e:
+        return Line(name, note=f"could not run: {e}")
+
+    def pick(index: int) -> str:
+        n = next(fresh)  # q 60–99 × w 1560–1600 × copies: thousands of variants, all about the same work
+        return f"{server.base_url}/default/{keys[index % len(keys)]}?w={1600 - n // 40 % 41}&h=1600&q={60 + n % 40}" \
+               "&auto=format"
+
+    def check(r: Reply) -> str | None:
+        if r.status != 200:
+            return f"HTTP {r.status}: {r.body[:200].decode(errors='replace')}"
+        return None if r.content_type in ("image/webp", "image/avif") else f"Content-Type {r.content_type!r}"
+
+    first = get(pick(0), headers={"accept": chrome})
+    if check(first):
+        return Line(name, note=f"could not run: {check(first)}")
+    return Line(name, sampled(server.proc.pid, fresh_op(pick, check, {"accept": chrome}), concurrency),
+                len(first.body) / 1024, note=f"first reply {first.content_type} (AVIF deferred)")
 
 
 def place_copies(image: Path, directory: Path, count: int) -> list[str]:

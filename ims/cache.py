@@ -73,7 +73,7 @@ class ResultCache:
             data = path.read_bytes()
         except OSError:  # absent, or evicted between lookup and read
             return None
-        result = _decode(key, data)
+        result = decode_record(key, data)
         if result is None:
             _unlink(path)
             return None
@@ -83,8 +83,7 @@ class ResultCache:
     def put(self, key: str, body: bytes, meta: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        header = json.dumps({"key": key, "size": len(body), "meta": meta}).encode()
-        record = MAGIC + _LENGTH.pack(len(header)) + header + body
+        record = encode_record(key, body, meta)
         if len(record) > self.max_bytes:
             return
         path = self._path(key)
@@ -166,7 +165,15 @@ class ResultCache:
             pass  # evicted meanwhile
 
 
-def _decode(key: str, data: bytes) -> CachedResult | None:
+def encode_record(key: str, body: bytes, meta: dict[str, Any]) -> bytes:
+    """One entry as stored: the key, size and meta in a header, then the body (module docstring).
+    The shared result store (``ims.results``) keeps the same records, one object each."""
+    header = json.dumps({"key": key, "size": len(body), "meta": meta}).encode()
+    return MAGIC + _LENGTH.pack(len(header)) + header + body
+
+
+def decode_record(key: str, data: bytes) -> CachedResult | None:
+    """The entry in ``data`` if it is whole and is ``key``'s, else None."""
     start = len(MAGIC) + _LENGTH.size
     if len(data) < start or not data.startswith(MAGIC):
         return None

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import os
+import signal
 import sys
+import threading
+import time
 from dataclasses import replace
 from importlib.metadata import version
 
@@ -46,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                              epilog=_settings_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     serving.add_argument("--host", help="listen address (overrides IMS_HOST)")
     serving.add_argument("--port", type=_port, help="listen port (overrides IMS_PORT)")
+    serving.add_argument("--processes", type=_processes,
+                         help="server processes on the one port, each with its share of the cores' pixel "
+                              "children (overrides IMS_PROCESSES; default 1)")
     _dev_option(serving)
     serving.set_defaults(run=serve)
     working = sub.add_parser("worker", help="background workers only (IMS_WORKERS at a time)",
@@ -93,6 +100,16 @@ def _port(raw: str) -> int:
     return port
 
 
+def _processes(raw: str) -> int:
+    try:
+        count = int(raw)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 256:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to 256, got {raw!r}")
+    return count
+
+
 def _dev_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dev", action="store_true",
                         help="development mode: webhook receivers on this machine (localhost, 127.0.0.1, ::1) "
@@ -116,6 +133,8 @@ def _with_options(settings: Settings, args) -> Settings:
         changes["port"] = args.port
     if getattr(args, "dev", False):
         changes["allow_loopback_webhooks"] = True
+    if getattr(args, "processes", None):
+        changes["processes"] = args.processes
     return replace(settings, **changes)
 
 
@@ -148,12 +167,58 @@ def serve(settings: Settings, args) -> int:
     svc = _open(settings)
     created = bootstrap(svc.db, svc.settings, svc.sealer)
     _announce(svc.settings, created)
-    app = create_app(svc, run_workers=True)
     # Our handler for uvicorn's own lines (log_config=None); the access log is ours (ims.web.access).
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, log_level=settings.log_level,
-                access_log=False)
+    options = {"host": settings.host, "port": settings.port, "log_config": None, "log_level": settings.log_level,
+               "access_log": False}
+    if settings.processes > 1:
+        # uvicorn's supervisor: N spawned processes accept on one socket, each builds its own
+        # Services (``process_app``) from the environment and this command line's options.
+        svc.close()
+        os.environ[_SERVE_OPTIONS] = json.dumps({"host": settings.host, "port": settings.port,
+                                                 "dev": settings.allow_loopback_webhooks,
+                                                 "processes": settings.processes, "supervisor": os.getpid()})
+        print(f"ims: {settings.processes} server processes on {settings.host}:{settings.port}", flush=True)
+        uvicorn.run("ims.cli:process_app", factory=True, workers=settings.processes, **options)
+        return 0
+    app = create_app(svc, run_workers=True)
+    uvicorn.run(app, **options)
     svc.close()
     return 0
+
+
+_SERVE_OPTIONS = "IMS_SERVE_OPTIONS"  # `ims serve`'s command-line options, for its server processes
+
+
+def process_app():
+    """The app of one of ``ims serve --processes N``'s server processes (the first process has
+    migrated and bootstrapped already)."""
+    from ims.services import Services
+    from ims.web.app import create_app
+
+    options = json.loads(os.environ.get(_SERVE_OPTIONS) or "{}")
+    settings = replace(Settings.from_env(), host=options.get("host", "127.0.0.1"), port=options.get("port", 8080),
+                       allow_loopback_webhooks=bool(options.get("dev")), processes=options.get("processes", 1))
+    logs.configure(settings.log_format, settings.log_level)
+    _limit_malloc_arenas()
+    _stop_with_parent(options.get("supervisor"))
+    return create_app(Services.open(settings), run_workers=True)
+
+
+def _stop_with_parent(supervisor: int | None) -> None:
+    """Stop this server process (SIGTERM: a normal shutdown, its pixel children with it) when the
+    supervisor is gone, even killed by SIGKILL, which it cannot pass on; past 10 s it exits
+    at once. A thread that looks once a second (PR_SET_PDEATHSIG's signal reached the processes,
+    but one in a few did not finish its graceful stop without a second signal)."""
+    parent = supervisor or os.getppid()  # (the supervisor may be gone before this process got here)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10)  # a graceful stop that hangs (seen: one process in a few) ends here
+        os._exit(0)
+
+    threading.Thread(target=watch, name="ims-parent-watch", daemon=True).start()
 
 
 def _announce(settings: Settings, created) -> None:

@@ -57,6 +57,7 @@ class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""
     workers: int = 1
+    processes: int = 1  # `ims serve` server processes on one port (IMS_PROCESSES, --processes)
     fs_roots: tuple[Path, ...] = ()
     bootstrap_api_key: str | None = None
     secret_key: str | None = None
@@ -73,6 +74,12 @@ class Settings:
     log_level: str = "info"
     metrics_port: int | None = None  # `ims worker` serves /metrics here (None: not at all)
     ignored_params: tuple[str, ...] = ALWAYS_IGNORED_PARAMS  # query names accepted and ignored
+    auto_format_defer_ms: int = 150  # auto=format answers WebP first when AVIF would take longer
+    result_store: str | None = None  # s3://bucket/prefix shared by every node; None = local (ims.results)
+    result_store_endpoint_url: str | None = None
+    result_store_region: str | None = None
+    result_store_access_key_id: str | None = None
+    result_store_secret_access_key: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +94,7 @@ class Settings:
             data_dir=data_dir,
             database_url=env.get("IMS_DATABASE_URL") or f"sqlite:///{data_dir / 'ims.db'}",
             workers=_int(env, "IMS_WORKERS", os.cpu_count() or 1, low=0, high=1024),
+            processes=_int(env, "IMS_PROCESSES", cls.processes, low=1, high=256),
             fs_roots=fs_roots,
             bootstrap_api_key=env.get("IMS_BOOTSTRAP_API_KEY") or None,
             secret_key=env.get("IMS_SECRET_KEY") or None,
@@ -102,6 +110,13 @@ class Settings:
             log_level=_choice(env, "IMS_LOG_LEVEL", LOG_LEVELS),
             metrics_port=_int(env, "IMS_METRICS_PORT", 0, low=0, high=65535) or None,
             ignored_params=_ignored_params(env.get("IMS_IGNORED_PARAMS")),
+            auto_format_defer_ms=_int(env, "IMS_AUTO_FORMAT_DEFER_MS", cls.auto_format_defer_ms, low=0,
+                                      high=3_600_000),
+            result_store=_result_store(env.get("IMS_RESULT_STORE")),
+            result_store_endpoint_url=env.get("IMS_RESULT_STORE_ENDPOINT_URL") or None,
+            result_store_region=env.get("IMS_RESULT_STORE_REGION") or None,
+            result_store_access_key_id=env.get("IMS_RESULT_STORE_ACCESS_KEY_ID") or None,
+            result_store_secret_access_key=env.get("IMS_RESULT_STORE_SECRET_ACCESS_KEY") or None,
         )
 
     def with_secret_key(self) -> Settings:
@@ -172,6 +187,7 @@ def documented() -> tuple[tuple[str, str, str], ...]:
         ("IMS_DATA_DIR", f"./{Settings.data_dir}", "SQLite file, local storage, result cache, generated secret key"),
         ("IMS_DATABASE_URL", "sqlite:///$IMS_DATA_DIR/ims.db", "or postgresql://user@host:5432/db"),
         ("IMS_WORKERS", f"CPUs ({os.cpu_count() or 1})", "jobs at a time per process (ims serve: 0 = none)"),
+        ("IMS_PROCESSES", str(Settings.processes), "ims serve: server processes on one port (--processes overrides it)"),
         ("IMS_FS_ROOTS", "$IMS_DATA_DIR/sources:$IMS_DATA_DIR/destinations",
          "colon-separated roots for fs sources and destinations"),
         ("IMS_BOOTSTRAP_API_KEY", "generated, printed once", "the default project's API key on first start"),
@@ -184,6 +200,13 @@ def documented() -> tuple[tuple[str, str, str], ...]:
         ("IMS_JOB_LEASE_SECONDS", str(Settings.job_lease_seconds),
          "a claimed job without a heartbeat for this long runs again"),
         ("IMS_CACHE_SIZE_MB", str(Settings.cache_size_mb), "on-disk cache of on-demand renders (0 = off)"),
+        ("IMS_AUTO_FORMAT_DEFER_MS", str(Settings.auto_format_defer_ms),
+         "auto=format: an uncached AVIF estimated to take longer is answered in WebP, made in the background"),
+        ("IMS_RESULT_STORE", "local", "or s3://bucket/prefix: one result store shared by every node"),
+        ("IMS_RESULT_STORE_ENDPOINT_URL", "(AWS)", "S3 endpoint of the result store, e.g. http://minio:9000"),
+        ("IMS_RESULT_STORE_REGION", "us-east-1", "region of the result store"),
+        ("IMS_RESULT_STORE_ACCESS_KEY_ID", "(none)", "credentials of the result store (both, or neither)"),
+        ("IMS_RESULT_STORE_SECRET_ACCESS_KEY", "(none)", "credentials of the result store"),
         ("IMS_IGNORED_PARAMS", ",".join(ALWAYS_IGNORED_PARAMS),
          "comma list of query names accepted and ignored (ixlib, ixid always are)"),
         ("IMS_PROCESS_SECONDS", f"{limits.processing_seconds:g}", "processing time limit of one render (503)"),
@@ -242,6 +265,17 @@ def _ignored_params(raw: str | None) -> tuple[str, ...]:
                 f"IMS_IGNORED_PARAMS must be a comma list of parameter names, got {name!r}"
             )
     return tuple(dict.fromkeys([*ALWAYS_IGNORED_PARAMS, *names]))
+
+
+def _result_store(raw: str | None) -> str | None:
+    """``IMS_RESULT_STORE``: None for ``local`` (or unset), else an ``s3://bucket[/prefix]`` URL."""
+    raw = (raw or "local").strip()
+    if raw == "local":
+        return None
+    bucket, _, _prefix = raw.removeprefix("s3://").partition("/")
+    if not raw.startswith("s3://") or not bucket or any(c.isspace() or c in "?#" for c in raw):
+        raise SettingsError(f"IMS_RESULT_STORE must be 'local' or s3://bucket/prefix, got {raw!r}")
+    return raw
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:

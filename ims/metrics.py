@@ -60,6 +60,9 @@ class Metrics:
                                          ["route"], buckets=SECONDS, registry=r)
         self.cache = Counter("ims_result_cache", "On-demand result cache lookups: hit or miss "
                              "(hit ratio = hit / (hit + miss))", ["result"], registry=r)
+        self.result_store = Counter("ims_result_store", "Shared result store (IMS_RESULT_STORE) calls by op "
+                                    "(get, put) and result (hit, miss, stored, error, skipped: not tried "
+                                    "for a while after an error)", ["op", "result"], registry=r)
         self.renders = Histogram("ims_render_seconds", "Renders (fetch excluded: pixels and encoding), "
                                  "on demand and background, by output format", ["format"], buckets=SECONDS, registry=r)
         self.jobs_ended = Counter("ims_jobs_ended", "Background jobs this process ended, by status",

@@ -87,9 +87,7 @@ class PixelPool:
             return await asyncio.shield(self._in_flight[key])
         if self._closed:
             raise Unavailable("the server is shutting down")
-        if self._pending >= self.size + self.max_waiting:
-            raise Unavailable("the server is busy processing images; try again shortly",
-                              headers={"Retry-After": "1"})
+        self.check_room()
         loop = asyncio.get_running_loop()
         self._pending += 1
         future = loop.run_in_executor(self._executor, self._call, fn, args, kwargs, then)
@@ -99,6 +97,19 @@ class PixelPool:
         # does not free a slot that a child is still using.
         future.add_done_callback(lambda f: self._finished(key, f))
         return await asyncio.shield(future)
+
+    def running(self, key: str | None) -> bool:
+        """Work of this key is in flight (a ``run`` with it now shares that run)."""
+        return key is not None and key in self._in_flight
+
+    def check_room(self, coming: int = 0) -> None:
+        """503 + Retry-After when the pool holds all the work it may (running and waiting), counting
+        ``coming`` renders the caller is about to hand in: a caller that asks before it fetches a
+        source does not hold the source's bytes only to be refused (100 concurrent 12 MP requests
+        would otherwise each read ~5 MB before most of them are shed)."""
+        if self._pending + coming >= self.size + self.max_waiting:
+            raise Unavailable("the server is busy processing images; try again shortly",
+                              headers={"Retry-After": "1"})
 
     def _call(self, fn, args, kwargs, then) -> Any:
         heavy = False

@@ -1,32 +1,34 @@
 """fetch → pipeline → (result cache): the renders both the on-demand and the background paths run.
 
-    Renderer.render(source_id, storage, key, params, accept, info=)     on demand
+    Renderer.render(source_id, storage, key, params, accept, info=, purged=)     on demand
       overlays      the objects mark/blend name (``ims.overlays``: the project's sources only)
-      cache         with the object's version (``info``, from ``head``) and the overlays':
-                    a hit answers without reading the source
+      cache         with the object's version (``info``, from ``head``), the overlays' and the
+                    purge marks: a hit answers without reading the source (this node's disk,
+                    then the shared result store: ``ims.results``); with a shared store, a new
+                    rendition is rendered by one node at a time (``Results.turn``)
       get           with the byte limit and the fetch time limit (the overlays beside it)
       pool.run      pipeline.process in the pixel pool's child processes (killed past the
                     processing limit); identical renders coalesce
-      cache.put
+      cache.put     both levels
 
-    Renderer.render_job(source_id, storage, key, params, after=)        a background job
+    Renderer.render_job(source_id, storage, key, params, after=)                 a background job
       overlays, get, pool.run as above; no cache (its results go to destinations: a cache
       file per job would only push hot renders out); ``after(body, mime)`` runs in the pixel
       thread right after the pixels (the job writes its local destinations there)
 
-Both share ``_pixels``, so the two paths cannot drift apart.
+Both share ``_fetch_all`` and ``_pixels``, so the two paths cannot drift apart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ims import pipeline
-from ims.cache import ResultCache
 from ims.config import Settings
 from ims.errors import FetchTimeout, ImsError, InvalidParameter, ObjectNotFound
 from ims.metrics import Metrics
@@ -34,9 +36,11 @@ from ims.overlays import Overlays, Target
 from ims.params import Params, image_overlays
 from ims.pipeline.encode import accepted_images
 from ims.pool import PixelPool
+from ims.results import Results
 from ims.storage import ObjectInfo, Storage, StoredObject
 
 _NEGOTIATED = ("image/avif", "image/webp", "image/jxl")
+log = logging.getLogger("ims.render")
 
 
 @dataclass(frozen=True)
@@ -51,17 +55,21 @@ class RenderResult:
     cached: bool = False
     after: object = None  # what ``render_job(after=…)`` returned
     extras: dict | None = None  # Params.extras computed from the output (background jobs)
+    deferred: bool = False      # auto=format's quick stand-in for an AVIF being made (``Renderer.later``)
 
 
-def variant_key(source_id: str, key: str, version: str, params: Params, accept: str, overlays: str = "") -> str:
+def variant_key(source_id: str, key: str, version: str, params: Params, accept: str, overlays: str = "",
+                purged: str = "") -> str:
     """Everything the output bytes depend on: the object version, the parameters, and — only
-    when ``auto=format`` — which of AVIF/WebP the client accepts; and the versions of the
-    overlay images (``overlay_versions``), if any."""
+    when ``auto=format`` — which of AVIF/WebP the client accepts; the versions of the
+    overlay images (``overlay_versions``), if any; and the object's purge marks
+    (``ims.results.purges``): after a purge its renditions get new keys on every node."""
     negotiated = ""
     if "format" in params.auto and not params.fm:
         accepted = accepted_images(accept)
         negotiated = ",".join(t for t in _NEGOTIATED if t in accepted)
-    material = "\n".join((source_id, key, version, params.canonical(), negotiated) + ((overlays,) if overlays else ()))
+    material = "\n".join((source_id, key, version, params.canonical(), negotiated) + ((overlays,) if overlays else ())
+                         + ((f"purged:{purged}",) if purged else ()))
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -90,7 +98,7 @@ class Renderer:
     local files (fsync), the loop waits — which is why a process whose loop answers HTTP keeps
     it off, and the pool spreads its renders over every core."""
 
-    def __init__(self, settings: Settings, pool: PixelPool, cache: ResultCache, metrics: Metrics,
+    def __init__(self, settings: Settings, pool: PixelPool, cache: Results, metrics: Metrics,
                  overlays: Overlays | None = None, *, light_inline: bool = False) -> None:
         """``overlays``: where mark/blend images are found (None: a render that draws one fails)."""
         self.limits = settings.limits
@@ -99,6 +107,9 @@ class Renderer:
         self.metrics = metrics
         self.overlays = overlays
         self.light_inline = light_inline
+        self.defer_avif = settings.auto_format_defer_ms / 1000
+        self.later = _Later(pool, cache, metrics, settings.limits)
+        self._fetching = 0  # renders between their room check and the pool (on this event loop)
 
     async def head(self, storage: Storage, key: str) -> ObjectInfo:
         return await self._timed(storage.head(key))
@@ -133,26 +144,41 @@ class Renderer:
             raise error.about(target.role) from None
 
     async def render(self, source_id: str, storage: Storage, key: str, params: Params, accept: str = "",
-                     *, info: ObjectInfo | None = None) -> RenderResult:
+                     *, info: ObjectInfo | None = None, purged: str = "") -> RenderResult:
         """Render ``key`` of a source on demand. With ``info`` (the object's version, from ``head``)
-        the result cache is looked in first; the result is stored there."""
+        the result cache is looked in first; the result is stored there. ``purged``: the object's
+        purge marks (``ims.results.purges.mark_of``), part of the cache key."""
         targets = await self._overlay_targets(source_id, params)
         marks = await self._versions(targets) if info else ""
-        variant = variant_key(source_id, key, info.version, params, accept, marks) if info else None
-        if variant:
-            hit = await asyncio.to_thread(self.cache.get, variant)
-            if self.cache.enabled:
-                self.metrics.cache.labels("miss" if hit is None else "hit").inc()
+        variant = variant_key(source_id, key, info.version, params, accept, marks, purged) if info else None
+        if variant is None:
+            return await self._on_demand(source_id, storage, key, params, accept, info, variant, targets, marks, purged)
+        hit = await self.cache.get(variant)
+        if hit is not None:
+            return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
+        async with self.cache.turn(variant) as hit:  # (another node's render of it, if there was one)
             if hit is not None:
                 return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
+            return await self._on_demand(source_id, storage, key, params, accept, info, variant, targets, marks, purged)
+
+    async def _on_demand(self, source_id: str, storage: Storage, key: str, params: Params, accept: str,
+                         info: ObjectInfo | None, variant: str | None, targets: tuple[Target, ...], marks: str,
+                         purged: str) -> RenderResult:
+        if not self.pool.running(variant):  # shed before the fetch (``PixelPool.check_room``)
+            self.pool.check_room(self._fetching)
         stored, layers = await self._fetch_all(storage, key, targets)
         fetched = overlay_versions(targets, [layer.info for layer in layers])
         if variant is None or stored.info.version != info.version or fetched != marks:
-            variant = variant_key(source_id, key, stored.info.version, params, accept, fetched)
-        out, _ = await self._pixels(variant, stored.data, params, accept, _layers(targets, layers))
+            variant = variant_key(source_id, key, stored.info.version, params, accept, fetched, purged)
+        overlays = _layers(targets, layers)
+        defer = self.defer_avif if self.cache.enabled else None  # (made later = found later)
+        out, _ = await self._pixels(variant, stored.data, params, accept, overlays, defer_avif=defer)
         meta = _meta(out)
+        if out.deferred:  # the AVIF is made in the background, into the cache: the next request gets it
+            self.later.make(variant, stored.data, params, accept, overlays)
+            return RenderResult(body=out.body, etag=etag_of(_stand_in(variant)), deferred=True, **meta)
         if self.cache.enabled:
-            await asyncio.to_thread(self.cache.put, variant, out.body, meta)
+            await self.cache.put(variant, out.body, meta)
         return RenderResult(body=out.body, etag=etag_of(variant), extras=out.extras, **meta)
 
     async def render_job(self, source_id: str, storage: Storage, key: str, params: Params,
@@ -166,6 +192,8 @@ class Renderer:
         another thread and back per job.
         """
         targets = await self._overlay_targets(source_id, params)
+        if not self.light_inline:  # shed before the fetch, as on demand (a transient error: retried)
+            self.pool.check_room(self._fetching)
         stored, layers = await self._fetch_all(storage, key, targets)
         overlays = _layers(targets, layers)
         # (The header ``light`` read, if it read one, is not read again wherever the render runs.)
@@ -175,13 +203,19 @@ class Renderer:
         return RenderResult(body=out.body, etag="", after=done, extras=out.extras, **_meta(out))
 
     async def _fetch_all(self, storage: Storage, key: str, targets: tuple[Target, ...]):
-        """The source object and the overlay objects, read side by side."""
-        stored, *layers = await asyncio.gather(self.fetch(storage, key),
-                                               *(self._overlay(self.fetch, t) for t in targets))
+        """The source object and the overlay objects, read side by side (counted in ``_fetching``
+        meanwhile: renders between their room check and the pool)."""
+        self._fetching += 1
+        try:
+            stored, *layers = await asyncio.gather(self.fetch(storage, key),
+                                                   *(self._overlay(self.fetch, t) for t in targets))
+        finally:
+            self._fetching -= 1
         return stored, layers
 
     async def _pixels(self, variant: str | None, data: bytes, params: Params, accept: str, overlays: tuple,
-                      after: Callable[[bytes, str], object] | None = None, *, src=None, here: bool = False):
+                      after: Callable[[bytes, str], object] | None = None, *, src=None, here: bool = False,
+                      defer_avif: float | None = None):
         """(pipeline.Rendered, what ``after`` returned): on this thread (``here``) or in the pool;
         a render with ``after`` is not shared with identical ones in flight (``after`` is the caller's)."""
         started = time.perf_counter()
@@ -189,7 +223,7 @@ class Renderer:
             out, done = _process_then(after, data, params, self.limits, accept, src)
         elif after is None:
             out = await self.pool.run(variant, pipeline.process, data, params, self.limits, accept=accept, src=src,
-                                      overlays=overlays)
+                                      overlays=overlays, defer_avif=defer_avif)
             done = None
         else:  # ``after`` is the caller's closure: it runs in the parent thread that waited for the child
             out, done = await self.pool.run(None, pipeline.process, data, params, self.limits, accept=accept,
@@ -212,6 +246,49 @@ def _layers(targets: tuple[Target, ...], layers: list[StoredObject]) -> tuple:
     return tuple((t.role, layer.data, t.params) for t, layer in zip(targets, layers))
 
 
-def _meta(out: pipeline.Rendered) -> dict:
+def _meta(out) -> dict:
     return {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
             "vary_accept": out.vary_accept}
+
+
+def _stand_in(variant: str) -> str:
+    """The key of a deferred AVIF's stand-in (its ETag must not be the AVIF's)."""
+    return hashlib.sha256(f"{variant}:stand-in".encode()).hexdigest()
+
+
+class _Later:
+    """AVIF renditions ``auto=format`` deferred (``pipeline.process(defer_avif=…)``), rendered in
+    the background into the result cache — once per variant in this process, in the same pixel
+    pool. They yield to requests: at most half the pool's children make them, and none starts
+    while renders wait for a child; one not started is not queued either — the next request of
+    the URL, deferred again, asks again (under a burst of new URLs the answers stay WebP-fast
+    and the AVIFs follow once the burst is over). A failure is logged; the next request tries again."""
+
+    def __init__(self, pool: PixelPool, cache: Results, metrics: Metrics, limits) -> None:
+        self._pool, self._cache, self._metrics, self._limits = pool, cache, metrics, limits
+        self._running: dict[str, asyncio.Task] = {}
+        self._most = max(1, pool.size // 2)
+
+    def make(self, variant: str, data: bytes, params: Params, accept: str, overlays: tuple = ()) -> None:
+        _busy, _children, waiting = self._pool.load()
+        if variant not in self._running and len(self._running) < self._most and not waiting:
+            task = asyncio.get_running_loop().create_task(self._make(variant, data, params, accept, overlays))
+            self._running[variant] = task
+            task.add_done_callback(lambda _t: self._running.pop(variant, None))
+
+    async def _make(self, variant: str, data: bytes, params: Params, accept: str, overlays: tuple) -> None:
+        started = time.perf_counter()
+        try:
+            out = await self._pool.run(f"{variant}:later", pipeline.process, data, params, self._limits,
+                                       accept=accept, overlays=overlays)
+            self._metrics.renders.labels(out.format).observe(time.perf_counter() - started)
+            await self._cache.put(variant, out.body, {"mime": out.mime, "format": out.format, "width": out.width,
+                                                      "height": out.height, "vary_accept": out.vary_accept})
+        except Exception as error:  # noqa: BLE001 — a background task: nobody else would see it
+            log.warning("deferred AVIF %s not made (%s); the next request tries again", variant[:16],
+                        getattr(error, "message", None) or error)
+
+    async def wait(self) -> None:
+        """Until the deferred renders started so far are done (tests, shutdown)."""
+        if self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)

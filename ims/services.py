@@ -3,10 +3,10 @@ background components, each built from the few parts it uses (nothing below impo
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import ims
-from ims.cache import ResultCache
 from ims.config import Settings, SettingsError
 from ims.crypto import Sealer
 from ims.db import Database
@@ -23,6 +23,7 @@ from ims.overlays import Overlays
 from ims.params import check_ignorable
 from ims.pool import PixelPool
 from ims.render import Renderer
+from ims.results import Results
 from ims.storages import Storages
 from ims.webhooks.delivery import Deliverer
 
@@ -53,10 +54,12 @@ class Services:
         except ValueError as error:
             raise SettingsError(f"IMS_IGNORED_PARAMS: {error}") from None
         sealer = Sealer(settings.secret_key)
-        pool = PixelPool(seconds=settings.limits.processing_seconds)
-        cache = ResultCache(settings.data_dir / "cache", settings.cache_size_mb * 1024 * 1024)
+        # N server processes (``ims serve --processes N``) share the cores: a pixel pool each, of its share.
+        cores = os.cpu_count() or 1
+        pool = PixelPool(processes=max(1, cores // settings.processes), seconds=settings.limits.processing_seconds)
         db = Database(settings.database_url, bound=wait_seconds(settings.job_lease_seconds))
         metrics = Metrics(ims.__version__)
+        cache = Results.open(settings, db, metrics)
         metrics.watch_backlog(lambda: queue.backlog(db))
         metrics.watch_pool(pool.load)
         storages = Storages(settings, sealer)

@@ -7,7 +7,7 @@
                        (a job's end writes webhook messages; webhooks sign with endpoint
                        secrets and show deliveries; manage — the configuration — imports
                        neither)
-    2  machinery       render, overlays, pipeline, storage, storages, db, cache, pool
+    2  machinery       render, overlays, results, pipeline, storage, storages, db, cache, pool
     1  pure            params, errors, config, ids, jsonsafe, signing, netguard, crypto,
                        geometry, colours, logs, metrics, egress, and ``ims`` itself
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent / "ims"
 LAYERS = {
     4: ("web", "cli", "services", "bootstrap", "paramdoc"),
     3: ("jobs", "webhooks", "manage"),
-    2: ("render", "overlays", "pipeline", "storage", "storages", "db", "cache", "pool"),
+    2: ("render", "overlays", "results", "pipeline", "storage", "storages", "db", "cache", "pool"),
     1: ("", "params", "errors", "config", "ids", "jsonsafe", "signing", "netguard", "crypto", "geometry",
         "colours", "logs", "metrics", "egress"),
 }

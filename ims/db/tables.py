@@ -128,6 +128,32 @@ config_version = Table(
     Column("version", BigInteger, nullable=False),
 )
 
+# -- result cache (SPEC §5 purge, §6 IMS_RESULT_STORE; migration 0006) -------------------------------
+
+# A purged object key or prefix of a source: its random token is part of the cache key of every
+# rendition of the matching objects (ims.results.purges). Changes bump config_version.
+purges = Table(
+    "purges",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_id", Id(), ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("scope", String(8), nullable=False),  # key | prefix
+    Column("value", Text, nullable=False),
+    Column("value_hash", String(64), nullable=False),  # sha256 hex of value: a bounded unique index
+    Column("token", String(32), nullable=False),
+    Column("purged_at", UTCDateTime(), nullable=False),
+    Index("ix_purges_value", "source_id", "scope", "value_hash", unique=True),
+)
+
+# The node rendering a rendition for the shared result store holds its lease (ims.results.leases).
+render_leases = Table(
+    "render_leases",
+    metadata,
+    Column("variant", String(64), primary_key=True),
+    Column("holder", String(32), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)
+
 # -- background processes (SPEC §3) ---------------------------------------------------------------
 
 JOB_STATUSES = ("queued", "processing", "succeeded", "failed", "canceled")  # what ``jobs.status`` holds

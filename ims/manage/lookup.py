@@ -22,6 +22,7 @@ from ims.db import Database
 from ims.db.tables import destinations, source_hostnames, sources
 from ims.db.version import ConfigVersion, read_version
 from ims.manage.sources import find_source, find_source_by_host
+from ims.results.purges import read_marks
 
 _MAX_ROWS = 10_000
 _SOURCE = select(sources).where(sources.c.id == bindparam("source_id"),
@@ -53,13 +54,14 @@ class SourceLookup:
         version, _ = self._cache
         current = await self._version.current() if version is not None else None
         if host:
-            found = await self._get(("host", host), lambda conn: _row(find_source_by_host(conn, host)),
+            found = await self._get(("host", host), lambda conn: _image_source(conn, find_source_by_host(conn, host)),
                                     current=current)
             if found is not None:
                 return found, True
         if not name:
             return None, False
-        return await self._get(("name", name), lambda conn: _row(find_source(conn, name)), current=current), False
+        return await self._get(("name", name), lambda conn: _image_source(conn, find_source(conn, name)),
+                               current=current), False
 
     async def for_job(self, project_id: str, source_id: str, destination_ids: Sequence[str], *,
                       version: int | None = None) -> tuple[dict | None, dict[str, dict]]:
@@ -108,6 +110,15 @@ class SourceLookup:
 
 def _row(row) -> dict | None:
     return dict(row) if row is not None else None
+
+
+def _image_source(conn: Connection, row) -> dict | None:
+    """An image request's source row, with its purge marks (``ims.results.purges``) under ``"purges"``:
+    read with it, so they are exactly as current as the row."""
+    source = _row(row)
+    if source is not None:
+        source["purges"] = read_marks(conn, source["id"])
+    return source
 
 
 def _job_rows(conn: Connection, project_id: str, source_id: str, ids: tuple[str, ...]):

@@ -142,3 +142,10 @@ class EndpointPatch(_Events):  # (``"events": null`` sets it back to all events)
 
 class KeyCreate(Body):
     name: str = Field("", max_length=200)
+
+
+class PurgeCreate(Body):
+    """``{"object_key"}`` or ``{"prefix"}``, exactly one (checked by ``ims.manage.purge``)."""
+
+    object_key: str | None = Field(None, description="drop the renditions of this object")
+    prefix: str | None = Field(None, description="drop the renditions of every object whose key starts with this")

@@ -11,6 +11,7 @@
       cost.check      the pixel-cost budget: refused before a pixel is decoded
       load.decode     with shrink-on-load when the target is much smaller
       steps.run       the step list, once per frame for animations
+      defer_avif      auto=format's AVIF whose encode would take too long: WebP now (``deferred``)
       encode.encode
 
 ``process`` is pure CPU work (``ims.pool`` runs it in killable child processes;
@@ -65,15 +66,21 @@ class Rendered:
     height: int
     vary_accept: bool
     extras: dict = field(default_factory=dict)   # Params.extras: blurhash, dominant_color, exif
+    deferred: bool = False   # auto=format chose AVIF, but this is the quick stand-in (``process(defer_avif=…)``)
 
 
 def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
             src: load.Source | None = None, admit: Callable[[float], None] | None = None,
-            overlays: tuple[overlay.Layer, ...] = ()) -> Rendered:
+            overlays: tuple[overlay.Layer, ...] = (), defer_avif: float | None = None) -> Rendered:
     """Render ``data`` as ``params`` ask (``src``: its header, if ``light`` already read it).
     See the module docstring for the order. ``admit(seconds)``, if given, hears the
     estimated cost before decoding (``ims.pool`` gives heavy renders their own turn).
-    ``overlays``: the bytes of the images ``mark``/``blend`` name (``ims.overlays`` fetched them)."""
+    ``overlays``: the bytes of the images ``mark``/``blend`` name (``ims.overlays`` fetched them).
+
+    ``defer_avif`` (seconds): when ``auto=format`` picked AVIF and its encode is estimated
+    (``cost.encode_seconds``) to take longer, the output is WebP instead (or the source's format
+    when WebP is not accepted either), marked ``deferred``: the caller answers with it now and
+    makes the AVIF later. The pixels up to the encoder are the same for both (alpha formats)."""
     deadline = Deadline(limits.processing_seconds)
     src = src or load.probe(data, limits, params.page)
     if params.fm == "json":
@@ -115,13 +122,18 @@ def process(data: bytes, params: Params, limits: Limits, *, accept: str = "",
         if params.extras:
             image = image.copy_memory()   # read twice: for the extras, then by the encoder
             extras = _extras(image, src, params.extras)
+        if defer_avif is not None and fmt == "avif" and vary and (
+                cost.encode_seconds("avif", image.width * image.height) > defer_avif):
+            fmt, deferred = _encode.instead_of_avif(accept, src.format, src.has_alpha), True
+        else:
+            deferred = False
         body = _encode.encode(image, fmt, params)
         # libvips checks the kill flag only now and then, and its eval signal does not reach
         # every pipeline each time (seen with libvips 8.18.7): the limit holds either way.
         deadline.check()
     except pyvips.Error as e:
         raise _translate(e, deadline, src) from None
-    return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary, extras)
+    return Rendered(body, MIME[fmt], fmt, image.width, _frame_height(image), vary, extras, deferred)
 
 
 def _extras(image: pyvips.Image, src: load.Source, wanted: frozenset[str]) -> dict:

@@ -81,6 +81,11 @@ def estimate(work: Work) -> float:
     return work.frames * (decode + filters + out) / 1e6
 
 
+def encode_seconds(fmt: str, pixels: int) -> float:
+    """The CPU seconds encoding ``pixels`` as ``fmt`` takes (AVIF: ~0.4 s per megapixel)."""
+    return pixels * ENCODE.get(fmt, 0.1) / 1e6
+
+
 def budget(limits: Limits) -> float:
     return max(MIN_BUDGET, BUDGET_SHARE * limits.processing_seconds)
 

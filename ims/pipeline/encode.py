@@ -103,6 +103,14 @@ def choose_format(params: Params, accept: str, source_format: str, has_alpha: bo
     return source_appropriate(source_format, has_alpha, animated), False
 
 
+def instead_of_avif(accept: str, source_format: str, has_alpha: bool) -> str:
+    """What ``auto=format`` answers while its AVIF is being made (``process(defer_avif=…)``):
+    WebP when accepted — every browser that takes AVIF takes WebP — else the source's format."""
+    if "image/webp" in accepted_images(accept):
+        return "webp"
+    return source_appropriate(source_format, has_alpha, False)
+
+
 def source_appropriate(source_format: str, has_alpha: bool, animated: bool) -> str:
     """The source's own format when we can write it; else PNG for alpha, else JPEG."""
     fmt = _SAME.get("jpeg" if source_format == "jpg" else source_format)

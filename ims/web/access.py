@@ -20,6 +20,9 @@ from ims.metrics import Metrics
 
 log = logging.getLogger("ims.access")
 _CACHE_HEADER = b"x-ims-cache"
+# The image route's template as metrics and logs name it, as before its path got the convertor
+# that lets it be matched first (what operators graph does not change).
+_LABELS = {"/{path:imagepath}": "/{path:path}"}
 
 
 class AccessLog:
@@ -49,6 +52,7 @@ class AccessLog:
         finally:  # (an exception escaping here is answered 500 by the server-error layer outside)
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
+            route = _LABELS.get(route, route)
             self.metrics.request(route, scope["method"], seen["status"], seconds)
             event(log, "request", method=scope["method"], path=request_path(scope), status=seen["status"],
                   bytes=seen["bytes"], ms=round(seconds * 1000, 1), cache=seen["cache"], client=_client(scope))

@@ -37,11 +37,11 @@ def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
     app.state.services = svc
     errors.install(app)
     app.add_middleware(AccessLog, metrics=svc.metrics)  # one log line and count per request
+    app.include_router(images.router)  # first: its path refuses the other routes' first segments
     app.include_router(health.router)
     app.include_router(management.router)
     app.include_router(processes.router)
     app.include_router(deliveries.router)
     app.include_router(console.router())
     docs.install(app)
-    app.include_router(images.router)  # last: its /{path} catches everything else
     return app

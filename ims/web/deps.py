@@ -40,7 +40,12 @@ def require_json(request: Request) -> None:
         )
 
 
-Svc = Annotated[Services, Depends(services)]
+async def _services(request: Request) -> Services:
+    # (async: FastAPI runs a plain-def dependency in its threadpool — a thread hop per request)
+    return request.app.state.services
+
+
+Svc = Annotated[Services, Depends(_services)]
 Who = Annotated[Principal, Depends(principal)]
 
 

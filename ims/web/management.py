@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from ims.manage import destinations, endpoints, keys, sources, storage_config
+from ims.manage import destinations, endpoints, keys, purge, sources, storage_config
 from ims.manage.common import page_from_query
 from ims.manage.schemas import (
     DestinationCreate,
@@ -13,6 +13,7 @@ from ims.manage.schemas import (
     EndpointCreate,
     EndpointPatch,
     KeyCreate,
+    PurgeCreate,
     SignedUrlCreate,
     SourceCreate,
     SourcePatch,
@@ -95,6 +96,13 @@ async def delete_source(source_id: str, who: Who, svc: Svc):
 async def create_signed_url(source_id: str, body: SignedUrlCreate, who: Who, svc: Svc):
     """A signed on-demand URL (path and query) for one object of the source."""
     return reply(await in_read(svc, sources.signed_url, who.project_id, source_id, body, svc.sealer), 201)
+
+
+@router.post("/sources/{source_id}/purge", tags=["sources"])
+async def purge_source(source_id: str, body: PurgeCreate, who: Who, svc: Svc):
+    """Drop every cached rendition of an object (``object_key``) or of every object under a ``prefix``,
+    on every node; the answer lists the ``surrogate_keys`` to purge in a CDN in front."""
+    return reply(await in_write(svc, purge.purge, who.project_id, source_id, body))
 
 
 # -- destinations --------------------------------------------------------------------------------

@@ -146,7 +146,7 @@ async def test_a_job_renders_for_its_destinations_and_leaves_the_on_demand_cache
         assert outcome.error is None and outcome.result["width"] == 16
         assert (tmp_path / "destinations" / "default" / "out" / "tiny.png").exists()
         assert app.svc.renderer.cache.enabled
-        cached = [p for p in app.svc.renderer.cache.directory.rglob("*") if p.is_file()]
+        cached = [p for p in app.svc.renderer.cache.local.directory.rglob("*") if p.is_file()]
         assert cached == []
     finally:
         app.close()

@@ -19,6 +19,7 @@ from ims.manage.common import get_owned, page_from_query
 from ims.manage.schemas import SignedUrlCreate, SourceCreate, SourcePatch
 from ims.manage.verify import verify_storage
 from ims.params import parse
+from ims.results.purges import mark_of
 from ims.storage import check_key
 from ims.storages import StorageRef
 from ims.web.console import forms
@@ -153,8 +154,9 @@ async def preview(request: Request, session: Session, source_id: str, object_key
                        if k not in ("object_key", "s", "expires"))
         storage, renderer = svc.storages.get(StorageRef.of(row)), svc.renderer
         info = await renderer.head(storage, object_key) if renderer.cache.enabled else None  # as the image route
+        purged = mark_of(await svc.lookup.by_name_or_id(row["id"]) or {}, object_key)  # (the row with its purges)
         result = await renderer.render(row["id"], storage, object_key, params, request.headers.get("accept", ""),
-                                       info=info)
+                                       info=info, purged=purged)
     except ImsError as error:  # as the image route answers: JSON, which the builder shows under the preview
         return JSONResponse(error.envelope(), status_code=error.status)
     return Response(result.body, media_type=result.mime)
