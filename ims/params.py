@@ -67,7 +67,11 @@ Decisions where imgix is vague or ims differs:
   source that is not a PDF;
 * the names the caller passes as ``ignored`` (``ixlib``, ``ixid`` and
   ``IMS_IGNORED_PARAMS``) are accepted and dropped, on demand and in the
-  background API alike: they are no part of ``Params`` or ``canonical``.
+  background API alike: they are no part of ``Params`` or ``canonical``;
+* ``preset`` (``PRESET``) names a project preset and is no parameter itself: the caller
+  looks it up and lays the URL's or job's parameters over its values (``with_preset``,
+  field by field, so ``width=300`` replaces a preset's ``w``), then parses the result —
+  the canonical form is that of the merged parameters.
 """
 
 from __future__ import annotations
@@ -283,6 +287,7 @@ def image_overlays(params: Params) -> dict[str, Overlay]:
 # They raise _Bad; parse() turns that into InvalidParameter with the table's text.
 
 MAX_SIDE = 8192
+PRESET = "preset"  # names a project preset: no parameter itself (see with_preset)
 MAX_PAGE = 1_000_000  # (PDFium reads at most 8,388,607 pages)
 _MAX_RECT_PX = 100_000_000  # no source side can be longer (100 MP pixel limit)
 
@@ -1217,10 +1222,24 @@ def parse(
     return Params(**values)  # type: ignore[arg-type]
 
 
+def with_preset(preset: Mapping[str, object], items: Iterable[tuple[str, object]]) -> list[tuple[str, object]]:
+    """A preset's parameters with ``items`` (a URL's query pairs, a job's ``parameters``) laid
+    over them: a parameter given in ``items`` replaces the preset's value of the same field,
+    whichever name or alias each wrote (``auto`` too: the URL's replaces the preset's)."""
+    items = list(items)
+    given = {_field_of(str(name)) for name, _ in items}
+    return [(name, value) for name, value in preset.items() if _field_of(name) not in given] + items
+
+
+def _field_of(name: str) -> str:
+    param = _BY_NAME.get(name)
+    return param.field if param is not None else name
+
+
 def check_ignorable(names: Iterable[str]) -> None:
     """Raise ``ValueError`` unless every name may be ignored: not an ims parameter or alias
-    (ignoring it would silently drop a real instruction), not ``s`` or ``expires``."""
-    clashes = [n for n in names if n in _BY_NAME or n in ("s", "expires")]
+    (ignoring it would silently drop a real instruction), not ``s``, ``expires`` or ``preset``."""
+    clashes = [n for n in names if n in _BY_NAME or n in ("s", "expires", PRESET)]
     if clashes:
         raise ValueError(
             f"{', '.join(map(repr, clashes))} cannot be ignored: ims reads "
@@ -1307,6 +1326,9 @@ def _lookup(name: str) -> Param:
             f"{name} is a URL-signing parameter, valid only on a signed image URL; "
             f"allowed image parameters: {_ALLOWED_NAMES}"
         )
+    elif name == PRESET:
+        message = ("preset names a preset and is given beside the parameters (?preset=NAME in a URL, "
+                   "\"preset\": \"NAME\" in a job), not among them; a preset cannot contain another preset")
     elif name in _IMGIX_UNSUPPORTED or name in _IMGIX_UNSUPPORTED_ALIASES:
         imgix = _IMGIX_UNSUPPORTED_ALIASES.get(name, name)
         alias = f" (imgix's alias of {imgix!r})" if imgix != name else " (imgix)"

@@ -654,3 +654,48 @@ def test_parse_never_fails_with_anything_but_invalid_parameter(name, value):
         parse([(name, value)])
     except InvalidParameter as err:
         assert err.field == name
+
+
+# --- presets: with_preset lays the URL's (a job's) parameters over a preset's ------------------
+
+
+def test_with_preset_overrides_field_by_field():
+    from ims.params import with_preset
+
+    preset = {"w": 400, "h": 300, "fit": "crop", "auto": "format"}
+    merged = parse(with_preset(preset, [("height", "100"), ("auto", "compress")]))
+    assert (merged.w, merged.h, merged.fit, merged.auto) == (400, 100, "crop", frozenset({"compress"}))
+    assert parse(with_preset(preset, [])) == parse(preset)
+    assert parse(with_preset({"width": 10}, [("w", "20")])).w == 20        # either side's alias
+    with pytest.raises(InvalidParameter) as error:                       # the URL's own repeats still count
+        parse(with_preset(preset, [("w", "1"), ("width", "2")]))
+    assert error.value.field == "width"
+
+
+def test_preset_is_not_a_parameter():
+    from ims.params import check_ignorable
+
+    with pytest.raises(InvalidParameter) as error:
+        parse([("preset", "card")])
+    assert error.value.field == "preset" and "beside the parameters" in error.value.message
+    with pytest.raises(ValueError, match="preset"):
+        check_ignorable(["preset"])
+
+
+_SCALARS = {"w": st.integers(1, 8192), "h": st.integers(1, 8192), "q": st.integers(0, 100),
+            "fit": st.sampled_from(["clip", "crop", "max", "scale"]), "blur": st.integers(0, 2000),
+            "fm": st.sampled_from(["jpg", "png", "webp"])}
+_ALIASES = {"w": "width", "h": "height", "q": "quality", "fit": "f", "fm": "format"}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fixed_dictionaries({}, optional=_SCALARS), st.fixed_dictionaries({}, optional=_SCALARS),
+       st.booleans())
+def test_with_preset_is_the_override_of_the_given_fields(preset, given_params, use_aliases):
+    """Whatever the names: every field the URL gives has the URL's value, every other the preset's."""
+    from ims.params import with_preset
+
+    items = [(_ALIASES.get(k, k) if use_aliases else k, str(v)) for k, v in given_params.items()]
+    expected = parse({**preset, **given_params})
+    assert parse(with_preset(preset, items)) == expected
+    assert parse(with_preset(preset, items)).canonical() == expected.canonical()

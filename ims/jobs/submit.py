@@ -2,7 +2,9 @@
 
 Every check that can fail without touching the source object happens here, before
 the 202: fields, parameters (the same parser as on-demand), keys, the source and
-destinations belonging to the project, webhook_url.
+destinations belonging to the project, webhook_url — and the ``preset``, which is
+expanded here (the job stores the merged parameters; editing the preset later changes
+no queued job).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from ims.db.types import utcnow
 from ims.errors import FieldError, ImsError, InvalidParameter, NotFound, ValidationFailed
 from ims.ids import is_id, new_id
 from ims.netguard import check_webhook_url
-from ims.params import EXTRAS, Params, parse
+from ims.manage.presets import preset_parameters
+from ims.params import EXTRAS, Params, parse, with_preset
 from ims.storage import check_key
 from ims.webhooks.outbox import targets
 
-FIELDS = ("source_id", "object_key", "parameters", "destination_object_key", "destination_ids",
+FIELDS = ("source_id", "object_key", "parameters", "preset", "destination_object_key", "destination_ids",
           "metadata", "webhook_url", "metadata_fields")
 MAX_METADATA_BYTES = 4096
 MAX_ATTEMPTS = 5
@@ -38,6 +41,8 @@ class Submission:
     destination_ids: tuple[str, ...] | None
     metadata: dict | None
     webhook_url: str | None
+    preset: str | None = None  # expanded by ``enqueue`` (``with_preset``), then None
+    parameters: tuple[tuple[str, object], ...] = ()  # as given (ignored names dropped): laid over the preset
 
 
 def parse_submission(body: object, settings: Settings) -> Submission:
@@ -59,6 +64,7 @@ def parse_submission(body: object, settings: Settings) -> Submission:
     source_id = check(lambda: _source_id(body.get("source_id")))
     object_key = check(lambda: _key(body, "object_key"))
     params = check(lambda: _params(body.get("parameters"), settings.ignored_params))
+    preset = check(lambda: _preset(body["preset"])) if body.get("preset") is not None else None
     extras = check(lambda: _metadata_fields(body.get("metadata_fields")))
     if params is not None and extras:
         params = replace(params, extras=extras)
@@ -76,12 +82,15 @@ def parse_submission(body: object, settings: Settings) -> Submission:
     if problems:
         message = problems[0].message if len(problems) == 1 else "; ".join(p.message for p in problems)
         raise ValidationFailed(message, errors=problems)
-    return Submission(source_id, object_key, params, destination_key, destination_ids, metadata, webhook_url)
+    given = tuple((k, v) for k, v in (body.get("parameters") or {}).items() if k not in settings.ignored_params)
+    return Submission(source_id, object_key, params, destination_key, destination_ids, metadata, webhook_url,
+                      preset, given)
 
 
 def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
     """Insert the job, queued, in the caller's transaction (nothing is lost between 202 and work)."""
     _check_source(conn, project_id, sub.source_id)
+    sub = _expand_preset(conn, project_id, sub)
     chosen = _check_destinations(conn, project_id, sub.destination_ids)
     now = utcnow()
     row = {
@@ -163,6 +172,21 @@ def _params(value, ignored: tuple[str, ...]) -> Params:
         return parse(items, ignored=ignored)
     except InvalidParameter as error:
         raise InvalidParameter(error.message, field=f"parameters.{error.field}") from None
+
+
+def _preset(value) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationFailed("preset must be the name of one of the project's presets", field="preset")
+    return value
+
+
+def _expand_preset(conn: Connection, project_id: str, sub: Submission) -> Submission:
+    """The submission with its preset's parameters under its own (which override them)."""
+    if sub.preset is None:
+        return sub
+    base = preset_parameters(conn, project_id, sub.preset, field="preset")
+    params = _params(dict(with_preset(base, sub.parameters)), ())
+    return replace(sub, params=replace(params, extras=sub.params.extras), preset=None)
 
 
 def _metadata_fields(value) -> frozenset[str]:

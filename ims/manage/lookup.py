@@ -1,14 +1,16 @@
-"""Source and destination rows, kept while the configuration version says they are current.
+"""Source, destination and preset rows, kept while the configuration version says they are current.
 
-Every image request needs its source row (by hostname, then by name or id), and every job
-its source and destinations (by id). The rows are kept in memory, but trusted only while
-the installation's configuration version (``ims.db.version``) is the one they were read
-under: the version is read on every lookup, so an edit committed in any process (access,
-signing key, storage, hostnames, a destination created or deleted) is seen by the very next
+Every image request needs its source row (by hostname, then by name or id) — and with
+``?preset=`` its project's presets — and every job its source and destinations (by id).
+The rows are kept in memory, but trusted only while the installation's configuration
+version (``ims.db.version``) is the one they were read under: the version is read on every
+lookup, so an edit committed in any process (access, signing key, storage, hostnames, a
+destination created or deleted, a preset) is seen by the very next
 request or job here — never after a silent delay. A hit costs that one read (~7 µs on
-SQLite, on the event loop); a miss reads the rows in a thread. A job reads no version of its
-own: its claim returned the one it saw (``ims.jobs.queue``), so an edit committed before the
-claim is seen, and on PostgreSQL a round trip per job is saved.
+SQLite, on the event loop), one per request however many lookups it makes (``version``,
+then ``current=``); a miss reads the rows in a thread. A job reads no version of its own: its
+claim returned the one it saw (``ims.jobs.queue``), so an edit committed before the claim is
+seen, and on PostgreSQL a round trip per job is saved.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from sqlalchemy import Connection, bindparam, select
 from ims.db import Database
 from ims.db.tables import destinations, source_hostnames, sources
 from ims.db.version import ConfigVersion, read_version
+from ims.manage.presets import project_presets
 from ims.manage.sources import find_source, find_source_by_host
 from ims.results.purges import read_marks
 
@@ -47,12 +50,20 @@ class SourceLookup:
     async def by_host(self, host: str):
         return (await self.by_host_or_name(host, None))[0]
 
-    async def by_host_or_name(self, host: str | None, name: str | None) -> tuple[dict | None, bool]:
+    async def version(self) -> int | None:
+        """The configuration version now, for a request to pass as ``current=`` to each of its
+        lookups (one read for all). None while nothing is cached: every lookup reads its rows then."""
+        version, _ = self._cache
+        return await self._version.current() if version is not None else None
+
+    async def by_host_or_name(self, host: str | None, name: str | None, *,
+                              current: int | None = None) -> tuple[dict | None, bool]:
         """The source an image request names: the one bound to ``host`` if there is one, else the
         one called ``name`` (a name or an id) — with one version read for both lookups, as the
-        request path needs. Returns (row or None, whether it came by hostname)."""
-        version, _ = self._cache
-        current = await self._version.current() if version is not None else None
+        request path needs (``current``: the caller's, from ``version``). Returns (row or None,
+        whether it came by hostname)."""
+        if current is None:
+            current = await self.version()
         if host:
             found = await self._get(("host", host), lambda conn: _image_source(conn, find_source_by_host(conn, host)),
                                     current=current)
@@ -62,6 +73,11 @@ class SourceLookup:
             return None, False
         return await self._get(("name", name), lambda conn: _image_source(conn, find_source(conn, name)),
                                current=current), False
+
+    async def presets(self, project_id: str, *, current: int | None = None) -> dict[str, dict]:
+        """{name: parameters} of the project's presets (``current``: as in ``by_host_or_name``)."""
+        return await self._get(("presets", project_id), lambda conn: project_presets(conn, project_id),
+                               current=current)
 
     async def for_job(self, project_id: str, source_id: str, destination_ids: Sequence[str], *,
                       version: int | None = None) -> tuple[dict | None, dict[str, dict]]:

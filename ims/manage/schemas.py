@@ -8,7 +8,7 @@ so the 400 names the field in our words rather than pydantic's.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -59,6 +59,7 @@ class SourceFields(StorageFields):
     signing_key: str | None = Field(None, min_length=16, max_length=200)
     hostnames: list[str] | None = None
     cache_control: str | None = Field(None, max_length=200)
+    presets_only: bool | None = Field(None, description="refuse every image parameter but preset (and s, expires)")
 
     @field_validator("cache_control")
     @classmethod
@@ -79,6 +80,7 @@ class SignedUrlCreate(Body):
     object_key: str = Field(max_length=1024)
     parameters: dict[str, str | int | float | bool] = Field(default_factory=dict,
                                                             description="on-demand parameters, e.g. {\"w\": 300}")
+    preset: str | None = Field(None, max_length=100, description="a preset of the project, written as ?preset=NAME")
     expires: int | None = Field(None, description="unix seconds after which the URL answers 410")
 
     @field_validator("expires")
@@ -142,6 +144,17 @@ class EndpointPatch(_Events):  # (``"events": null`` sets it back to all events)
 
 class KeyCreate(Body):
     name: str = Field("", max_length=200)
+
+
+class PresetCreate(Body):
+    name: str = Field(description="1–100 lowercase letters, digits, '.', '_' or '-'; unique in the project")
+    parameters: dict[str, Any] = Field(default_factory=dict,
+                                       description="on-demand parameters, e.g. {\"w\": 400, \"fit\": \"crop\"}")
+
+
+class PresetPatch(Body):
+    name: str | None = None
+    parameters: dict[str, Any] | None = Field(None, description="replaces the preset's parameters whole")
 
 
 class PurgeCreate(Body):

@@ -16,10 +16,10 @@ from ims.db.tables import source_hostnames, sources
 from ims.db.types import utcnow
 from ims.errors import Conflict, InvalidParameter
 from ims.ids import is_id, new_id
-from ims.manage import fs_paths, storage_config
+from ims.manage import fs_paths, presets, storage_config
 from ims.manage.common import Page, check_name, fail, get_owned, iso, list_page
 from ims.manage.schemas import SignedUrlCreate, SourceCreate, SourceFields, SourcePatch
-from ims.params import parse
+from ims.params import PRESET, parse, with_preset
 from ims.signing import sign_url
 from ims.storage.keys import check_key
 
@@ -47,6 +47,7 @@ def create_source(conn: Connection, project_id: str, body: SourceCreate, setting
         "signature": body.signature or "hmac-sha256",
         "signing_key": sealer.seal(body.signing_key or new_signing_key()),
         "cache_control": body.cache_control or DEFAULT_CACHE_CONTROL,
+        "presets_only": bool(body.presets_only),
         "created_at": now,
         "updated_at": now,
     }
@@ -76,7 +77,7 @@ def update_source(
         changes["config"], credentials = _storage(row["kind"], SourceFields(**_fields(merged)), settings)
         _ensure_fs_path_free(conn, project_id, row["kind"], changes["config"], settings)
         changes["credentials"] = sealer.seal_json(credentials)
-    for key in ("access", "signature", "cache_control"):
+    for key in ("access", "signature", "cache_control", "presets_only"):
         if given.get(key) is not None:
             changes[key] = given[key]
     if given.get("signing_key") is not None:
@@ -120,6 +121,7 @@ def source_view(conn: Connection, row, sealer: Sealer) -> dict:
         "signing_key": sealer.open(row["signing_key"]),
         "hostnames": list(hostnames),
         "cache_control": row["cache_control"],
+        "presets_only": bool(row["presets_only"]),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
@@ -129,16 +131,26 @@ def signed_url(conn: Connection, project_id: str, source_id: str, body: SignedUr
     """A URL of the source's image that passes its signature check (any access mode).
 
     The parameters go through the same parser as a request would, so a URL that
-    could only answer 400 is refused here; the query keeps their canonical form.
+    could only answer 400 is refused here; the query keeps their canonical form. A ``preset``
+    comes first, as ``preset=NAME``: the signature covers the name, not the preset's values,
+    so the URL keeps working (with the new values) when the preset is edited.
     """
     row = get_owned(conn, sources, project_id, source_id, "source")
     check_key(body.object_key, field="object_key")
+    given = list(body.parameters.items())
+    if row["presets_only"] and given:
+        field = f"parameters.{given[0][0]}"
+        raise InvalidParameter(f"{field} is not allowed: this source takes only presets (presets_only); "
+                               "give preset alone", field=field)
+    base = presets.preset_parameters(conn, project_id, body.preset, field="preset") if body.preset else {}
     try:
-        params = parse(body.parameters.items())
+        params = parse(given)
+        parse(with_preset(base, given))  # the merged set must be valid too
     except InvalidParameter as error:
         raise InvalidParameter(error.message, field=f"parameters.{error.field}") from None
+    query = "&".join(q for q in (f"{PRESET}={quote(body.preset)}" if body.preset else "", params.canonical()) if q)
     path = f"/{row['name']}/{quote(body.object_key)}"
-    url = sign_url(path, params.canonical(), sealer.open(row["signing_key"]), row["signature"], body.expires)
+    url = sign_url(path, query, sealer.open(row["signing_key"]), row["signature"], body.expires)
     return {"url": url, "source_id": row["id"], "expires": body.expires}
 
 

@@ -59,6 +59,9 @@ def image_query_parameters() -> list[dict]:
                + (f" Also accepted as: {', '.join(param.aliases)}." if param.aliases else ""))
         for param in TABLE
     ]
+    parameters.append(_query("preset", "A preset of the source's project (POST /api/v1/presets): its parameters "
+                                       "apply, the other parameters of the URL override them. The only one "
+                                       "(with s and expires) a presets_only source takes."))
     parameters.append(_query("expires", "Unix seconds after which a signed URL answers 410 (signed with it)."))
     parameters += [
         _query(name, "Accepted and ignored (imgix SDKs add it); kept in the signed message, "

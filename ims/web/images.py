@@ -18,7 +18,8 @@ from starlette.convertors import Convertor, register_url_convertor
 from ims.errors import NotFound, Unauthorized
 from ims.manage.keys import authenticate
 from ims.manage.sources import DEFAULT_CACHE_CONTROL, PRIVATE_CACHE_CONTROL, RESERVED, is_service_host, service_hosts
-from ims.params import apply_client_hints, parse
+from ims.manage.presets import pick, split_query
+from ims.params import PRESET, apply_client_hints, parse, with_preset
 from ims.render import RenderResult, etag_of, variant_key
 from ims.results.purges import mark_of, tag_headers
 from ims.services import Services
@@ -66,11 +67,12 @@ async def image(path: Annotated[str, Path(description=_PATH)], request: Request,
 
 
 async def _image(path: str, request: Request, svc: Services) -> Response:
-    source, key = await _resolve(svc, request, path)
+    current = await svc.lookup.version()   # one configuration-version read for the source and its presets
+    source, key = await _resolve(svc, request, path, current)
     check_key(key, field="object_key")
     await _authorize(svc, request, source)
-    params = parse(((k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
-                    if k not in SIGNING_PARAMS), ignored=svc.settings.ignored_params)
+    pairs = await query_pairs(svc, source, parse_qsl(request.url.query, keep_blank_values=True), current=current)
+    params = parse(pairs, ignored=svc.settings.ignored_params)
     params, hints = apply_client_hints(params, request.headers)   # ch=Width,DPR,Save-Data
     storage = svc.storages.get(StorageRef.of(source))
     accept = request.headers.get("accept", "")
@@ -93,6 +95,17 @@ async def _image(path: str, request: Request, svc: Services) -> Response:
 
     result = await renderer.render(source["id"], storage, key, params, accept, info=info, purged=purged)
     return _image_response(result, source, key, params, hints, head=request.method == "HEAD")
+
+
+async def query_pairs(svc: Services, source, pairs, *, current: int | None = None) -> list:
+    """A URL's parameters as ``parse`` takes them: ``s`` and ``expires`` removed, the source's
+    ``presets_only`` enforced, and the preset ``preset=`` names laid under the others (SPEC §2)."""
+    name, rest = split_query(((k, v) for k, v in pairs if k not in SIGNING_PARAMS),
+                             presets_only=source["presets_only"], ignored=svc.settings.ignored_params)
+    if name is None:
+        return rest
+    known = await svc.lookup.presets(source["project_id"], current=current)
+    return with_preset(pick(known, name, field=PRESET), rest)
 
 
 def _vary(accept: bool, hints: tuple[str, ...]) -> str:
@@ -151,7 +164,7 @@ def _matches(if_none_match: str, etag: str) -> bool:
 _own_hosts = functools.lru_cache(maxsize=4)(service_hosts)  # one set per Settings, built once
 
 
-async def _resolve(svc: Services, request: Request, path: str):
+async def _resolve(svc: Services, request: Request, path: str, current: int | None = None):
     """(source row, object key): by the Host header if it is bound, else by the first segment.
 
     The service's own hosts (IP literals, localhost, IMS_HOST, IMS_PUBLIC_HOSTS) are never
@@ -160,7 +173,7 @@ async def _resolve(svc: Services, request: Request, path: str):
     routable = host and not is_service_host(host, _own_hosts(svc.settings))
     name, _, key = path.partition("/")
     named = name if name and name not in RESERVED else None
-    source, by_host = await svc.lookup.by_host_or_name(host if routable else None, named)
+    source, by_host = await svc.lookup.by_host_or_name(host if routable else None, named, current=current)
     if by_host:
         return source, path
     if named is None:

@@ -1,11 +1,11 @@
-"""Management API (SPEC §5): sources, destinations, webhook endpoints, API keys."""
+"""Management API (SPEC §5): sources, destinations, webhook endpoints, API keys, presets."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 
-from ims.manage import destinations, endpoints, keys, purge, sources, storage_config
+from ims.manage import destinations, endpoints, keys, presets, purge, sources, storage_config
 from ims.manage.common import page_from_query
 from ims.manage.schemas import (
     DestinationCreate,
@@ -13,6 +13,8 @@ from ims.manage.schemas import (
     EndpointCreate,
     EndpointPatch,
     KeyCreate,
+    PresetCreate,
+    PresetPatch,
     PurgeCreate,
     SignedUrlCreate,
     SourceCreate,
@@ -217,3 +219,37 @@ async def list_keys(who: Who, svc: Svc, limit: str | None = Limit, cursor: str |
 @router.delete("/api_keys/{key_id}", tags=["api keys"])
 async def revoke_key(key_id: str, who: Who, svc: Svc):
     return reply(await in_write(svc, keys.revoke_key, who.project_id, key_id))
+
+
+# -- presets -------------------------------------------------------------------------------------
+
+
+@router.post("/presets", status_code=201, tags=["presets"])
+async def create_preset(body: PresetCreate, who: Who, svc: Svc):
+    """A named parameter set: ``?preset=NAME`` on an image URL, ``"preset": "NAME"`` in a job."""
+    view = await in_write(svc, presets.create_preset, who.project_id, body, ignored=svc.settings.ignored_params)
+    return reply(view, 201)
+
+
+@router.get("/presets", tags=["presets"])
+async def list_presets(who: Who, svc: Svc, limit: str | None = Limit, cursor: str | None = Cursor):
+    page = page_from_query(limit, cursor)
+    return reply(await in_read(svc, presets.list_presets, who.project_id, page))
+
+
+@router.get("/presets/{preset_id}", tags=["presets"])
+async def get_preset(preset_id: str, who: Who, svc: Svc):
+    return reply(await in_read(svc, presets.get_preset, who.project_id, preset_id))
+
+
+@router.patch("/presets/{preset_id}", tags=["presets"])
+async def update_preset(preset_id: str, body: PresetPatch, who: Who, svc: Svc):
+    """``parameters`` replaces the set whole; the URLs using the preset get a new ETag."""
+    view = await in_write(svc, presets.update_preset, who.project_id, preset_id, body,
+                          ignored=svc.settings.ignored_params)
+    return reply(view)
+
+
+@router.delete("/presets/{preset_id}", tags=["presets"])
+async def delete_preset(preset_id: str, who: Who, svc: Svc):
+    return reply(await in_write(svc, presets.delete_preset, who.project_id, preset_id))

@@ -68,7 +68,7 @@ def test_a_post_without_the_csrf_token_is_refused(signed_in, console):
     assert response.status == 403
 
 
-@pytest.mark.parametrize("name", ["bulk", "presets"])
+@pytest.mark.parametrize("name", ["bulk"])
 def test_placeholder_pages(signed_in, name):
     signed_in.goto(f"/console/{name}")
     assert signed_in.get_by_role("heading", name="Coming soon").is_visible()

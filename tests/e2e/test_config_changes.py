@@ -104,3 +104,29 @@ def test_a_put_to_an_s3_destination_with_a_prefix_reports_the_objects_full_key(s
     assert got["ContentLength"] == int(body["size"]) and got["Body"].read()[:2] == b"\xff\xd8"
     job = server.http.get(f"{URL}/{submitted.json()['response']['job_id']}").json()["response"]
     assert job["result"]["object_puts"] == body["object_puts"]
+
+
+def test_a_preset_edited_in_one_process_renders_in_another_on_the_next_request(stack):
+    """Process B has just rendered ``?preset=card`` (so it keeps the project's presets); process A
+    edits the preset, then deletes it: B's very next requests render the new size, then answer 400."""
+    stack.put_original("a.jpg")
+    api, images = stack.serve(workers=0), stack.serve(workers=0)
+    created = api.http.post("/api/v1/presets", json={"name": "card", "parameters": {"w": 20, "fm": "png"}})
+    assert created.status_code == 201, created.text
+    preset_id = created.json()["response"]["id"]
+    with httpx.Client(base_url=images.url, timeout=30) as anonymous:
+        first = anonymous.get("/default/a.jpg?preset=card")
+        assert first.status_code == 200 and _png_width(first.content) == 20
+        patched = api.http.patch(f"/api/v1/presets/{preset_id}", json={"parameters": {"w": 30, "fm": "png"}})
+        assert patched.status_code == 200, patched.text
+        second = anonymous.get("/default/a.jpg?preset=card")
+        assert second.status_code == 200 and _png_width(second.content) == 30
+        assert second.headers["etag"] != first.headers["etag"]
+        assert api.http.delete(f"/api/v1/presets/{preset_id}").status_code == 200
+        gone = anonymous.get("/default/a.jpg?preset=card")
+        assert gone.status_code == 400 and gone.json()["errors"][0]["field"] == "preset"
+
+
+def _png_width(data: bytes) -> int:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big")   # IHDR width

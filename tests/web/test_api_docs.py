@@ -86,7 +86,7 @@ def test_openapi_documents_every_image_parameter_from_the_parameter_table(sqlite
             assert param.allowed.lower() in documented["description"].lower(), documented
             for alias in param.aliases:
                 assert alias in documented["description"], (alias, documented)
-        for name in ("s", "expires", "ixlib", "ixid"):
+        for name in ("s", "expires", "preset", "ixlib", "ixid"):
             assert name in by_name
     assert "1–8192" in {p["name"]: p for p in parameters}["w"]["description"]
 

@@ -19,6 +19,7 @@ from ims.web.console import (
     keys,
     overview,
     placeholders,
+    presets,
     sources,
     static,
     webhooks,
@@ -32,6 +33,7 @@ PAGES = (
     destinations,
     webhooks,
     jobs,
+    presets,
     keys,
     placeholders,
 )

@@ -1,4 +1,4 @@
-"""Bulk processes and presets: pages that say what is coming (issue 13 builds them)."""
+"""Bulk processes: a page that says what is coming (issue 13 builds it)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,3 @@ async def bulk(request: Request, session: Session):
                 meanwhile="Until then, send up to 1000 items at once with "
                           "POST /api/processes/v1/background_processes/batch and follow them on the Jobs page.")
 
-
-@router.get("/presets")
-async def presets(request: Request, session: Session):
-    return page(request, session, "placeholder.html", title="Presets",
-                what="Presets — named parameter sets you reuse from URLs and jobs — are coming in a later release.",
-                meanwhile="Until then, put the parameters in each URL or job; the URL builder on a source's "
-                          "page writes them for you.")

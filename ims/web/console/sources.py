@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ims.db.tables import sources as sources_table
 from ims.errors import ImsError
-from ims.manage import sources, storage_config
+from ims.manage import presets, sources, storage_config
 from ims.manage.common import get_owned, page_from_query
 from ims.manage.schemas import SignedUrlCreate, SourceCreate, SourcePatch
 from ims.manage.verify import verify_storage
@@ -27,6 +27,7 @@ from ims.web.console.render import FLASHES, page, redirect
 from ims.web.console.routing import module_router
 from ims.web.console.session import ConsoleSession, Form, Session
 from ims.web.deps import in_read, in_write, services
+from ims.web.images import query_pairs
 
 router = module_router()
 
@@ -36,9 +37,9 @@ STORAGE = {
     "s3": ("bucket", "prefix", "endpoint_url", "region", "access_key_id", "secret_access_key"),
     "http": ("base_url",),
 }
-SETTINGS = ("access", "signature", "hostnames", "cache_control")
+SETTINGS = ("access", "signature", "hostnames", "cache_control", "presets_only")
 FORM_FIELDS = ("name", *STORAGE["s3"], "path", "base_url", *SETTINGS, "signing_key")
-BUILDER = ("object_key", "w", "h", "fit", "fm", "q", "more", "expires")
+BUILDER = ("object_key", "preset", "w", "h", "fit", "fm", "q", "more", "expires")
 PARAMS = ("w", "h", "fit", "fm", "q")
 LISTED_KEYS = 20
 
@@ -72,7 +73,7 @@ async def create_source(request: Request, session: Session, form: Form):
     values = {**{k: forms.text(form, k) for k in FORM_FIELDS}, "kind": kind, "verify": forms.text(form, "verify")}
     data = {"kind": kind, "name": values["name"], **forms.given(form, STORAGE[kind]),
             **forms.given(form, ("access", "signature", "cache_control", "signing_key")),
-            "hostnames": forms.lines(values["hostnames"])}
+            "hostnames": forms.lines(values["hostnames"]), "presets_only": bool(values["presets_only"])}
     try:
         body = forms.body(SourceCreate, **data)
         await run_in_threadpool(storage_config.precheck, forms.given(form, STORAGE[kind]),
@@ -97,7 +98,8 @@ async def source_page(request: Request, session: Session, source_id: str, reveal
 async def update_source(request: Request, session: Session, form: Form, source_id: str):
     svc = services(request)
     data = {**forms.given(form, ("access", "signature", "cache_control")),
-            "hostnames": forms.lines(forms.text(form, "hostnames"))}
+            "hostnames": forms.lines(forms.text(form, "hostnames")),
+            "presets_only": bool(forms.text(form, "presets_only"))}
     try:
         body = forms.body(SourcePatch, **data)
         view = await in_write(svc, sources.update_source, session.project_id, source_id, body, svc.settings,
@@ -128,8 +130,10 @@ async def url_builder(request: Request, session: Session, source_id: str):
     if not query.get("object_key") and keys:
         query["object_key"] = keys[0]
     built = await _build(request, session, view, query)
+    names = await in_read(svc, presets.project_presets, session.project_id)
     return page(request, session, "source_url.html", title=f"URL builder · {view['name']}", source=view,
                 keys=keys, listing_note=listing_note, values={k: query.get(k, "") for k in BUILDER},
+                preset_options=[("", "none"), *((name, name) for name in names)],
                 base_url=str(request.base_url).rstrip("/"), **built)
 
 
@@ -150,8 +154,8 @@ async def preview(request: Request, session: Session, source_id: str, object_key
     row = await in_read(svc, get_owned, sources_table, session.project_id, source_id, "source")
     try:
         check_key(object_key, field="object_key")
-        params = parse((k, v) for k, v in request.query_params.multi_items()
-                       if k not in ("object_key", "s", "expires"))
+        pairs = await query_pairs(svc, row, (p for p in request.query_params.multi_items() if p[0] != "object_key"))
+        params = parse(pairs, ignored=svc.settings.ignored_params)
         storage, renderer = svc.storages.get(StorageRef.of(row)), svc.renderer
         info = await renderer.head(storage, object_key) if renderer.cache.enabled else None  # as the image route
         purged = mark_of(await svc.lookup.by_name_or_id(row["id"]) or {}, object_key)  # (the row with its purges)
@@ -174,6 +178,8 @@ async def _build(request: Request, session: ConsoleSession, source: dict, query:
         data = {"object_key": query["object_key"], "parameters": parameters}
         if query.get("expires"):
             data["expires"] = query["expires"]
+        if query.get("preset"):
+            data["preset"] = query["preset"]
         body = forms.body(SignedUrlCreate, **data)
         signed = await in_read(svc, sources.signed_url, session.project_id, source["id"], body, svc.sealer)
     except ImsError as error:
@@ -211,6 +217,7 @@ def _new_page(request: Request, session: ConsoleSession, values: dict, *, errors
 def _source_page(request: Request, session: ConsoleSession, view: dict, *, reveal: bool = False, edit=None,
                  errors=None, status: int = 200):
     edit = edit or {"access": view["access"], "signature": view["signature"],
-                    "hostnames": "\n".join(view["hostnames"]), "cache_control": view["cache_control"]}
+                    "hostnames": "\n".join(view["hostnames"]), "cache_control": view["cache_control"],
+                    "presets_only": view["presets_only"]}
     return page(request, session, "source.html", status=status, title=f"Source {view['name']}", source=view,
                 reveal=reveal, edit=edit, errors=errors)
