@@ -147,12 +147,12 @@ def _limit_malloc_arenas() -> None:
         pass
 
 
-def _open(settings: Settings):
+def _open(settings: Settings, *, dedicated: bool = False):
     from ims.services import Services
 
     settings.check_fs_roots()
     _limit_malloc_arenas()
-    svc = Services.open(settings)
+    svc = Services.open(settings, dedicated=dedicated)
     svc.db.migrate()
     return svc
 
@@ -264,11 +264,10 @@ def worker(settings: Settings, args) -> int:
     import os
     import signal
 
-    from ims.jobs.worker import Background
     from ims.metrics import serve_http
 
     settings = _with_options(settings, args)
-    svc = _open(settings)
+    svc = _open(settings, dedicated=True)  # it does nothing else: see Services.open
     if settings.allow_loopback_webhooks:
         print(_network_lines(settings)[0], flush=True)
     concurrency = settings.workers or os.cpu_count() or 1
@@ -287,7 +286,7 @@ def worker(settings: Settings, args) -> int:
         print(f"ims: worker running {concurrency} jobs at a time; SIGTERM stops it gracefully", flush=True)
         if scrape:
             print(f"ims: metrics on http://{settings.host}:{settings.metrics_port}/metrics", flush=True)
-        await Background(svc, concurrency=concurrency, dedicated=True).run(stop)
+        await svc.background(concurrency=concurrency).run(stop)
         await svc.aclose()
 
     asyncio.run(run())

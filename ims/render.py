@@ -1,20 +1,25 @@
-"""fetch → pipeline → (result cache): the one function both the on-demand and the background paths use.
+"""fetch → pipeline → (result cache): the renders both the on-demand and the background paths run.
 
-    Renderer.render(source, key, params, accept)
+    Renderer.render(source_id, storage, key, params, accept, info=, purged=)     on demand
       overlays      the objects mark/blend name (``ims.overlays``: the project's sources only)
-      head          the object's version, for the cache key and the ETag (on-demand only);
-                    the overlays' versions are part of both
-      cache         a hit answers without reading the source (this node's disk, then the shared
-                    result store: ``ims.results``); with a shared store, a new rendition is
-                    rendered by one node at a time (``Results.turn``)
+      cache         with the object's version (``info``, from ``head``), the overlays' and the
+                    purge marks: a hit answers without reading the source (this node's disk,
+                    then the shared result store: ``ims.results``); with a shared store, a new
+                    rendition is rendered by one node at a time (``Results.turn``)
       get           with the byte limit and the fetch time limit (the overlays beside it)
       pool.run      pipeline.process in the pixel pool's child processes (killed past the
                     processing limit); identical renders coalesce
-                    (a light render in a dedicated worker runs where it is: ``light_here``)
-      cache.put     (on demand only; both levels)
+      cache.put     both levels
+
+    Renderer.render_job(source_id, storage, key, params, after=)                 a background job
+      overlays, get, pool.run as above; no cache (its results go to destinations: a cache
+      file per job would only push hot renders out); ``after(body, mime)`` runs in the pixel
+      thread right after the pixels (the job writes its local destinations there)
 
     Renderer.render_many(source, key, [params, …])   a job's outputs: one get, one decode
                   (each output's overlays fetched beside the source)
+
+Both share ``_fetch_all`` and ``_pixels``, so the two paths cannot drift apart.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class RenderResult:
     vary_accept: bool
     etag: str
     cached: bool = False
-    then: object = None  # what ``render(then=…)`` returned
+    after: object = None  # what ``render_job(after=…)`` returned
     extras: dict | None = None  # Params.extras computed from the output (background jobs)
     deferred: bool = False      # auto=format's quick stand-in for an AVIF being made (``Renderer.later``)
 
@@ -87,14 +92,24 @@ def overlay_versions(targets: tuple[Target, ...], infos: list[ObjectInfo]) -> st
 
 
 class Renderer:
+    """``light_inline``: for a process that does nothing but background work (``ims worker``,
+    see ``Services.open``): a light job render (``pipeline.light``: a few thousand pixels in
+    and out, no overlay) runs on the calling thread, ``after`` included, instead of in a pixel
+    thread. Handing such a render to a pixel thread and back costs more CPU than the render
+    (trivial jobs, ``bench/ab_jobs.py`` against a checkout without it, on 2 cores: 7–20% less
+    worker CPU per job, 0–11% more jobs/s). The price: while it runs, and while ``after`` writes
+    local files (fsync), the loop waits — which is why a process whose loop answers HTTP keeps
+    it off, and the pool spreads its renders over every core."""
+
     def __init__(self, settings: Settings, pool: PixelPool, cache: Results, metrics: Metrics,
-                 overlays: Overlays | None = None) -> None:
+                 overlays: Overlays | None = None, *, light_inline: bool = False) -> None:
         """``overlays``: where mark/blend images are found (None: a render that draws one fails)."""
         self.limits = settings.limits
         self.pool = pool
         self.cache = cache
         self.metrics = metrics
         self.overlays = overlays
+        self.light_inline = light_inline
         self.defer_avif = settings.auto_format_defer_ms / 1000
         self.later = _Later(pool, cache, metrics, settings.limits)
         self._fetching = 0  # renders between their room check and the pool (on this event loop)
@@ -131,87 +146,93 @@ class Renderer:
         except ImsError as error:
             raise error.about(target.role) from None
 
-    async def render(
-        self, source_id: str, storage: Storage, key: str, params: Params, accept: str = "",
-        *, info: ObjectInfo | None = None, keep: bool = True, then: Callable[[bytes, str], object] | None = None,
-        light_here: bool = False, purged: str = "",
-    ) -> RenderResult:
-        """Render ``key`` of a source. With ``info`` (from ``head``), the result cache is looked in;
-        with ``keep`` the result is stored there (background jobs, whose results go to their
-        destinations, pass False: a cache file per job would only push hot renders out).
-
-        ``then(body, mime)`` runs in the pool's thread that waited for the render's child
-        process, right after the pixels, and what it returns comes back as
-        ``RenderResult.then``: background jobs write their local destinations there, saving
-        a hop to another thread and back per job. A render with
-        ``then`` is not shared with identical renders in flight (``then`` is the caller's).
-
-        ``light_here``: a light render (``pipeline.light``: a few thousand pixels in and out)
-        runs on the calling thread, ``then`` included. For a process that does nothing else
-        (``ims worker``): handing such a render to a pixel thread and back costs more CPU than
-        the render (trivial jobs, A/B on 2 cores: 7–20% less worker CPU per job, 0–11% more
-        jobs/s). The price: while it runs, and while ``then`` writes local files (fsync), the
-        loop waits. Elsewhere the loop also answers HTTP, and the pool spreads renders over
-        every core.
-
-        ``purged``: the object's purge marks (``ims.results.purges.mark_of``), part of the cache key.
-        """
+    async def render(self, source_id: str, storage: Storage, key: str, params: Params, accept: str = "",
+                     *, info: ObjectInfo | None = None, purged: str = "") -> RenderResult:
+        """Render ``key`` of a source on demand. With ``info`` (the object's version, from ``head``)
+        the result cache is looked in first; the result is stored there. ``purged``: the object's
+        purge marks (``ims.results.purges.mark_of``), part of the cache key."""
         targets = await self._overlay_targets(source_id, params)
         marks = await self._versions(targets) if info else ""
         variant = variant_key(source_id, key, info.version, params, accept, marks, purged) if info else None
-        if variant:
-            hit = await self.cache.get(variant)
+        if variant is None:
+            return await self._on_demand(source_id, storage, key, params, accept, info, variant, targets, marks, purged)
+        hit = await self.cache.get(variant)
+        if hit is not None:
+            return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
+        async with self.cache.turn(variant) as hit:  # (another node's render of it, if there was one)
             if hit is not None:
                 return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
-            if keep:
-                async with self.cache.turn(variant) as hit:  # (another node's render of it, if there was one)
-                    if hit is not None:
-                        return RenderResult(body=hit.body, etag=etag_of(variant), cached=True, **hit.meta)
-                    return await self._render(source_id, storage, key, params, accept, info, variant, targets,
-                                              marks, keep=keep, then=then, light_here=light_here, purged=purged)
-        return await self._render(source_id, storage, key, params, accept, info, variant, targets, marks,
-                                  keep=keep, then=then, light_here=light_here, purged=purged)
+            return await self._on_demand(source_id, storage, key, params, accept, info, variant, targets, marks, purged)
 
-    async def _render(self, source_id: str, storage: Storage, key: str, params: Params, accept: str,
-                      info: ObjectInfo | None, variant: str | None, targets: tuple[Target, ...], marks: str, *,
-                      keep: bool, then: Callable[[bytes, str], object] | None, light_here: bool,
-                      purged: str) -> RenderResult:
-        if not light_here and not self.pool.running(variant):  # shed before the fetch (``PixelPool.check_room``)
+    async def _on_demand(self, source_id: str, storage: Storage, key: str, params: Params, accept: str,
+                         info: ObjectInfo | None, variant: str | None, targets: tuple[Target, ...], marks: str,
+                         purged: str) -> RenderResult:
+        if not self.pool.running(variant):  # shed before the fetch (``PixelPool.check_room``)
             self.pool.check_room(self._fetching)
+        stored, layers = await self._fetch_all(storage, key, targets)
+        fetched = overlay_versions(targets, [layer.info for layer in layers])
+        if variant is None or stored.info.version != info.version or fetched != marks:
+            variant = variant_key(source_id, key, stored.info.version, params, accept, fetched, purged)
+        overlays = _layers(targets, layers)
+        defer = self.defer_avif if self.cache.enabled else None  # (made later = found later)
+        out, _ = await self._pixels(variant, stored.data, params, accept, overlays, defer_avif=defer)
+        meta = _meta(out)
+        if out.deferred:  # the AVIF is made in the background, into the cache: the next request gets it
+            self.later.make(variant, stored.data, params, accept, overlays)
+            return RenderResult(body=out.body, etag=etag_of(_stand_in(variant)), deferred=True, **meta)
+        if self.cache.enabled:
+            await self.cache.put(variant, out.body, meta)
+        return RenderResult(body=out.body, etag=etag_of(variant), extras=out.extras, **meta)
+
+    async def render_job(self, source_id: str, storage: Storage, key: str, params: Params,
+                         *, after: Callable[[bytes, str], object] | None = None) -> RenderResult:
+        """Render ``key`` of a source for a background job: never cached, never shared with
+        another render.
+
+        ``after(body, mime)`` runs in the pool's thread that waited for the render's child
+        process, right after the pixels, and what it returns comes back as
+        ``RenderResult.after``: jobs write their local destinations there, saving a hop to
+        another thread and back per job.
+        """
+        targets = await self._overlay_targets(source_id, params)
+        if not self.light_inline:  # shed before the fetch, as on demand (a transient error: retried)
+            self.pool.check_room(self._fetching)
+        stored, layers = await self._fetch_all(storage, key, targets)
+        overlays = _layers(targets, layers)
+        # (The header ``light`` read, if it read one, is not read again wherever the render runs.)
+        src, here = (pipeline.light(stored.data, params, self.limits, "") if self.light_inline and not overlays
+                     else (None, False))
+        out, done = await self._pixels(None, stored.data, params, "", overlays, after, src=src, here=here)
+        return RenderResult(body=out.body, etag="", after=done, extras=out.extras, **_meta(out))
+
+    async def _fetch_all(self, storage: Storage, key: str, targets: tuple[Target, ...]):
+        """The source object and the overlay objects, read side by side (counted in ``_fetching``
+        meanwhile: renders between their room check and the pool)."""
         self._fetching += 1
         try:
             stored, *layers = await asyncio.gather(self.fetch(storage, key),
                                                    *(self._overlay(self.fetch, t) for t in targets))
         finally:
             self._fetching -= 1
-        fetched = overlay_versions(targets, [layer.info for layer in layers])
-        if variant is None or stored.info.version != info.version or fetched != marks:
-            variant = variant_key(source_id, key, stored.info.version, params, accept, fetched, purged)
-        overlays = tuple((t.role, layer.data, t.params) for t, layer in zip(targets, layers))
-        # (The header ``light`` read, if it read one, is not read again wherever the render runs.)
+        return stored, layers
+
+    async def _pixels(self, variant: str | None, data: bytes, params: Params, accept: str, overlays: tuple,
+                      after: Callable[[bytes, str], object] | None = None, *, src=None, here: bool = False,
+                      defer_avif: float | None = None):
+        """(pipeline.Rendered, what ``after`` returned): on this thread (``here``) or in the pool;
+        a render with ``after`` is not shared with identical ones in flight (``after`` is the caller's)."""
         started = time.perf_counter()
-        src, here = pipeline.light(stored.data, params, self.limits, accept) if light_here and not overlays \
-            else (None, False)
         if here:
-            out, after = _process_then(then, stored.data, params, self.limits, accept, src)
-        elif then is None:
-            defer = self.defer_avif if keep and self.cache.enabled else None  # (made later = found later)
-            out = await self.pool.run(variant, pipeline.process, stored.data, params, self.limits, accept=accept,
-                                      src=src, overlays=overlays, defer_avif=defer)
-            after = None
-        else:  # ``then`` is the caller's closure: it runs in the parent thread that waited for the child
-            out, after = await self.pool.run(None, pipeline.process, stored.data, params, self.limits,
-                                             accept=accept, src=src, overlays=overlays,
-                                             then=lambda o: (o, then(o.body, o.mime)))
-        self.metrics.renders.labels(out.format).observe(time.perf_counter() - started)  # (``then`` included)
-        meta = {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
-                "vary_accept": out.vary_accept}
-        if out.deferred:  # the AVIF is made in the background, into the cache: the next request gets it
-            self.later.make(variant, stored.data, params, accept, overlays)
-            return RenderResult(body=out.body, etag=etag_of(_stand_in(variant)), deferred=True, **meta)
-        if keep and self.cache.enabled:
-            await self.cache.put(variant, out.body, meta)
-        return RenderResult(body=out.body, etag=etag_of(variant), then=after, extras=out.extras, **meta)
+            out, done = _process_then(after, data, params, self.limits, accept, src)
+        elif after is None:
+            out = await self.pool.run(variant, pipeline.process, data, params, self.limits, accept=accept, src=src,
+                                      overlays=overlays, defer_avif=defer_avif)
+            done = None
+        else:  # ``after`` is the caller's closure: it runs in the parent thread that waited for the child
+            out, done = await self.pool.run(None, pipeline.process, data, params, self.limits, accept=accept,
+                                            src=src, overlays=overlays, then=lambda o: (o, after(o.body, o.mime)))
+        self.metrics.renders.labels(out.format).observe(time.perf_counter() - started)  # (``after`` included)
+        return out, done
 
     async def render_many(self, source_id: str, storage: Storage, key: str,
                           many: list[Params]) -> list[pipeline.Rendered]:
@@ -240,6 +261,16 @@ class Renderer:
             raise FetchTimeout(
                 f"the source did not answer within {self.limits.fetch_seconds:g} s"
             ) from None
+
+
+def _layers(targets: tuple[Target, ...], layers: list[StoredObject]) -> tuple:
+    """What ``pipeline.process(overlays=…)`` takes: (role, bytes, parameters) per overlay."""
+    return tuple((t.role, layer.data, t.params) for t, layer in zip(targets, layers))
+
+
+def _meta(out) -> dict:
+    return {"mime": out.mime, "format": out.format, "width": out.width, "height": out.height,
+            "vary_accept": out.vary_accept}
 
 
 def _stand_in(variant: str) -> str:

@@ -1,4 +1,5 @@
-"""The long-lived parts one ims process is built from, made once from Settings."""
+"""The long-lived parts one ims process is built from, made once from Settings — and the
+background components, each built from the few parts it uses (nothing below imports this)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from ims.config import Settings, SettingsError
 from ims.crypto import Sealer
 from ims.db import Database
 from ims.db.engine import wait_seconds
+from ims.db.group import GroupCommit
+from ims.db.notify import Wakeups
 from ims.jobs import queue
-from ims.jobs.notify import Wakeups
+from ims.jobs.execute import JobTools
+from ims.jobs.worker import Background, JobWorker, Reaper
 from ims.manage.lookup import SourceLookup
 from ims.manage.sources import is_service_host, service_hosts
 from ims.metrics import Metrics
@@ -21,6 +25,7 @@ from ims.pool import PixelPool
 from ims.render import Renderer
 from ims.results import Results
 from ims.storages import Storages
+from ims.webhooks.delivery import Deliverer
 
 
 @dataclass
@@ -34,9 +39,15 @@ class Services:
     lookup: SourceLookup
     wakeups: Wakeups
     metrics: Metrics
+    dedicated: bool = False
 
     @classmethod
-    def open(cls, settings: Settings) -> Services:
+    def open(cls, settings: Settings, *, dedicated: bool = False) -> Services:
+        """``dedicated``: the process does nothing but background work (``ims worker``), so its
+        event loop may wait on what another process's loop must not: its database writes
+        (``GroupCommit(on_loop=True)``) and light job renders (``Renderer(light_inline=True)``)
+        run on the loop's own thread. Each says what it buys where it is made; ``ims serve``,
+        whose loop answers HTTP, keeps them off."""
         settings = settings.with_secret_key()
         try:
             check_ignorable(settings.ignored_params)
@@ -61,11 +72,39 @@ class Services:
             sealer=sealer,
             storages=storages,
             pool=pool,
-            renderer=Renderer(settings, pool, cache, metrics, overlays),
+            renderer=Renderer(settings, pool, cache, metrics, overlays, light_inline=dedicated),
             lookup=lookup,
             wakeups=Wakeups(),
             metrics=metrics,
+            dedicated=dedicated,
         )
+
+    # -- the background components ----------------------------------------------------------------
+
+    def background(self, *, concurrency: int) -> Background:
+        """The job loop, the reaper and the deliverer of this process; the jobs' and the
+        deliveries' writes share transactions (one group commit)."""
+        group = GroupCommit(self.db, on_loop=self.dedicated)
+        deliverer = self.deliverer(group=group)
+        jobs = self.job_worker(self.wakeups, concurrency=concurrency, deliverer=deliverer, group=group)
+        return Background(jobs, self.reaper(), deliverer, self.wakeups, self.db, group)
+
+    def job_tools(self) -> JobTools:
+        return JobTools(lookup=self.lookup, storages=self.storages, renderer=self.renderer)
+
+    def job_worker(self, wakeups: Wakeups, *, concurrency: int, deliverer: Deliverer | None = None,
+                   group: GroupCommit | None = None) -> JobWorker:
+        return JobWorker(self.job_tools(), self.db, self.metrics, wakeups, concurrency=concurrency,
+                         lease_seconds=self.settings.job_lease_seconds, deliverer=deliverer, group=group)
+
+    def reaper(self) -> Reaper:
+        return Reaper(self.db, self.metrics, self.wakeups, lease_seconds=self.settings.job_lease_seconds)
+
+    def deliverer(self, **tuning) -> Deliverer:
+        """``tuning``: ``Deliverer``'s keyword arguments (concurrency, lease_seconds, timeout, …)."""
+        return Deliverer(self.db, self.sealer, self.metrics, self.settings, **tuning)
+
+    # -- life ---------------------------------------------------------------------------------------
 
     def wake(self, channel: str) -> None:
         """Tell this process's workers there is new work (other processes learn by NOTIFY or polling)."""
@@ -75,5 +114,6 @@ class Services:
         await self.storages.aclose()
 
     def close(self) -> None:
+        self.wakeups.stop()  # (its LISTEN threads, if any)
         self.pool.shutdown()
         self.db.dispose()

@@ -84,6 +84,10 @@ destinations = Table(
     UniqueConstraint("project_id", "name", name="uq_destinations_project_name"),
 )
 
+# The events a webhook message can be about (SPEC §4): what ``webhook_endpoints.events`` may list.
+WEBHOOK_EVENTS = ("background_process.succeeded", "background_process.failed", "background_bulk.completed",
+                  "webhook.test")
+
 webhook_endpoints = Table(
     "webhook_endpoints",
     metadata,
@@ -97,7 +101,7 @@ webhook_endpoints = Table(
     Column("previous_secret_expires_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
-    Column("events", JSON, nullable=True),  # the events it receives; NULL = all (migration 0005)
+    Column("events", JSON, nullable=True),  # the WEBHOOK_EVENTS it receives; NULL = all (migration 0005)
     Index("ix_webhook_endpoints_project", "project_id"),
 )
 
@@ -152,6 +156,8 @@ render_leases = Table(
 
 # -- background processes (SPEC §3) ---------------------------------------------------------------
 
+JOB_STATUSES = ("queued", "processing", "succeeded", "failed", "canceled")  # what ``jobs.status`` holds
+
 jobs = Table(
     "jobs",
     metadata,
@@ -164,7 +170,7 @@ jobs = Table(
     Column("destination_ids", JSON, nullable=False),
     Column("metadata", JSON, nullable=True),
     Column("webhook_url", Text, nullable=True),
-    Column("status", String(12), nullable=False),  # queued processing succeeded failed canceled
+    Column("status", String(12), nullable=False),  # JOB_STATUSES
     Column("attempts", Integer, nullable=False),
     Column("max_attempts", Integer, nullable=False),
     Column("run_at", UTCDateTime(), nullable=False),  # queued jobs become claimable at this time

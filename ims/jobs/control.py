@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 
 from ims.errors import Conflict, InvalidParameter
 from ims.jobs import outputs, queue, submit, views
-from ims.jobs.notify import JOBS, notify
+from ims.jobs.notify import ENDED, JOBS, notify
 from ims.params import Params
 
 
@@ -23,6 +23,7 @@ def cancel(conn: Connection, project_id: str, job_id: str) -> dict:
     job = views.owned_job(conn, project_id, job_id)
     if not queue.cancel(conn, project_id, job_id):
         raise Conflict(f"only queued jobs can be canceled; this one is {job['status']}", field="job_id")
+    notify(conn, ENDED, job_id)  # requests long-polling it, in other processes (PostgreSQL)
     return views.job_view(views.owned_job(conn, project_id, job_id))
 
 

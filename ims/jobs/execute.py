@@ -1,45 +1,54 @@
 """One job's work: read the source object → render → put to every chosen destination.
 
-The same ``Renderer.render`` as the on-demand route does the pixels, so the two
-paths cannot drift apart. Destinations written by blocking calls (fs) are written
-from the pixel thread right after the pixels; the others (S3) afterwards, at once.
-Returns an ``Outcome``; it never writes job state. A job with ``outputs`` is
-``execute_outputs``' (one fetch and one decode for all of them).
+The same ``Renderer`` as the on-demand route does the pixels (``render_job``), so the
+two paths cannot drift apart. Destinations written by blocking calls (``blocking_put``:
+fs) are written from the pixel thread right after the pixels; the others (S3)
+afterwards, at once. Returns an ``Outcome``; it never writes job state (``ims.jobs.end``
+does). A job with ``outputs`` is ``execute_outputs``' (one fetch and one decode for all of them).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from ims.errors import ImsError, NotFound
 from ims.jobs.execute_outputs import execute_outputs
 from ims.jobs.outcome import Outcome
+from ims.manage.lookup import SourceLookup
 from ims.params import Params
-from ims.services import Services
-from ims.storages import StorageRef
+from ims.render import Renderer
+from ims.storages import StorageRef, Storages
 
 
-async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outcome:
-    """``light_here``: a process doing nothing else may run light jobs on its loop
-    (``Renderer.render``), and wait on it for the configuration version (``ConfigVersion``)."""
-    # Rows as they are now (the lookup checks the configuration version): a job puts to exactly
-    # the destinations it was accepted for. A process doing nothing else may wait for it on its loop.
-    source, targets = await svc.lookup.for_job(job["project_id"], job["source_id"], job["destination_ids"],
-                                               blocking=light_here)
+@dataclass(frozen=True)
+class JobTools:
+    """What a job's work uses: the rows it names, the storages they open, the renderer."""
+
+    lookup: SourceLookup
+    storages: Storages
+    renderer: Renderer
+
+
+async def execute(tools: JobTools, job: dict) -> Outcome:
+    # Rows as of the job's claim (the lookup checks the configuration version it saw): a job puts
+    # to exactly the destinations it was accepted for.
+    source, targets = await tools.lookup.for_job(job["project_id"], job["source_id"], job["destination_ids"],
+                                                 version=job.get("config_version"))
     if source is None:
         return Outcome(error=NotFound(f"the job's source {job['source_id']!r} was deleted", field="source_id"))
     missing = [d for d in job["destination_ids"] if d not in targets]
     if missing:  # never put to fewer destinations than the job was accepted for
         return Outcome(error=NotFound(f"the job's destination {missing[0]!r} was deleted", field="destination_ids"))
     if job.get("outputs"):
-        return await execute_outputs(svc.renderer, svc.storages, job, source, targets)
+        return await execute_outputs(tools.renderer, tools.storages, job, source, targets)
     targets = [targets[d] for d in job["destination_ids"]]  # the job's order (object_puts)
     key = job["destination_key"]
     try:
-        stores = [svc.storages.get(StorageRef.of(t)) for t in targets]
+        stores = [tools.storages.get(StorageRef.of(t)) for t in targets]
     except ImsError as error:
         return Outcome(error=error)
-    local = [i for i, store in enumerate(stores) if hasattr(store, "put_blocking")]
+    local = [i for i, store in enumerate(stores) if store.blocking_put]
 
     def put_local(body: bytes, mime: str) -> dict[int, dict | ImsError]:
         """In the pixel thread, right after the pixels: the destinations written by blocking calls."""
@@ -58,9 +67,9 @@ async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outc
 
     try:
         params = Params.from_canonical(job["params"])
-        storage = svc.storages.get(StorageRef.of(source))
-        rendered = await svc.renderer.render(source["id"], storage, job["object_key"], params, keep=False,
-                                             then=put_local if local else None, light_here=light_here)
+        storage = tools.storages.get(StorageRef.of(source))
+        rendered = await tools.renderer.render_job(source["id"], storage, job["object_key"], params,
+                                                   after=put_local if local else None)
     except ImsError as error:
         return Outcome(error=error)
 
@@ -69,7 +78,7 @@ async def execute(svc: Services, job: dict, *, light_here: bool = False) -> Outc
         return reported(i)
 
     remote = [i for i in range(len(targets)) if i not in local]
-    results = dict(rendered.then or {})
+    results = dict(rendered.after or {})
     results.update(zip(remote, await asyncio.gather(*(put(i) for i in remote), return_exceptions=True)))
     ordered = [results[i] for i in range(len(targets))]  # the job's destination order
     landed = [r for r in ordered if isinstance(r, dict)]

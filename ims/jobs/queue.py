@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import JSON, Connection, Integer, String, and_, bindparam, func, literal_column, select, update
 
 from ims.db import Database
-from ims.db.tables import jobs, webhook_deliveries
+from ims.db.tables import config_version, jobs, webhook_deliveries
 from ims.db.types import UTCDateTime, utcnow
 
 RETRY_BASE_SECONDS = 2.0
@@ -58,15 +58,20 @@ def _claim_statement(skip_locked: bool):
             started_at=bindparam("now", type_=UTCDateTime()),
             updated_at=bindparam("now", type_=UTCDateTime()),
         )
-        .returning(*jobs.c)
+        .returning(*jobs.c, _CONFIG_VERSION.label("config_version"))
     )
 
 
+# The configuration version as the claim's snapshot sees it, returned with each claimed job: its
+# rows (source, destinations) are looked up as of then (``SourceLookup.for_job``), with no read of
+# its own — on PostgreSQL a round trip per job saved (``ims.db.version``).
+_CONFIG_VERSION = select(config_version.c.version).where(config_version.c.id == 1).scalar_subquery()
 _CLAIM = {False: _claim_statement(skip_locked=False), True: _claim_statement(skip_locked=True)}
 
 
 def claim(db: Database, limit: int, lease_seconds: float) -> list[dict]:
-    """Take up to ``limit`` due queued jobs, oldest first, and lease them to the caller."""
+    """Take up to ``limit`` due queued jobs, oldest first, and lease them to the caller: their rows,
+    each with the ``config_version`` the claim saw."""
     with db.write() as conn:
         return claim_in(conn, limit, lease_seconds)
 

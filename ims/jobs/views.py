@@ -6,14 +6,14 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy import Connection, select
 
-from ims.db.tables import jobs, webhook_deliveries
+from ims.db.tables import JOB_STATUSES, jobs, webhook_deliveries
 from ims.jsonsafe import printable
 from ims.params import EXTRAS_KEY
 from ims.errors import ValidationFailed
 from ims.jobs import outputs
 from ims.manage.common import Page, fetch_page, get_owned, iso
 
-STATUSES = ("queued", "processing", "succeeded", "failed", "canceled")
+STATUSES = JOB_STATUSES
 
 
 def get_job(conn: Connection, project_id: str, job_id: str) -> dict:

@@ -1,8 +1,13 @@
-"""Workers: claim jobs, run them with a heartbeat, settle the outcome (with its webhook messages).
+"""Workers: claim jobs, run them with a heartbeat, end them (``ims.jobs.end``), hand the messages on.
 
-``Background.run(stop)`` is what ``ims worker`` and ``ims serve`` (IMS_WORKERS > 0)
-run: the job loop, the reaper and the webhook deliverer, woken by LISTEN/NOTIFY on
-PostgreSQL or by polling with a short backoff on SQLite.
+    JobWorker     claim (queue) → execute (fetch → render → put) → end the job and write its
+                  messages in one transaction (end.end_job_in) → hand them to the Deliverer
+    Reaper        jobs whose worker vanished: back to the queue, or ended as failed
+    Background    the two and the webhook Deliverer, as one process runs them
+
+``Background.run(stop)`` is what ``ims worker`` and ``ims serve`` (IMS_WORKERS > 0) run,
+woken by LISTEN/NOTIFY on PostgreSQL or by polling with a short backoff on SQLite.
+``ims.services`` builds them, each from the few parts it uses.
 """
 
 from __future__ import annotations
@@ -12,34 +17,25 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from dataclasses import dataclass
 
-from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from ims.db import Database
 from ims.db.group import GroupCommit
-from ims.errors import ImsError, ValidationFailed
+from ims.db.notify import DELIVERIES, JOBS, Wakeups
+from ims.errors import ImsError
 from ims.jobs import queue
-from ims.jobs.execute import Outcome, execute
-from ims.jobs.notify import DELIVERIES, JOBS, Wakeups, notify
-from ims.jsonsafe import check, printable
+from ims.jobs.end import Unwritable, end_job, end_job_in, error_record, unwritable
+from ims.jobs.execute import JobTools, Outcome, execute
 from ims.logs import event
-from ims.services import Services
-from ims.webhooks.outbox import finish_and_target, write_messages
-from ims.webhooks.payload import FAILED, SUCCEEDED, failure_payload, success_payload
+from ims.metrics import Metrics
+from ims.webhooks.delivery import Deliverer
 
 log = logging.getLogger("ims.worker")
 
 POLL_MIN, POLL_MAX = 0.02, 1.0
-TITLES = {400: "Bad parameters", 404: "Source object not found", 410: "Gone", 413: "Source too large",
-          415: "Not a decodable image", 422: "Not a decodable image", 500: "Internal error",
-          502: "Storage failure", 503: "Processing failed", 504: "Source fetch timed out"}
-
-
-def error_record(error: ImsError) -> dict:
-    # (printable: a message may quote a value from outside; the record is stored and sent as JSON)
-    return {"status": error.status, "code": error.code, "message": TITLES.get(error.status, error.default_message),
-            "detail": printable(error.message)}
+__all__ = ["Background", "JobWorker", "Reaper", "end_job", "error_record"]  # (end_job, error_record: ims.jobs.end)
 
 
 class JobWorker:
@@ -51,15 +47,16 @@ class JobWorker:
     log of a webhook just sent — while the slot already serves the next job.
     """
 
-    def __init__(self, svc: Services, wakeups: Wakeups, *, concurrency: int, deliverer=None,
-                 group: GroupCommit | None = None, dedicated: bool = False) -> None:
-        self.svc = svc
-        self.dedicated = dedicated  # the process does nothing else: light jobs may run on the loop
+    def __init__(self, tools: JobTools, db: Database, metrics: Metrics, wakeups: Wakeups, *, concurrency: int,
+                 lease_seconds: float, deliverer: Deliverer | None = None, group: GroupCommit | None = None) -> None:
+        self.tools = tools  # what ``execute`` uses
+        self.db = db
+        self.metrics = metrics
         self.deliverer = deliverer  # this process's Deliverer: finished jobs hand their messages to it
         self.wakeups = wakeups
         self.concurrency = concurrency
-        self.group = group or GroupCommit(svc.db)
-        self.lease = svc.settings.job_lease_seconds
+        self.group = group or GroupCommit(db)
+        self.lease = lease_seconds
         self.running: dict[asyncio.Task, dict] = {}  # jobs at work (task → job): these hold the slots
         self.ready: deque[dict] = deque()  # claimed, waiting for a slot (at most ``concurrency``)
         self.settling: set[asyncio.Task] = set()  # outcomes being written
@@ -116,14 +113,14 @@ class JobWorker:
         token = job["lease_token"]
         started = time.perf_counter()
         try:
-            outcome = await execute(self.svc, job, light_here=self.dedicated)
+            outcome = await execute(self.tools, job)
         except asyncio.CancelledError:
             if job["id"] in self.lost:  # the heartbeat found the lease taken: the job is not ours
                 self.lost.discard(job["id"])
                 log.warning("job %s: lease lost; abandoning this attempt", job["id"])
                 return
             # graceful stop ran out of patience: give the job back
-            await asyncio.to_thread(queue.release, self.svc.db, job["id"], token)
+            await asyncio.to_thread(queue.release, self.db, job["id"], token)
             raise
         except Exception as error:  # a bug or an unexpected library error: retried like a transient one
             log.exception("job %s crashed", job["id"])
@@ -173,14 +170,15 @@ class JobWorker:
                 if again:
                     record = error_record(error)
                     await self.group.run(lambda conn: queue.retry(conn, job["id"], token, job["attempts"], record))
-                    self.svc.metrics.job_retries.inc()
+                    self.metrics.job_retries.inc()
                     event(log, "job_retry", logging.WARNING if error.log else logging.INFO, job_id=job["id"],
                           attempts=job["attempts"], ms=_ms(started), error=error.code, reason=error.message)
                     return
                 lease = self.deliverer.lease_for_handoff() if self.deliverer else None
                 messages = await self.group.run(lambda conn: end_job_in(conn, job, token, outcome, lease=lease))
                 if messages is not None:
-                    report_end(self.svc, job, outcome, started)
+                    self.wakeups.ended(job["id"])  # requests of this process waiting on it (?wait=)
+                    report_end(self.metrics, job, outcome, started)
                     if messages and lease:
                         self.deliverer.start(messages)
                     elif messages:
@@ -202,7 +200,7 @@ class JobWorker:
         outcomes being written get the same time. Jobs claimed but not started go back at once."""
         waiting, self.ready = list(self.ready), deque()
         for job in waiting:
-            await asyncio.to_thread(queue.release, self.svc.db, job["id"], job["lease_token"])
+            await asyncio.to_thread(queue.release, self.db, job["id"], job["lease_token"])
         if self.running:
             _, pending = await asyncio.wait(set(self.running), timeout=self.lease)
             for task in pending:
@@ -212,13 +210,13 @@ class JobWorker:
             await asyncio.wait(set(self.settling), timeout=self.lease)
 
 
-def report_end(svc: Services, job: dict, outcome: Outcome, started: float | None) -> None:
+def report_end(metrics: Metrics, job: dict, outcome: Outcome, started: float | None) -> None:
     """Count and log a job's end (written): ``job_end`` with its id, status, attempts, time in this
     process, error code and reason; a failure worth logging (the error's ``log`` flag) at WARNING."""
     error = outcome.error
     status = "succeeded" if error is None else "failed"
     seconds = None if started is None else time.perf_counter() - started
-    svc.metrics.job_ended(status, seconds)
+    metrics.job_ended(status, seconds)
     level = logging.WARNING if error is not None and error.log else logging.INFO
     event(log, "job_end", level, job_id=job["id"], status=status, attempts=job["attempts"],
           ms=_ms(started), error=error.code if error else None,
@@ -227,63 +225,6 @@ def report_end(svc: Services, job: dict, outcome: Outcome, started: float | None
 
 def _ms(started: float | None) -> float | None:
     return None if started is None else round((time.perf_counter() - started) * 1000, 1)
-
-
-def end_job(svc: Services, job: dict, token: str, outcome: Outcome, *, only_if_expired: bool = False,
-            handoff=None) -> list | None:
-    """``end_job_in`` in a transaction of its own; with ``handoff`` (this process's
-    Deliverer), messages it has room for are written already leased to it, for the
-    caller to ``handoff.start``."""
-    lease = handoff.lease_for_handoff() if handoff else None
-    with svc.db.write() as conn:
-        return end_job_in(conn, job, token, outcome, only_if_expired=only_if_expired, lease=lease)
-
-
-def end_job_in(conn: Connection, job: dict, token: str, outcome: Outcome, *, only_if_expired: bool = False,
-               lease: tuple[str, datetime] | None = None) -> list | None:
-    """Succeed or fail the job and write its webhook messages, in the caller's transaction (the outbox).
-
-    Returns the messages written (None if the lease was lost and nothing was written).
-    With ``lease`` the messages are written leased to this process's deliverer;
-    without, they are left pending and announced (NOTIFY) to every deliverer.
-    """
-    status, result, error, event, payload = _ending(job, outcome)
-    try:  # what is stored and sent must be JSON as it will be read back (SPEC §5)
-        check(payload, "webhook")
-        check(result, "the job's result")
-    except ValidationFailed as why:
-        status, result, error, event, payload = _ending(job, unwritable(why, outcome))
-    to = finish_and_target(conn, job, queue.finish_values(job["id"], token, status=status, result=result,
-                                                          error=error, only_if_expired=only_if_expired))
-    if to is None:
-        return None  # the lease was lost: a newer attempt owns the job and will end it
-    messages = write_messages(conn, job, event, payload, lease=lease, to=to)
-    if messages and lease is None:
-        notify(conn, DELIVERIES)
-    return messages
-
-
-def _ending(job: dict, outcome: Outcome) -> tuple:
-    """(status, result, error record, event, webhook payload) for a job ending with ``outcome``."""
-    if outcome.error is None:
-        return "succeeded", outcome.result, None, SUCCEEDED, success_payload(job, outcome.result)
-    error = error_record(outcome.error)
-    echo = not isinstance(outcome.error, Unwritable)  # the echoed metadata may be what could not be written
-    return "failed", None, error, FAILED, failure_payload(job, error, outcome.object_puts, metadata=echo)
-
-
-class Unwritable(ImsError):
-    """A job's outcome could not be stored or serialised: it fails with this minimal record instead
-    (its webhook without the echoed metadata), once — never retried, never looping."""
-
-    status, code, default_message = 500, "unserialisable", "The job's outcome could not be written"
-
-
-def unwritable(why: Exception, outcome: Outcome) -> Outcome:
-    """The outcome to write instead of one that could not be written; the puts that landed are kept."""
-    reason = why.message if isinstance(why, ImsError) else f"{type(why).__name__}: {why}"
-    puts = outcome.result["object_puts"] if outcome.result else outcome.object_puts
-    return Outcome(error=Unwritable(f"the job's outcome could not be written ({reason})"), object_puts=puts)
 
 
 class _Crash(ImsError):
@@ -299,18 +240,19 @@ class WorkerLost(ImsError):
 class Reaper:
     """Returns jobs whose worker vanished (lease expired) to the queue, or fails them when out of attempts."""
 
-    def __init__(self, svc: Services, wakeups: Wakeups) -> None:
-        self.svc = svc
+    def __init__(self, db: Database, metrics: Metrics, wakeups: Wakeups, *, lease_seconds: float) -> None:
+        self.db = db
+        self.metrics = metrics
         self.wakeups = wakeups
-        self.every = max(0.5, svc.settings.job_lease_seconds / 4)
+        self.every = max(0.5, lease_seconds / 4)
         # Heartbeats cut off by a database outage retry every second or so, each try within the
         # database's bound: after trouble, they get this long to renew before anything is reaped.
-        self.grace = svc.settings.job_lease_seconds / 3 + svc.db.bound + 1
+        self.grace = lease_seconds / 3 + db.bound + 1
 
     async def _after_trouble(self, stop: asyncio.Event) -> None:
         """Reap only once the database has answered this process without trouble for ``grace``:
         an outage expires the leases of live workers too, and those are not to be taken from them."""
-        while (left := self.grace - self.svc.db.quiet_for()) > 0 and not stop.is_set():
+        while (left := self.grace - self.db.quiet_for()) > 0 and not stop.is_set():
             await _wait(stop, timeout=left)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -326,7 +268,7 @@ class Reaper:
 
     def reap_once(self) -> int:
         count = 0
-        for job in queue.expired(self.svc.db):
+        for job in queue.expired(self.db):
             try:
                 count += self._reap(job)
             except Exception:  # this job alone: the others are still reaped, and it is tried next pass
@@ -337,37 +279,33 @@ class Reaper:
 
     def _reap(self, job: dict) -> int:
         if job["attempts"] < job["max_attempts"]:
-            return queue.requeue_expired(self.svc.db, job["id"], job["lease_token"], job["attempts"])
+            return queue.requeue_expired(self.db, job["id"], job["lease_token"], job["attempts"])
         outcome = Outcome(error=WorkerLost("the worker processing this job stopped, and it ran out of attempts"))
         try:
-            ended = end_job(self.svc, job, job["lease_token"], outcome, only_if_expired=True)
+            ended = end_job(self.db, job, job["lease_token"], outcome, only_if_expired=True)
         except SQLAlchemyError:
             raise
         except Exception as bug:  # as in ``JobWorker._settle``: write the minimal failure instead
             log.exception("job %s: its outcome could not be written; failing it", job["id"])
             outcome = unwritable(bug, outcome)
-            ended = end_job(self.svc, job, job["lease_token"], outcome, only_if_expired=True)
+            ended = end_job(self.db, job, job["lease_token"], outcome, only_if_expired=True)
         if ended is not None:
-            report_end(self.svc, job, outcome, None)  # (it ran elsewhere: its time is unknown here)
+            self.wakeups.ended(job["id"])
+            report_end(self.metrics, job, outcome, None)  # (it ran elsewhere: its time is unknown here)
         return ended is not None
 
 
+@dataclass
 class Background:
-    """Everything a worker process runs besides HTTP."""
+    """Everything a worker process runs besides HTTP: the job loop, the reaper and the deliverer,
+    sharing one group commit and one set of wake-ups (``Services.background`` builds it)."""
 
-    def __init__(self, svc: Services, *, concurrency: int, dedicated: bool = False) -> None:
-        """``dedicated``: this process does nothing else (``ims worker``), so its database
-        writes may run on the event loop's thread (see ``GroupCommit``), and so may light
-        jobs (see ``Renderer.render``)."""
-        from ims.webhooks.delivery import Deliverer
-
-        self.svc = svc
-        self.wakeups = svc.wakeups
-        self.group = GroupCommit(svc.db, on_loop=dedicated)  # the jobs' and the deliveries' writes share transactions
-        self.deliverer = Deliverer(svc, group=self.group)
-        self.jobs = JobWorker(svc, self.wakeups, concurrency=concurrency, deliverer=self.deliverer,
-                              group=self.group, dedicated=dedicated)
-        self.reaper = Reaper(svc, self.wakeups)
+    jobs: JobWorker
+    reaper: Reaper
+    deliverer: Deliverer
+    wakeups: Wakeups
+    db: Database
+    group: GroupCommit
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -377,7 +315,7 @@ class Background:
         loop.set_default_executor(ThreadPoolExecutor(max(32, 4 * self.jobs.concurrency),
                                                      thread_name_prefix="ims-io"))
         self.wakeups.bind(loop)
-        self.wakeups.listen_in_background(self.svc.db)
+        self.wakeups.listen_in_background(self.db)
         try:
             await asyncio.gather(
                 self.jobs.run(stop),

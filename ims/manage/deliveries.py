@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select, update
 from ims.db.tables import delivery_attempts, jobs, webhook_deliveries, webhook_endpoints
 from ims.db.types import utcnow
 from ims.errors import Conflict, ValidationFailed
-from ims.jobs.notify import DELIVERIES, notify
+from ims.db.notify import DELIVERIES, notify
 from ims.jsonsafe import printable
 from ims.manage.common import Page, fetch_page, get_owned, iso
 

@@ -30,6 +30,7 @@ def create_endpoint(conn: Connection, project_id: str, body: EndpointCreate, set
         "url": body.url,
         "description": body.description,
         "enabled": body.enabled,
+        "events": body.events,
         "secret": sealer.seal(new_webhook_secret()),
         "previous_secret": None,
         "previous_secret_expires_at": None,
@@ -45,6 +46,8 @@ def update_endpoint(
 ) -> dict:
     get_owned(conn, webhook_endpoints, project_id, endpoint_id, "webhook endpoint")
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    if "events" in body.model_fields_set:
+        changes["events"] = body.events  # null: back to all events
     if "url" in changes:
         check_url_form(changes["url"], field="url")  # addresses: checked before the transaction
     changes["updated_at"] = utcnow()
@@ -83,21 +86,13 @@ def delete_endpoint(conn: Connection, project_id: str, endpoint_id: str) -> dict
     return {"id": endpoint_id, "deleted": True}
 
 
-def active_secrets(row, sealer: Sealer, now=None) -> list[str]:
-    """The secrets to sign with: the current one first, then the previous one while it is valid."""
-    now = now or utcnow()
-    secrets = [sealer.open(row["secret"])]
-    if row["previous_secret"] and row["previous_secret_expires_at"] and row["previous_secret_expires_at"] > now:
-        secrets.append(sealer.open(row["previous_secret"]))
-    return secrets
-
-
 def endpoint_view(row, sealer: Sealer) -> dict:
     return {
         "id": row["id"],
         "url": row["url"],
         "description": row["description"],
         "enabled": row["enabled"],
+        "events": row["events"],  # null: every event
         "secret": sealer.open(row["secret"]),
         "previous_secret_expires_at": iso(row["previous_secret_expires_at"]),
         "created_at": iso(row["created_at"]),

@@ -8,7 +8,9 @@ lookup, so an edit committed in any process (access, signing key, storage, hostn
 destination created or deleted, a preset) is seen by the very next
 request or job here — never after a silent delay. A hit costs that one read (~7 µs on
 SQLite, on the event loop), one per request however many lookups it makes (``version``,
-then ``current=``); a miss reads the rows in a thread.
+then ``current=``); a miss reads the rows in a thread. A job reads no version of its own: its
+claim returned the one it saw (``ims.jobs.queue``), so an edit committed before the claim is
+seen, and on PostgreSQL a round trip per job is saved.
 """
 
 from __future__ import annotations
@@ -78,25 +80,29 @@ class SourceLookup:
                                current=current)
 
     async def for_job(self, project_id: str, source_id: str, destination_ids: Sequence[str], *,
-                      blocking: bool = False) -> tuple[dict | None, dict[str, dict]]:
+                      version: int | None = None) -> tuple[dict | None, dict[str, dict]]:
         """A job's source (None if it is gone) and those of its destinations that exist, by id;
-        only rows of the job's project. ``blocking``: see ``ConfigVersion.current``."""
+        only rows of the job's project. ``version``: the configuration version the job's claim
+        saw (``queue.claim``): rows kept under it or a later one are current enough, with no read
+        of the version here."""
         ids = tuple(destination_ids)
-        return await self._get(("job", project_id, source_id, ids),
-                               lambda conn: _job_rows(conn, project_id, source_id, ids), blocking=blocking)
+        key = ("job", project_id, source_id, ids)
+        kept, rows = self._cache
+        if version is not None and kept is not None and kept >= version and key in rows:
+            return rows[key]
+        return await self._get(key, lambda conn: _job_rows(conn, project_id, source_id, ids))
 
     async def project_sources(self, source_id: str) -> tuple[dict | None, list[dict]]:
         """A source (None if it is gone) and every source of its project, each with its
         ``hostnames``: where ``mark``/``blend`` images may come from (``ims.overlays``)."""
         return await self._get(("project", source_id), lambda conn: _project_rows(conn, source_id))
 
-    async def _get(self, key: tuple, read: Callable[[Connection], object], *, blocking: bool = False,
-                   current: int | None = None):
+    async def _get(self, key: tuple, read: Callable[[Connection], object], *, current: int | None = None):
         """``current``: the version the caller just read (one read serves a request's lookups)."""
         version, rows = self._cache
         if version is not None and key in rows:
             if current is None:
-                current = await self._version.current(blocking=blocking)
+                current = await self._version.current()
             if current == version:
                 return rows[key]
         return await run_in_threadpool(self._read, key, read)

@@ -8,9 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from ims.db.tables import delivery_attempts, destinations, jobs, webhook_deliveries, webhook_endpoints
+from ims.db.tables import JOB_STATUSES, delivery_attempts, destinations, jobs, webhook_deliveries, webhook_endpoints
 from ims.db.types import utcnow
-from ims.jobs.views import STATUSES
 from ims.jsonsafe import printable
 from ims.manage.common import iso
 
@@ -45,7 +44,7 @@ def project_overview(conn: Connection, project_id: str) -> dict:
     n_destinations = _count(conn, destinations, project_id)
     n_endpoints = _count(conn, webhook_endpoints, project_id)
     return {
-        "jobs_24h": {status: counts.get(status, 0) for status in STATUSES},
+        "jobs_24h": {status: counts.get(status, 0) for status in JOB_STATUSES},
         "deliveries_failing": failing,
         "deliveries_exhausted": exhausted,
         "latest_failed_jobs": [

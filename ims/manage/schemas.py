@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ims.db.tables import WEBHOOK_EVENTS
 from ims.errors import ValidationFailed
 
 Access = Literal["public", "signed", "private"]
@@ -103,13 +104,39 @@ class DestinationPatch(StorageFields):
     name: str | None = None
 
 
-class EndpointCreate(Body):
+def event_list(value: list[str] | None) -> list[str] | None:
+    """An endpoint's ``events``: None (all events), or 1+ of ``WEBHOOK_EVENTS``, each once, kept
+    in the order given."""
+    if value is None:
+        return None
+    if not value:
+        raise ValidationFailed(f"events must name at least one of {', '.join(WEBHOOK_EVENTS)} "
+                               "(or be left out, or null, for all of them)", field="events")
+    for index, name in enumerate(value):
+        if name not in WEBHOOK_EVENTS:
+            raise ValidationFailed(f"events[{index}]: unknown event {name[:100]!r}; the events are "
+                                   f"{', '.join(WEBHOOK_EVENTS)}", field="events")
+    return list(dict.fromkeys(value))
+
+
+class _Events(Body):
+    events: list[str] | None = Field(None, max_length=len(WEBHOOK_EVENTS) * 4,
+                                     description="the events it receives, of " + ", ".join(WEBHOOK_EVENTS)
+                                     + "; null (the default): all")
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: list[str] | None) -> list[str] | None:
+        return event_list(value)
+
+
+class EndpointCreate(_Events):
     url: str = Field(max_length=2000)
     description: str = Field("", max_length=500)
     enabled: bool = True
 
 
-class EndpointPatch(Body):
+class EndpointPatch(_Events):  # (``"events": null`` sets it back to all events)
     url: str | None = Field(None, max_length=2000)
     description: str | None = Field(None, max_length=500)
     enabled: bool | None = None

@@ -41,6 +41,11 @@ class StoredObject:
 
 @runtime_checkable
 class Storage(Protocol):
+    # Whether ``put`` is a plain blocking call underneath (fs): such a storage also has
+    # ``put_blocking(key, data, content_type) -> ObjectInfo``, for code already in a worker
+    # thread — background jobs write these destinations from the pixel thread.
+    blocking_put: bool
+
     async def get(self, key: str, *, max_bytes: int) -> StoredObject:
         """Read a whole object; an object bigger than ``max_bytes`` is ``PayloadTooLarge``.
 
@@ -51,9 +56,6 @@ class Storage(Protocol):
     async def head(self, key: str) -> ObjectInfo: ...
 
     async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo: ...
-    # A storage whose writes are plain blocking calls (fs) also has
-    # ``put_blocking(key, data, content_type) -> ObjectInfo``, for code already in a worker
-    # thread: background jobs write such destinations from the pixel thread.
     # A storage that can be a destination (fs, s3, memory) also has ``full_key(key) -> str``:
     # the key a reader of the bucket finds the object at (an s3 prefix included), which is
     # what ``object_puts`` reports.

@@ -45,6 +45,8 @@ _NOT_AN_OBJECT = {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, 
 
 
 class FsStorage:
+    blocking_put = True  # see Storage.blocking_put: ``put_blocking`` below
+
     def __init__(self, root: Path | str, *, private: Sequence[Path] = ()) -> None:
         """``private``: ims's own files (resolved); a root that contains one, or lies inside
         one, is refused on every call, whatever the database says (defence in depth)."""

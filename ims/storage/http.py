@@ -30,6 +30,8 @@ _CONTENT_RANGE_TOTAL = re.compile(r"/\s*(\d+)\s*$")
 
 
 class HttpStorage:
+    blocking_put = False
+
     def __init__(self, base_url: str, *, limits: Limits, allow_private: bool) -> None:
         self.base_url = base_url.rstrip("/")
         self.limits = limits

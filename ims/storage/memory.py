@@ -10,6 +10,8 @@ from ims.storage.keys import check_key
 
 
 class MemoryStorage:
+    blocking_put = False
+
     def __init__(self) -> None:
         self.objects: dict[str, StoredObject] = {}
         self._versions = itertools.count(1)

@@ -69,6 +69,8 @@ def check_endpoint_url(url: str, field: str = "endpoint_url") -> str:
 
 
 class S3Storage:
+    blocking_put = False
+
     def __init__(
         self,
         bucket: str,

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import ims
-from ims.jobs.worker import Background
 from ims.services import Services
 from ims.web import console, deliveries, docs, errors, health, images, management, processes
 from ims.web.access import AccessLog
@@ -20,7 +19,7 @@ def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
     async def lifespan(_app):
         stop, task = asyncio.Event(), None
         if run_workers and svc.settings.workers > 0:
-            task = asyncio.create_task(Background(svc, concurrency=svc.settings.workers).run(stop))
+            task = asyncio.create_task(svc.background(concurrency=svc.settings.workers).run(stop))
         yield
         stop.set()
         if task is not None:

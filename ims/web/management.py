@@ -20,7 +20,7 @@ from ims.manage.schemas import (
     SourceCreate,
     SourcePatch,
 )
-from ims.jobs.notify import DELIVERIES
+from ims.db.notify import DELIVERIES
 from ims.netguard import check_webhook_url
 from ims.services import Services
 from ims.web.deps import Svc, Who, in_read, in_write, require_json

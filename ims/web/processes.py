@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from ims.errors import ImsError, ValidationFailed
 from ims.jobs import control, idempotency, submit, views
+from ims.jobs import wait as wait_for
 from ims.jobs.notify import JOBS, notify
 from ims.manage.common import page_from_query
 from ims.services import Services
@@ -101,9 +102,15 @@ async def batch(request: Request, who: Who, svc: Svc):
 
 
 @router.get("/{job_id}")
-async def get(job_id: str, who: Who, svc: Svc):
+async def get(job_id: str, who: Who, svc: Svc,
+              wait: str | None = Query(None, description="seconds (0 < N ≤ 60): answer when the job has "
+                                                         "ended or after this long, whichever comes first")):
     """Status, attempts, timestamps, result or error, and the job's webhook deliveries."""
-    return reply(await in_read(svc, views.get_job, who.project_id, job_id))
+    seconds = wait_for.parse_wait(wait)
+    if seconds is None:
+        return reply(await in_read(svc, views.get_job, who.project_id, job_id))
+    return reply(await wait_for.until_ended(svc.db, svc.wakeups, job_id, seconds,
+                                            lambda: in_read(svc, views.get_job, who.project_id, job_id)))
 
 
 @router.get("")
@@ -122,7 +129,9 @@ async def list_(
 @router.post("/{job_id}/cancel")
 async def cancel(job_id: str, who: Who, svc: Svc):
     """Cancel a job that is still queued."""
-    return reply(await in_write(svc, control.cancel, who.project_id, job_id))
+    view = await in_write(svc, control.cancel, who.project_id, job_id)
+    svc.wakeups.ended(job_id)  # requests of this process long-polling it
+    return reply(view)
 
 
 @router.post("/{job_id}/run_again", status_code=202)

@@ -1,8 +1,12 @@
-"""The outbox: webhook messages written in the same transaction that ends a job.
+"""The outbox: webhook messages, written as rows in the transaction of what they report.
 
-Because the job's final status and its messages commit together, a job that
-ended always has its messages, and a message never exists for a job that did
-not end — whatever crashes when.
+A job's end (``ims.jobs.end``) and the test event write here; the deliverers
+(``ims.webhooks.delivery``) send what is written. Where a message goes:
+
+- a job with its own ``webhook_url`` → that URL only, signed with the secret of the
+  project's oldest enabled endpoint (whatever that endpoint's ``events``: the job asked);
+- otherwise → every enabled endpoint of the project whose ``events`` takes the event
+  (NULL: all events, SPEC §4).
 """
 
 from __future__ import annotations
@@ -12,62 +16,35 @@ from datetime import datetime
 
 from sqlalchemy import Connection, String, and_, bindparam, insert, select
 
-from ims.db.tables import jobs, webhook_deliveries, webhook_endpoints
+from ims.db.tables import webhook_deliveries, webhook_endpoints
 from ims.db.types import utcnow
 from ims.ids import new_id
-from ims.jobs import queue
 from ims.webhooks.payload import serialise
 
-
-def targets(conn: Connection, job) -> list[tuple[dict, str]]:
-    """(endpoint row, url) pairs for a job's messages."""
-    return _addressed(job, conn.execute(_ENDPOINTS, {"of_project": job["project_id"]}).mappings().all())
-
-
-def finish_and_target(conn: Connection, job, finish_values: dict) -> list[tuple[dict, str]] | None:
-    """End the job (``queue.FINISH`` with ``finish_values``) and read where its messages go:
-    ``targets``, or None if the fence failed and nothing was written.
-
-    On PostgreSQL this is one statement, one round trip instead of two:
-
-        WITH ended AS (UPDATE jobs SET … WHERE id = … AND lease_token = … RETURNING id)
-        SELECT ended.id, webhook_endpoints.* FROM ended
-          LEFT JOIN webhook_endpoints ON project_id = … AND enabled ORDER BY created_at, id
-
-    No row: the UPDATE matched nothing. Rows with no endpoint columns: the job ended and
-    the project has no enabled endpoint.
-    """
-    if conn.dialect.name == "sqlite":  # no UPDATE inside WITH there
-        if conn.execute(queue.FINISH, finish_values).rowcount != 1:
-            return None
-        return targets(conn, job)
-    rows = conn.execute(_FINISH_AND_ENDPOINTS, finish_values | {"of_project": job["project_id"]}).mappings().all()
-    if not rows:
-        return None
-    endpoints = [{c.name: row[c.name] for c in webhook_endpoints.c} for row in rows if row["id"] is not None]
-    return _addressed(job, endpoints)
+# Built once (with bound parameters) and run with each job's values: see ims.jobs.queue. (Not
+# "project_id": a parameter named like a column of an UPDATE it is joined to would be SET too.)
+ENABLED = and_(webhook_endpoints.c.project_id == bindparam("of_project", type_=String()),
+               webhook_endpoints.c.enabled.is_(True))
+ORDER = (webhook_endpoints.c.created_at, webhook_endpoints.c.id)
+_ENDPOINTS = select(webhook_endpoints).where(ENABLED).order_by(*ORDER)
 
 
-def _addressed(job, endpoints) -> list[tuple[dict, str]]:
-    """A job's own ``webhook_url`` gets the only message, signed with the secret of the
-    project's oldest enabled endpoint; otherwise every enabled endpoint gets one."""
+def targets(conn: Connection, job, event: str | None = None) -> list[tuple[dict, str]]:
+    """(endpoint row, url) pairs for a job's message about ``event`` (None: any event)."""
+    return addressed(job, conn.execute(_ENDPOINTS, {"of_project": job["project_id"]}).mappings().all(), event)
+
+
+def addressed(job, endpoints, event: str | None = None) -> list[tuple[dict, str]]:
+    """Where a job's message goes, from the project's enabled endpoints (oldest first): see the
+    module docstring."""
     if job["webhook_url"]:
         return [(endpoints[0], job["webhook_url"])] if endpoints else []
-    return [(e, e["url"]) for e in endpoints]
+    return [(e, e["url"]) for e in endpoints if takes(e, event)]
 
 
-# Built once (with bound parameters) and run with each job's values: see ims.jobs.queue. (Not
-# "project_id": a parameter named like a column of the UPDATE inside would be SET too.)
-_ENABLED = and_(webhook_endpoints.c.project_id == bindparam("of_project", type_=String()),
-                webhook_endpoints.c.enabled.is_(True))
-_ORDER = (webhook_endpoints.c.created_at, webhook_endpoints.c.id)
-_ENDPOINTS = select(webhook_endpoints).where(_ENABLED).order_by(*_ORDER)
-_ENDED = queue.FINISH.returning(jobs.c.id.label("ended")).cte("ended")
-_FINISH_AND_ENDPOINTS = (
-    select(_ENDED.c.ended, webhook_endpoints)
-    .select_from(_ENDED.outerjoin(webhook_endpoints, _ENABLED))
-    .order_by(*_ORDER)
-)
+def takes(endpoint, event: str | None) -> bool:
+    """Whether an endpoint receives ``event``: its ``events`` list names it, or it has none (all)."""
+    return event is None or endpoint["events"] is None or event in endpoint["events"]
 
 
 @dataclass(frozen=True)
@@ -86,13 +63,13 @@ class Message:
 def write_messages(conn: Connection, job, event: str, payload: dict,
                    lease: tuple[str, datetime] | None = None, *, to: list[tuple[dict, str]] | None = None,
                    ) -> list[Message]:
-    """Insert one delivery per target (``to``, or the job's ``targets``), pending — or, with
-    ``lease`` (token, until), already leased to a deliverer of this process that will send
-    it at once (it is still reclaimed by any deliverer if that lease runs out)."""
+    """Insert one delivery per target (``to``, or the job's ``targets`` for ``event``), pending —
+    or, with ``lease`` (token, until), already leased to a deliverer of this process that will
+    send it at once (it is still reclaimed by any deliverer if that lease runs out)."""
     body = serialise(payload)
     now = utcnow()
     token, until = lease if lease else (None, None)
-    to = targets(conn, job) if to is None else to
+    to = targets(conn, job, event) if to is None else to
     messages = [Message(new_id(), job["id"], url, event, body, dict(endpoint), token) for endpoint, url in to]
     if messages:
         conn.execute(insert(webhook_deliveries), [

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-SUCCEEDED = "background_process.succeeded"
-FAILED = "background_process.failed"
-TEST = "webhook.test"
+from ims.db.tables import WEBHOOK_EVENTS
+
+SUCCEEDED, FAILED, BULK_COMPLETED, TEST = WEBHOOK_EVENTS
 METADATA_FIELDS = ("blurhash", "dominant_color", "exif")
 
 

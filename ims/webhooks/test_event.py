@@ -10,7 +10,7 @@ from sqlalchemy import Connection
 
 from ims.db.tables import webhook_endpoints
 from ims.db.types import utcnow
-from ims.jobs.notify import DELIVERIES, notify
+from ims.db.notify import DELIVERIES, notify
 from ims.manage.common import get_owned, iso
 from ims.manage.deliveries import get_delivery
 from ims.webhooks.outbox import write_messages

@@ -10,7 +10,7 @@ import pytest
 
 from ims.jobs import queue
 from ims.jobs.execute import execute
-from ims.jobs.worker import error_record
+from ims.jobs.end import error_record
 from tests.support.hostile import truncated_jpeg_with_huge_sof
 from tests.support.testdata import IMAGES
 

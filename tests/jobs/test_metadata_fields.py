@@ -76,10 +76,9 @@ async def test_without_metadata_fields_nothing_is_added(app):
 
 async def test_the_worker_stores_them_on_the_job_record(app):
     from ims.jobs.notify import Wakeups
-    from ims.jobs.worker import JobWorker
 
     job_id = _submit(app, "blue.png", metadata_fields=["blurhash"]).json()["response"]["job_id"]
-    worker = JobWorker(app.svc, Wakeups(), concurrency=1)
+    worker = app.svc.job_worker(Wakeups(), concurrency=1)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     try:

@@ -15,7 +15,6 @@ from sqlalchemy import select, update
 
 from ims.db.tables import jobs, webhook_deliveries
 from ims.db.types import utcnow
-from ims.jobs.worker import Background, Reaper
 from tests.support.app import app_settings, start_app
 
 pytestmark = pytest.mark.anyio
@@ -90,7 +89,7 @@ async def test_a_poison_job_among_good_ones_fails_alone_and_the_loops_keep_going
     _set(app, lost, metadata=_poison(app), status="processing", attempts=5, lease_token="t" * 32,
          lease_until=utcnow() - timedelta(seconds=5))
 
-    background = Background(app.svc, concurrency=4)
+    background = app.svc.background(concurrency=4)
     stop = asyncio.Event()
     running = asyncio.create_task(background.run(stop))
     try:
@@ -129,7 +128,7 @@ async def test_the_reaper_survives_a_job_it_cannot_end(app, monkeypatch):
         return requeue(db, job_id, token, attempts)
 
     monkeypatch.setattr(queue_module, "requeue_expired", requeue_or_crash)
-    reaper = Reaper(app.svc, app.svc.wakeups)
+    reaper = app.svc.reaper()
     assert reaper.reap_once() == 1
     assert _statuses(app) == {broken: "processing", fine: "queued"}
 

@@ -10,7 +10,7 @@ from ims.db.types import utcnow
 from ims.errors import ObjectNotFound
 from ims.jobs import queue
 from ims.jobs.execute import Outcome
-from ims.jobs.worker import Reaper, end_job
+from ims.jobs.end import end_job
 
 URL = "/api/processes/v1/background_processes"
 
@@ -44,17 +44,17 @@ def test_a_stale_worker_cannot_finish_a_newer_attempt(app):
     (job_id,) = _submit(app)
     (first,) = queue.claim(app.svc.db, 1, 30)
     _expire(app, job_id)
-    assert Reaper(app.svc, app.svc.wakeups).reap_once() == 1
+    assert app.svc.reaper().reap_once() == 1
     with app.svc.db.write() as conn:
         conn.execute(update(jobs).where(jobs.c.id == job_id).values(run_at=utcnow()))
     (second,) = queue.claim(app.svc.db, 1, 30)
     assert second["attempts"] == 2 and second["lease_token"] != first["lease_token"]
 
     stale = Outcome(result={"object_puts": [], "mime": "image/jpeg", "size": 1, "width": 1, "height": 1})
-    assert end_job(app.svc, first, first["lease_token"], stale) is None
+    assert end_job(app.svc.db, first, first["lease_token"], stale) is None
     assert not queue.heartbeat(app.svc.db, job_id, first["lease_token"], 30)
     assert _job(app, job_id)["status"] == "processing"
-    assert end_job(app.svc, second, second["lease_token"], stale) is not None
+    assert end_job(app.svc.db, second, second["lease_token"], stale) is not None
     assert _job(app, job_id)["status"] == "succeeded"
 
 
@@ -63,12 +63,12 @@ def test_finishing_writes_the_outbox_in_the_same_transaction(app):
     app.api("POST", "/api/v1/webhook_endpoints", json={"url": "https://1.1.1.1/b"})
     (job_id,) = _submit(app)
     (job,) = queue.claim(app.svc.db, 1, 30)
-    assert len(end_job(app.svc, job, job["lease_token"], Outcome(error=ObjectNotFound("gone")))) == 2
+    assert len(end_job(app.svc.db, job, job["lease_token"], Outcome(error=ObjectNotFound("gone")))) == 2
     with app.svc.db.read() as conn:
         messages = conn.execute(select(webhook_deliveries).where(webhook_deliveries.c.job_id == job_id)).all()
     assert len(messages) == 2 and {m.event for m in messages} == {"background_process.failed"}
     # ending it again (a duplicate finish) writes nothing more
-    assert end_job(app.svc, job, job["lease_token"], Outcome(error=ObjectNotFound("gone"))) is None
+    assert end_job(app.svc.db, job, job["lease_token"], Outcome(error=ObjectNotFound("gone"))) is None
     with app.svc.db.read() as conn:
         assert len(conn.execute(select(webhook_deliveries)).all()) == 2
     failed = _job(app, job_id)
@@ -98,7 +98,7 @@ def test_reaper_fails_a_job_out_of_attempts_with_one_message(app):
         conn.execute(update(jobs).where(jobs.c.id == job_id).values(attempts=4))
     queue.claim(app.svc.db, 1, 30)
     _expire(app, job_id)
-    reaper = Reaper(app.svc, app.svc.wakeups)
+    reaper = app.svc.reaper()
     assert reaper.reap_once() == 1
     assert reaper.reap_once() == 0
     job = _job(app, job_id)
@@ -110,7 +110,7 @@ def test_reaper_fails_a_job_out_of_attempts_with_one_message(app):
 def test_reaper_leaves_live_leases_alone(app):
     _submit(app)
     queue.claim(app.svc.db, 1, 30)
-    assert Reaper(app.svc, app.svc.wakeups).reap_once() == 0
+    assert app.svc.reaper().reap_once() == 0
 
 
 def test_cancel_only_from_queued(app):
@@ -127,13 +127,13 @@ def test_messages_go_to_enabled_endpoints_oldest_first_or_to_the_jobs_own_url(ap
 
     _submit(app)
     (job,) = queue.claim(app.svc.db, 1, 30)
-    messages = end_job(app.svc, job, job["lease_token"], done)
+    messages = end_job(app.svc.db, job, job["lease_token"], done)
     assert [(m.url, m.endpoint["id"]) for m in messages] == [
         ("https://1.1.1.1/a", made[0]["id"]), ("https://1.1.1.1/c", made[2]["id"])]  # b is disabled
 
     _submit(app, webhook_url="https://1.1.1.1/own")
     (job,) = queue.claim(app.svc.db, 1, 30)
-    (message,) = end_job(app.svc, job, job["lease_token"], done)
+    (message,) = end_job(app.svc.db, job, job["lease_token"], done)
     assert (message.url, message.endpoint["id"]) == ("https://1.1.1.1/own", made[0]["id"])  # signed by the oldest
 
 
@@ -169,7 +169,7 @@ def test_after_the_database_failed_the_reaper_lets_heartbeats_in_before_it_reaps
         _expire(app, live)
         _expire(app, dead)
         app.svc.db._troubled_at = time.monotonic()  # this process's calls just failed
-        reaper = Reaper(app.svc, app.svc.wakeups)
+        reaper = app.svc.reaper()
 
         async def scenario():
             stop = asyncio.Event()

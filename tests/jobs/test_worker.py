@@ -16,7 +16,6 @@ import ims.jobs.worker as worker_module
 from ims.db.tables import jobs
 from ims.jobs.execute import Outcome
 from ims.jobs.notify import Wakeups
-from ims.jobs.worker import JobWorker
 
 pytestmark = pytest.mark.anyio
 
@@ -34,6 +33,17 @@ def _submit(app, n: int) -> list[str]:
 def _row(app, job_id: str) -> dict:
     with app.svc.db.read() as conn:
         return dict(conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().one())
+
+
+def _tools(app, light_inline: bool):
+    """``app``'s job parts, with a renderer as ``ims worker`` has (``light_inline``) or ``ims serve``."""
+    from ims.jobs.execute import JobTools
+    from ims.render import Renderer
+
+    svc = app.svc
+    renderer = Renderer(svc.settings, svc.pool, svc.renderer.cache, svc.metrics, svc.renderer.overlays,
+                        light_inline=light_inline)
+    return JobTools(svc.lookup, svc.storages, renderer)
 
 
 async def _until(condition, timeout: float = 10.0) -> None:
@@ -59,7 +69,7 @@ async def test_heartbeat_keeps_long_jobs_and_abandons_one_whose_lease_was_taken(
         return Outcome(result=RESULT)
 
     monkeypatch.setattr(worker_module, "execute", work)
-    worker = JobWorker(app.svc, Wakeups(), concurrency=2)
+    worker = app.svc.job_worker(Wakeups(), concurrency=2)
     worker.lease = LEASE
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
@@ -96,7 +106,7 @@ async def test_a_claimed_job_waits_ready_for_a_slot_and_goes_back_on_a_graceful_
         return Outcome(result=RESULT)
 
     monkeypatch.setattr(worker_module, "execute", work)
-    worker = JobWorker(app.svc, Wakeups(), concurrency=1)
+    worker = app.svc.job_worker(Wakeups(), concurrency=1)
     stop = asyncio.Event()
     running = asyncio.create_task(worker.run(stop))
     try:
@@ -171,13 +181,13 @@ async def test_destinations_written_from_the_pixel_thread_report_in_order_and_fa
                                        "destination_ids": [second["id"], first["id"]]})
         ok, blocked = queue.claim(app.svc.db, 2, 30)
 
-        done = await execute(app.svc, ok, light_here=light_here)
+        done = await execute(_tools(app, light_here), ok)
         assert done.error is None
         assert done.result["object_puts"] == [{"bucket": "archive", "key": "ok/a.png"},
                                              {"bucket": "local", "key": "ok/a.png"}]
         assert (tmp_path / "destinations" / "archive" / "ok" / "a.png").read_bytes()[:4] == b"\x89PNG"
 
-        failed = await execute(app.svc, blocked, light_here=light_here)
+        failed = await execute(_tools(app, light_here), blocked)
         assert isinstance(failed.error, StorageError) and "share that name" in failed.error.message
         assert failed.object_puts == [{"bucket": "local", "key": "blocked/a.png"}]
     finally:
@@ -186,7 +196,7 @@ async def test_destinations_written_from_the_pixel_thread_report_in_order_and_fa
 
 async def test_a_dedicated_worker_runs_light_jobs_on_its_own_thread_and_the_rest_in_the_pool(
         tmp_path, database_url, monkeypatch):
-    """``light_here`` (``ims worker``): a tiny job renders and writes its fs destination on the
+    """``light_inline`` (``ims worker``): a tiny job renders and writes its fs destination on the
     calling thread, with no hand-off; a bigger one still goes to a pixel thread, and the header
     read to decide is not read again there."""
     import threading
@@ -221,7 +231,7 @@ async def test_a_dedicated_worker_runs_light_jobs_on_its_own_thread_and_the_rest
             app.api("POST", URL, json={"source_id": source["id"], "object_key": key,
                                        "destination_object_key": f"out/{key}"})
         for job in queue.claim(app.svc.db, 2, 30):
-            outcome = await execute(app.svc, job, light_here=True)
+            outcome = await execute(_tools(app, True), job)
             assert outcome.error is None and outcome.result["object_puts"][0]["key"] == f"out/{job['object_key']}"
         assert writers["out/tiny.png"] == threading.current_thread().name
         assert writers["out/big.png"].startswith("pixels")

@@ -223,3 +223,16 @@ async def test_check_says_what_failed(broken):
 
     with pytest.raises(StorageError, match=message):
         await storage.check()
+
+
+async def test_a_blocking_put_is_declared_and_writes_what_put_writes(backend):
+    """``blocking_put`` says whether the backend also offers ``put_blocking`` (jobs call it from the
+    pixel thread); a backend that declares it reads back what it wrote that way."""
+    assert isinstance(backend.storage.blocking_put, bool)
+    if not backend.storage.blocking_put:
+        return
+    import asyncio
+
+    await asyncio.to_thread(backend.storage.put_blocking, "photos/blocking.png", PNG, "image/png")
+    got = await backend.storage.get("photos/blocking.png", max_bytes=10_000)
+    assert got.data == PNG

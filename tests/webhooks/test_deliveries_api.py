@@ -12,7 +12,6 @@ from ims.db.types import utcnow
 from ims.ids import new_id
 from ims.manage.keys import create_project
 from ims.webhooks import verify
-from ims.webhooks.delivery import Deliverer
 from ims.webhooks.outbox import write_messages
 from ims.webhooks.payload import FAILED, SUCCEEDED
 from ims.web.deliveries import router
@@ -38,7 +37,7 @@ def app(tmp_path, database_url):
 
 @pytest.fixture
 async def deliverer(app):
-    d = Deliverer(app.svc, timeout=5, lease_seconds=30)
+    d = app.svc.deliverer(timeout=5, lease_seconds=30)
     yield d
     await d.aclose()
 

@@ -68,7 +68,7 @@ async def deliverers():
     def make(svc, **kw):
         kw.setdefault("timeout", 5.0)
         kw.setdefault("lease_seconds", 30)
-        made.append(Deliverer(svc, **kw))
+        made.append(svc.deliverer(**kw))
         return made[-1]
 
     yield make
@@ -467,14 +467,14 @@ async def test_run_survives_database_errors(make_app, receiver, deliverers, monk
 def test_lease_must_outlast_the_send_timeout(make_app):
     app = make_app()
     with pytest.raises(ValueError, match="lease_seconds"):
-        Deliverer(app.svc, lease_seconds=10, timeout=15)
+        app.svc.deliverer(lease_seconds=10, timeout=15)
 
 
 async def test_a_finished_job_hands_its_message_to_the_local_deliverer(make_app, receiver, deliverers):
     """end_job writes the message already leased to this process's deliverer, which sends it
     with no claim; the row is never pending, and the send is recorded against that lease."""
     from ims.jobs.execute import Outcome
-    from ims.jobs.worker import end_job
+    from ims.jobs.end import end_job
 
     app = make_app()
     add_endpoint(app, receiver.url + "/hook")
@@ -489,7 +489,7 @@ async def test_a_finished_job_hands_its_message_to_the_local_deliverer(make_app,
             result=None, error=None, created_at=utcnow(), started_at=utcnow(), finished_at=None,
             updated_at=utcnow()))
     result = {"object_puts": [], "mime": "image/jpeg", "size": 10, "width": 1, "height": 1}
-    messages = end_job(app.svc, job, "t" * 32, Outcome(result=result), handoff=deliverer)
+    messages = end_job(app.svc.db, job, "t" * 32, Outcome(result=result), lease=deliverer.lease_for_handoff())
     assert len(messages) == 1 and messages[0].lease_token
     assert delivery(app, messages[0].id)["status"] == "delivering"
     deliverer.start(messages)

@@ -9,7 +9,6 @@ import pytest
 
 from ims.manage.keys import create_project
 from ims.webhooks import verify
-from ims.webhooks.delivery import Deliverer
 from tests.support.app import app_settings, start_app
 
 pytestmark = pytest.mark.anyio
@@ -25,7 +24,7 @@ def app(tmp_path, database_url):
 
 @pytest.fixture
 async def deliverer(app):
-    d = Deliverer(app.svc, timeout=5, lease_seconds=30)
+    d = app.svc.deliverer(timeout=5, lease_seconds=30)
     yield d
     await d.aclose()
 

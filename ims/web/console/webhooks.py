@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from ims.errors import ValidationFailed
-from ims.jobs.notify import DELIVERIES
+from ims.db.notify import DELIVERIES
 from ims.manage import deliveries, endpoints
 from ims.manage.common import page_from_query
 from ims.manage.schemas import EndpointCreate, EndpointPatch
