@@ -185,7 +185,7 @@ jobs = Table(
     Column("outputs", JSON, nullable=True),  # several outputs (SPEC §3); NULL = one (migration 0005)
     Column("bulk_id", Id(), nullable=True),  # the bulk process that made it
     Column("priority", Integer, nullable=False, default=0),  # claimed lowest first: bulk jobs yield
-    Index("ix_jobs_claim", "status", "priority", "run_at"),
+    Index("ix_jobs_claim", "status", "priority", "run_at", "id"),  # the claim's order (migration 0007)
     Index("ix_jobs_project", "project_id", "id"),
     Index("ix_jobs_bulk", "bulk_id", "object_key", unique=True),  # one job per object per bulk
 )
