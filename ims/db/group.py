@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from contextlib import ExitStack
 from typing import Any
 
 from sqlalchemy import Connection
@@ -47,27 +46,28 @@ WINDOW_SECONDS = 0.001
 
 
 class GroupCommit:
-    """See the module docstring. With ``on_loop`` the transactions run on the event loop's
-    own thread instead of a worker thread.
+    """See the module docstring. With ``on_loop`` the transactions of a SQLite database run
+    on the event loop's own thread instead of a worker thread.
 
     That is for a process that does nothing but background work (``ims worker``): SQLAlchemy
     is Python, and Python in a second thread fights the event loop for the GIL; measured on
-    2 cores, trivial jobs went from 220 to 307/s on SQLite and from 206 to 244/s on
-    PostgreSQL. The price is that the loop waits while the database does (a SQLite write
-    lock another process holds, PostgreSQL round trips), so ``ims serve``, whose loop also
-    answers HTTP, keeps it off. How long it can wait is bounded by the database's own bound
-    (``Database.bound``: a stalled connection fails within it); a batch that fails on the
-    loop is retried in a thread, and writes stay there until one commits, so an outage
-    costs the loop one bounded wait, not one per retry for as long as it lasts.
+    2 cores, trivial jobs went from 220 to 307/s on SQLite. The price is that the loop waits
+    while the database does (a write lock another process holds), so ``ims serve``, whose
+    loop also answers HTTP, keeps it off. How long it can wait is bounded by the database's
+    own bound (``Database.bound``); a batch that fails on the loop is retried in a thread,
+    and writes stay there until one commits, so an outage costs the loop one bounded wait,
+    not one per retry for as long as it lasts.
 
-    The loop does not wait for a PostgreSQL commit, though: COMMIT returns once the
-    transaction's WAL is flushed to disk (``synchronous_commit``: what a caller hears of is
-    durable), 2–3 ms on this machine's disk against 0.06 ms for a round trip — time in which
-    the loop would render nothing. So there the calls run on the loop and the COMMIT in a
-    thread (it is a wait, no Python to fight over), and the loop carries on; the next batch
-    starts once that commit is done, with whatever queued up during it (``_commit_in_thread``).
-    No caller hears of its result before the commit. SQLite in WAL mode with
-    ``synchronous=NORMAL`` commits without a disk flush: its whole batch runs on the loop.
+    PostgreSQL's batches are written in a thread whatever ``on_loop`` says. There the loop
+    would wait for a server in another process: three or four round trips per job, each
+    waiting for that process to be scheduled (milliseconds on a busy machine), and a COMMIT
+    that returns only once its WAL is on disk (``synchronous_commit``: 2–3 ms on this
+    machine's disk) — time in which a worker's loop renders nothing. Measured with trivial
+    jobs on 2 cores shared with other work (``bench/ab_jobs.py``, four rounds, load 3–4):
+    178/s with the batch on the loop, 190/s in a thread, at the same CPU per job (4.0 ms);
+    with only the COMMIT in a thread, 162/s. (An earlier measurement, before the claim's
+    index and ``ims.db.prepared`` took work out of the hot statements, had the loop ahead:
+    244 against 206/s.)
     """
 
     def __init__(self, db: Database, *, on_loop: bool = False, window: float = WINDOW_SECONDS) -> None:
@@ -107,64 +107,16 @@ class GroupCommit:
             self._timer = None
         batch, self._queued, self._due = self._queued, [], math.inf
         fns = [fn for fn, _ in batch]
-        if self.on_loop and not self._troubled:
-            if self.db.is_sqlite:
-                outcomes = self._write_once(fns)
-                if not isinstance(outcomes, Exception):
-                    self._answer(batch, outcomes)
-                    return
-            else:  # the calls here, the COMMIT (a wait for the disk) in a thread
-                ran = self._run_uncommitted(fns)
-                if not isinstance(ran, Exception):
-                    self._writing = asyncio.create_task(self._commit_in_thread(batch, fns, *ran))
-                    return
+        if self.on_loop and self.db.is_sqlite and not self._troubled:
+            outcomes = self._write_once(fns)
+            if not isinstance(outcomes, Exception):
+                self._answer(batch, outcomes)
+                return
             # The batch failed on the loop: its retries (a fresh connection, one call at a time)
             # may each wait out the database's bound, so they, and the batches after them until
             # one commits, are written in a thread while the loop keeps running.
             self._troubled = True
         self._writing = asyncio.create_task(self._write_in_thread(batch, fns))
-
-    async def _commit_in_thread(self, batch, fns: list[Write], transaction: ExitStack,
-                                outcomes: list[tuple[bool, Any]]) -> None:
-        """Commit a batch whose calls ran on the loop, in a thread; then answer its callers. A
-        commit that fails (the connection lost: its outcome unknown) writes the batch again
-        as one that failed on the loop would be — fenced writes cannot apply twice."""
-        try:
-            committed = await asyncio.to_thread(self._commit, transaction)
-        except asyncio.CancelledError:  # the loop is shutting down: nobody is left to answer
-            for _, future in batch + self._queued:
-                future.cancel()
-            self._writing = None
-            raise
-        if committed:
-            self._writing = None
-            self._answer(batch, outcomes)
-            self._arm(asyncio.get_running_loop())  # calls that came meanwhile, when they fall due
-            return
-        self._troubled = True
-        await self._write_in_thread(batch, fns)
-
-    def _commit(self, transaction: ExitStack) -> bool:
-        try:
-            transaction.close()  # leaves ``Database.write``: COMMIT
-            return True
-        except Exception:
-            self._close()
-            return False
-
-    def _run_uncommitted(self, fns: list[Write]) -> tuple[ExitStack, list[tuple[bool, Any]]] | Exception:
-        """``_write_once`` without its COMMIT: the calls' outcomes, and the open transaction to
-        commit by closing it — or what made the batch fail (rolled back)."""
-        try:
-            if self._conn is None:
-                self._conn = self.db.writer()
-            with ExitStack() as stack:  # a call that raises rolls the batch back here
-                conn = stack.enter_context(self.db.write(on=self._conn))
-                outcomes = [(True, fn(conn)) for fn in fns]
-                return stack.pop_all(), outcomes  # still open
-        except Exception as error:
-            self._close()
-            return error
 
     async def _write_in_thread(self, batch, fns: list[Write]) -> None:
         try:
