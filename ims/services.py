@@ -121,4 +121,5 @@ class Services:
     def close(self) -> None:
         self.wakeups.stop()  # (its LISTEN threads, if any)
         self.pool.shutdown()
+        self.lookup.close()  # (its connection for the configuration version)
         self.db.dispose()

@@ -24,6 +24,7 @@ from ims.ids import is_id, new_id
 from ims.jobs import outputs as several
 from ims.netguard import check_webhook_url
 from ims.manage.presets import preset_parameters
+from ims.overlays import Overlays
 from ims.params import EXTRAS, Params, parse, with_preset
 from ims.storage import check_key
 from ims.webhooks.outbox import targets
@@ -163,6 +164,19 @@ def job_row(project_id: str, sub: Submission, chosen: list[str], stored_outputs:
         "updated_at": now,
         "outputs": stored_outputs,
     }
+
+
+async def check_overlays(overlays: Overlays, project_id: str, sub: Submission) -> None:
+    """A ``mark``/``blend`` that names no image of the project is a 400 now, not a failed job later
+    (the worker resolves it again: a source may change in between). A preset's own are checked
+    where it is used, as on demand."""
+    renders = [(f"outputs[{i}].parameters", o.params) for i, o in enumerate(sub.outputs)] if sub.outputs \
+        else [("parameters", sub.params)]
+    for field, params in renders:
+        try:
+            await overlays.check(project_id, sub.source_id, params)
+        except InvalidParameter as error:
+            raise InvalidParameter(error.message, field=f"{field}.{error.field}") from None
 
 
 def accepted_reply(job: dict) -> dict:
