@@ -88,7 +88,17 @@ def _events(clone, out: str) -> None:
     assert endpoint["events"] == ["background_process.failed"] and endpoint["secret"].startswith("whsec_")
 
 
-CHECKS = {"presets": _presets, "wait": _wait, "outputs": _outputs, "events": _events}
+def _bulk(clone, out: str) -> None:
+    (line,) = [line for line in out.splitlines() if line.startswith('{"status_code"')]
+    view = json.loads(line)["response"]
+    assert view["status"] == "succeeded" and view["prefix"] == "uploads/2026/"
+    assert view["counts"] == {"listed": 3, "queued": 0, "processing": 0, "succeeded": 3, "failed": 0, "canceled": 0}
+    assert view["metadata"] == {"reason": "new thumbnail size"}
+    made = clone[0] / "var/destinations/default/thumbs"
+    assert [_size(made / f"photo-{i}.webp") for i in (1, 2, 3)] == [(400, 225)] * 3
+
+
+CHECKS = {"presets": _presets, "wait": _wait, "outputs": _outputs, "events": _events, "bulk": _bulk}
 
 
 def test_every_marked_example_has_a_check():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
 
@@ -102,6 +103,22 @@ def parse_submission(body: object, settings: Settings) -> Submission:
 
 def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
     """Insert the job, queued, in the caller's transaction (nothing is lost between 202 and work)."""
+    sub, chosen, stored_outputs = checked(conn, project_id, sub)
+    row = job_row(project_id, sub, chosen, stored_outputs, utcnow())
+    if sub.webhook_url and not targets(conn, row):
+        raise ValidationFailed(
+            "webhook_url needs a webhook endpoint in the project (its secret signs the message): "
+            "create one with POST /api/v1/webhook_endpoints",
+            field="webhook_url",
+        )
+    conn.execute(insert(jobs).values(**row))
+    return row
+
+
+def checked(conn: Connection, project_id: str, sub: Submission) -> tuple[Submission, list[str], list[dict] | None]:
+    """The checks that read the project's rows: the source is the project's, presets expanded (the
+    job's and each output's), the destinations the project's. Returns the submission with its
+    presets expanded, the destination ids it goes to, and its ``jobs.outputs`` (None: one output)."""
     _check_source(conn, project_id, sub.source_id)
     sub = _expand_preset(conn, project_id, sub)
     chosen = _check_destinations(conn, project_id, sub.destination_ids)
@@ -117,8 +134,13 @@ def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
         several.check_keys_apart(sub.outputs, each)
         stored_outputs = several.stored(sub.outputs, each)
         chosen = list(dict.fromkeys(d for ids in each for d in ids))
-    now = utcnow()
-    row = {
+    return sub, chosen, stored_outputs
+
+
+def job_row(project_id: str, sub: Submission, chosen: list[str], stored_outputs: list[dict] | None,
+            now: datetime) -> dict:
+    """The ``jobs`` row of a checked submission (``checked``), queued and due ``now``."""
+    return {
         "id": new_id(),
         "project_id": project_id,
         "source_id": sub.source_id,
@@ -142,14 +164,6 @@ def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
         "updated_at": now,
         "outputs": stored_outputs,
     }
-    if sub.webhook_url and not targets(conn, row):
-        raise ValidationFailed(
-            "webhook_url needs a webhook endpoint in the project (its secret signs the message): "
-            "create one with POST /api/v1/webhook_endpoints",
-            field="webhook_url",
-        )
-    conn.execute(insert(jobs).values(**row))
-    return row
 
 
 async def check_overlays(overlays: Overlays, project_id: str, sub: Submission) -> None:

@@ -123,10 +123,11 @@ async def list_(
     status: str | None = Query(None, description="queued, processing, succeeded, failed or canceled"),
     limit: str | None = Query(None),
     cursor: str | None = Query(None),
+    bulk_id: str | None = Query(None, description="the jobs of this bulk process only"),
 ):
     """The project's jobs, newest first."""
     page = page_from_query(limit, cursor)
-    return reply(await in_read(svc, views.list_jobs, who.project_id, status, page))
+    return reply(await in_read(svc, views.list_jobs, who.project_id, status, page, bulk_id))
 
 
 @router.post("/{job_id}/cancel")
