@@ -9,48 +9,14 @@ import json
 import os
 import pty
 import re
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from tests.support import readme
 from tests.support.cli import IMS, run
-from tests.support.procs import BOOTSTRAP_KEY, ImsProcess, Server, free_port, ims_env, poll
-from tests.support.testdata import IMAGES
-
-PHOTO = IMAGES / "photos" / "cardinal-2mp.jpg"  # 1920×1080
-JOBS = "/api/processes/v1/background_processes"
-ID = re.compile(r"[0-9a-f]{24}")
-
-
-class Service:
-    """One `ims serve` with workers, its data dir and an `ims jobs` that talks to it."""
-
-    def __init__(self, data_dir: Path, workers: int = 2) -> None:
-        self.data_dir = data_dir
-        self.env = ims_env(data_dir, f"sqlite:///{data_dir}/ims.db", IMS_WORKERS=str(workers))
-        self.server = Server(self.env, data_dir.parent / f"serve-{data_dir.name}.log")
-        self.client_env = {**self.env, "IMS_URL": self.server.url, "IMS_API_KEY": BOOTSTRAP_KEY}
-
-    def jobs(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
-        return run("jobs", *args, env={**self.client_env, **extra_env}, timeout=120)
-
-    def original(self, key: str, source: Path = PHOTO) -> None:
-        path = self.data_dir / "sources" / "default" / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, path)
-
-    def made(self, key: str) -> Path:
-        return self.data_dir / "destinations" / "default" / key
-
-    def job(self, job_id: str) -> dict:
-        return self.server.http.get(f"{JOBS}/{job_id}").json()["response"]
-
-    def job_count(self) -> int:
-        return len(self.server.http.get(JOBS, params={"limit": 100}).json()["response"]["items"])
+from tests.support.cli_service import ID, PHOTO, Service, size
+from tests.support.procs import BOOTSTRAP_KEY, ImsProcess, free_port, poll
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +25,6 @@ def service(tmp_path_factory):
     s.original("photos/a.jpg")
     yield s
     s.server.stop()
-
-
-def _size(path: Path) -> tuple[int, int]:
-    with Image.open(path) as image:
-        return image.size
 
 
 # -- submit ---------------------------------------------------------------------------------------
@@ -78,7 +39,7 @@ def test_submit_with_flags_follows_the_job_to_its_output_and_exits_0(service):
     job_id = ID.search(line).group()
     assert re.fullmatch(rf"job {job_id}: succeeded in [0-9.]+ s → local/cli/flags\.webp "
                         r"\(image/webp, [0-9.]+ (B|KB), 320×180\)", line), line
-    assert _size(service.made("cli/flags.webp")) == (320, 180)
+    assert size(service.made("cli/flags.webp")) == (320, 180)
     assert service.job(job_id)["parameters"] == {"w": "320", "fm": "webp"}
     assert f"job {job_id}: succeeded" in done.stderr  # the progress, on standard error
     assert "\x1b" not in done.stderr + done.stdout  # not a terminal: no animation, no colours
@@ -100,8 +61,8 @@ def test_submit_from_a_json_file_with_outputs_flags_beside_it_win(service, tmp_p
     assert view["status"] == "succeeded" and view["metadata"] == {"order": 18}
     assert [(o["name"], o["width"], o["height"]) for o in view["result"]["outputs"]] == [("small", 100, 56),
                                                                                         ("card", 200, 113)]
-    assert _size(service.made("cli/file/small.jpg")) == (100, 56)
-    assert _size(service.made("cli/file/card_200x113.png")) == (200, 113)
+    assert size(service.made("cli/file/small.jpg")) == (100, 56)
+    assert size(service.made("cli/file/card_200x113.png")) == (200, 113)
 
 
 def test_submit_from_standard_input_and_a_param_flag_over_the_files_parameters(service):
@@ -111,7 +72,7 @@ def test_submit_from_standard_input_and_a_param_flag_over_the_files_parameters(s
                           env=service.client_env, capture_output=True, text=True, timeout=120)
 
     assert done.returncode == 0, done
-    assert _size(service.made("cli/stdin.png")) == (64, 36)
+    assert size(service.made("cli/stdin.png")) == (64, 36)
 
 
 def test_a_job_that_fails_exits_1_with_its_error(service):
@@ -170,7 +131,7 @@ def test_a_destination_by_name_and_no_wait_prints_the_id_that_watch_then_follows
     watched = service.jobs("watch", job_id)
     assert watched.returncode == 0, watched
     assert watched.stdout.startswith(f"job {job_id}: succeeded in ")
-    assert _size(service.made("cli/nowait.jpg")) == (80, 45)
+    assert size(service.made("cli/nowait.jpg")) == (80, 45)
     assert service.job(job_id)["destination_ids"] == [
         service.server.http.get("/api/v1/destinations").json()["response"]["items"][0]["id"]]
 
@@ -216,7 +177,7 @@ def test_watch_follows_a_queued_job_until_a_worker_started_later_ends_it(tmp_pat
         worker = ImsProcess("worker", {**idle.env, "IMS_WORKERS": "1"}, tmp_path / "worker.log")
         assert watch.wait(90) == 0, (out.read_text(), err.read_text(), worker.output())
         assert out.read_text().startswith(f"job {job_id}: succeeded in ")
-        assert _size(idle.made("photos/a.jpg")) == (48, 27)
+        assert size(idle.made("photos/a.jpg")) == (48, 27)
     finally:
         if worker:
             worker.stop()
@@ -311,7 +272,7 @@ def test_the_readmes_submit_and_watch_example_runs_as_written_and_prints_what_it
     for pattern, line in zip(promised, printed):
         assert pattern.fullmatch(line), (pattern.pattern, line)
     assert re.fullmatch(r"job [0-9a-f]{24}: succeeded in .* → local/tiny/a\.jpg \(image/jpeg, .*, 64×36\)", printed[4])
-    made = {key: _size(service.made(key)) for key in ("small/a.webp", "thumbs/a.jpg", "large/photos/a.jpg",
+    made = {key: size(service.made(key)) for key in ("small/a.webp", "thumbs/a.jpg", "large/photos/a.jpg",
                                                        "tiny/a.jpg")}
     assert made == {"small/a.webp": (400, 225), "thumbs/a.jpg": (200, 200), "large/photos/a.jpg": (1600, 900),
                     "tiny/a.jpg": (64, 36)}
