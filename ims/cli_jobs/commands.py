@@ -46,7 +46,7 @@ def submit(api: Api, args) -> int:
     request = bodies.with_flags(base, args, source_id=api.source_id(str(source)), object_key=args.object_key,
                                 destination_ids=_destinations(api, args.dest))
     accepted = api.post(JOBS, request)
-    job_id = accepted["job_id"]
+    job_id = _accepted_id(accepted, "job_id")
     if not args.wait:
         return _print_accepted(args, accepted, job_id)
     return _end(args, follow_job(api, job_id, pick()), job_summary)
@@ -69,7 +69,7 @@ def bulk(api: Api, args) -> int:
         if error.status == 404 and all(e.field is None for e in error.errors):  # the route, not a field
             raise UsageError(f"{api.url} has no bulk processes API (POST {BULKS} is 404: an older ims?)") from None
         raise
-    bulk_id = accepted["bulk_id"]
+    bulk_id = _accepted_id(accepted, "bulk_id")
     if not args.wait:
         return _print_accepted(args, accepted, bulk_id)
     return _end(args, follow_bulk(api, bulk_id, pick()), bulk_summary)
@@ -157,6 +157,12 @@ def _end(args, view: dict, summary) -> int:
     else:
         print("\n".join(summary(view)))
     return 0 if view.get("status") == "succeeded" else 1
+
+
+def _accepted_id(accepted: dict, field: str) -> str:
+    if not isinstance(accepted.get(field), str):
+        raise CommandError(f"the service accepted the request but its reply has no {field}: {json.dumps(accepted)}")
+    return accepted[field]
 
 
 def _print_accepted(args, accepted: dict, ident: str) -> int:

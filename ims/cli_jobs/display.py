@@ -10,6 +10,7 @@ Both show the same figures: ``progress_text`` and one ``Rate`` per display.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Protocol, TextIO
@@ -29,12 +30,14 @@ class Display(Protocol):
 
 
 def pick(stream: TextIO | None = None) -> Display:
-    """A live bar on a terminal, plain lines otherwise."""
+    """A live bar on a terminal, plain lines otherwise. The stream itself is asked, not rich's
+    guess (which FORCE_COLOR, set by many CI runners, turns into "a terminal")."""
     stream = stream or sys.stderr
+    if not (hasattr(stream, "isatty") and stream.isatty()) or os.environ.get("TERM") == "dumb":
+        return Lines(stream)
     from rich.console import Console
 
-    console = Console(file=stream)
-    return Bar(console) if console.is_terminal else Lines(stream)
+    return Bar(Console(file=stream, force_terminal=True))
 
 
 def counts_text(tally: Tally, markup: bool = False) -> str:
