@@ -54,7 +54,9 @@ def pace_text(tally: Tally, rate: Rate) -> str:
         return ""
     per_second = rate.per_second()
     speed = "–/s" if per_second is None else f"{per_second:.1f}/s"
-    eta = "ETA after the listing" if tally.listing and not tally.done else f"ETA {duration(rate.eta(tally))}"
+    if tally.done:
+        return speed
+    eta = "ETA after the listing" if tally.listing else f"ETA {duration(rate.eta(tally))}"
     return f"{speed} · {eta}"
 
 
@@ -102,7 +104,7 @@ class Bar:
 
     def show(self, tally: Tally) -> None:
         self.rate.add(time.monotonic(), tally.ended)
-        fields = {"description": f"{tally.kind} {tally.id} [bold {_STYLE.get(tally.status, '')}]{tally.status}[/]", "total": tally.total,
+        fields = {"description": f"{tally.kind} {tally.id} [bold {_STYLE.get(tally.status, '')}]{tally.status}[/]", "total": tally.total or None,  # (none listed yet: rich pulses)
                   "completed": tally.ended, "counts": counts_text(tally, markup=True),
                   "pace": pace_text(tally, self.rate)}
         if self._task is None:

@@ -109,6 +109,7 @@ def test_plain_lines_come_on_a_status_change_and_every_few_seconds_not_on_every_
     printed = out.getvalue().splitlines()
     assert [line.split(",")[0] for line in printed] == ["bulk b: listing", "bulk b: running", "bulk b: running",
                                                        "bulk b: succeeded"]
+    assert printed[-1].endswith("canceled 0 · 12.5/s")  # ended: no ETA (100 jobs in 8 s)
     assert printed[2] == ("bulk b: running, 60/100 ended · queued 0 · processing 0 · succeeded 60 · failed 0 · "
                           "canceled 0 · 8.0/s · ETA 5.0 s")
     assert "\x1b" not in out.getvalue()
