@@ -144,7 +144,7 @@ def _patiently(call, display: Display):
             if now >= deadline:
                 raise
             time.sleep(pause)
-            pause = min(pause * 2, 5.0)
+            pause = min(pause * 2, 2.0)
 
 
 # -- the result -------------------------------------------------------------------------------------

@@ -185,6 +185,34 @@ def test_watch_follows_a_queued_job_until_a_worker_started_later_ends_it(tmp_pat
         idle.server.stop()
 
 
+def test_watch_rides_out_a_restart_of_the_service(tmp_path):
+    """The service stops while a job is followed (no worker yet): the watch says it asks again,
+    and when an `ims serve` with a worker is back on the same URL the job ends and so does the watch."""
+    first = Service(tmp_path / "var", workers=0)
+    again = None
+    try:
+        first.original("photos/a.jpg")
+        job_id = first.jobs("submit", "--source", "default", "--object-key", "photos/a.jpg", "-p", "w=16",
+                            "--no-wait").stdout.strip()
+        err = tmp_path / "watch.err"
+        with open(tmp_path / "watch.out", "w") as stdout, open(err, "w") as stderr:
+            watch = subprocess.Popen([str(IMS), "jobs", "watch", job_id], env=first.client_env, stdout=stdout,
+                                     stderr=stderr)
+        poll(lambda: f"job {job_id}: queued" in err.read_text(), timeout=60, what="the watch to say queued")
+        first.server.stop()
+        poll(lambda: "asking again for up to 60 s" in err.read_text(), timeout=60, what="the watch to ask again")
+        assert watch.poll() is None
+
+        again = ImsProcess("serve", {**first.env, "IMS_WORKERS": "1", "IMS_PORT": str(first.server.port)},
+                           tmp_path / "serve-again.log")
+        assert watch.wait(90) == 0, (err.read_text(), again.output())
+        assert (tmp_path / "watch.out").read_text().startswith(f"job {job_id}: succeeded in ")
+    finally:
+        if again:
+            again.stop()
+        first.server.stop()
+
+
 # -- the service cannot be used -------------------------------------------------------------------
 
 
