@@ -213,6 +213,18 @@ def test_watch_rides_out_a_restart_of_the_service(tmp_path):
         first.server.stop()
 
 
+def test_the_client_needs_no_settings_of_a_server(service):
+    """Only IMS_URL and IMS_API_KEY: a server's setting that would stop `ims serve` is not read."""
+    done = service.jobs("submit", "--source", "default", "--object-key", "photos/nope.jpg", "--no-wait")
+    env = {"PATH": service.client_env["PATH"], "IMS_URL": service.server.url, "IMS_API_KEY": BOOTSTRAP_KEY,
+           "IMS_PORT": "not-a-port"}
+
+    watched = subprocess.run([str(IMS), "jobs", "watch", done.stdout.strip()], env=env, capture_output=True,
+                             text=True, timeout=120)
+
+    assert watched.returncode == 1 and "failed after 1 attempt: source_not_found" in watched.stdout, watched
+
+
 # -- the service cannot be used -------------------------------------------------------------------
 
 
