@@ -202,6 +202,11 @@ def bulk_summary(view: dict) -> list[str]:
         f"{s} {tally.counts[s]}" for s in ("queued", "processing") if tally.counts[s]]
     line = f"bulk {tally.id}: {tally.status}, {tally.total} listed · {' · '.join(counts)}"
     lines = [line + (f" in {duration(took)}" if took is not None else "")]
+    error = view.get("error")
+    if error:  # the listing's (the source could not be listed)
+        said = (f"{error.get('code', 'error')}: {error.get('detail') or error.get('message') or ''}"
+                if isinstance(error, dict) else str(error))
+        lines.append(f"  error: {said}")
     if tally.counts["failed"]:
         lines.append(f"  the failed jobs: GET {JOBS}?bulk_id={tally.id}&status=failed")
     return lines

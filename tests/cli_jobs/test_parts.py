@@ -153,3 +153,10 @@ def test_an_api_error_names_each_field_the_message_does_not_already_name():
     assert said.lines() == ["ims: the service refused the request (401): the x-api-key is not valid",
                             "  the API key comes from --key or IMS_API_KEY"]
     assert ApiError(503, "overloaded", []).retryable and not named.retryable
+
+
+def test_a_bulk_summary_gives_the_listings_error():
+    view = {"bulk_id": "b", "status": "failed", "listed": 0,
+            "error": {"code": "storage_error", "detail": "the bucket does not exist"}}
+    assert bulk_summary(view) == ["bulk b: failed, 0 listed · succeeded 0 · failed 0 · canceled 0",
+                                  "  error: storage_error: the bucket does not exist"]
