@@ -6,6 +6,7 @@ whether every job succeeded (0), one did not (1), or the command could not do it
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from datetime import datetime
@@ -14,11 +15,12 @@ from ims.cli_jobs import body as bodies
 from ims.cli_jobs.api import BULKS, JOBS, Api
 from ims.cli_jobs.display import Display, pick
 from ims.cli_jobs.errors import ApiError, CommandError, Unreachable, UsageError
-from ims.cli_jobs.tally import ENDED, duration, of_bulk, of_job
+from ims.cli_jobs.tally import ENDED, STATUSES, duration, of_bulk, of_job
 
 JOB_WAIT = 10  # seconds of one long poll (?wait=): the job's end answers it at once
 BULK_EVERY = 1.0  # seconds between two reads of a bulk process (it has no long poll)
 PATIENCE = 60.0  # seconds a follow keeps asking a service that stopped answering (a restart)
+_ID = re.compile(r"[0-9a-f]{24}")
 
 
 def run(args) -> int:
@@ -77,6 +79,8 @@ def bulk(api: Api, args) -> int:
 
 def watch(api: Api, args) -> int:
     """A job id, else a bulk id (``--bulk``: a bulk id at once)."""
+    if not _ID.fullmatch(args.id):  # (it goes into the path)
+        raise UsageError(f"an id is 24 hexadecimal digits (a job_id or a bulk_id), got {args.id!r}")
     if not args.bulk:
         try:
             first = api.get(f"{JOBS}/{args.id}")
@@ -105,6 +109,8 @@ def follow_job(api: Api, job_id: str, display: Display, first: dict | None = Non
     try:
         view = first or api.get(f"{JOBS}/{job_id}")
         while view.get("status") not in ENDED:
+            if view.get("status") not in STATUSES:
+                raise CommandError(f"the service's reply is not a job: {json.dumps(view)[:300]}")
             display.show(of_job(view))
             view = _patiently(lambda: api.get(f"{JOBS}/{job_id}", wait=JOB_WAIT), display)
         display.show(of_job(view))

@@ -156,6 +156,9 @@ def test_watch_an_id_that_is_nothing_of_this_project_exits_2(service):
 
     assert done.returncode == 2, done
     assert done.stderr.strip() == "ims: this project has no job or bulk process with id '0123456789abcdef01234567'"
+    done = service.jobs("watch", "x?status=failed")
+    assert (done.returncode, done.stderr.strip()) == (
+        2, "ims: an id is 24 hexadecimal digits (a job_id or a bulk_id), got 'x?status=failed'")
 
 
 def test_watch_follows_a_queued_job_until_a_worker_started_later_ends_it(tmp_path):
