@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import pyvips
 
+from tests.support import readme
 from tests.support.procs import BOOTSTRAP_KEY, Server, ims_env, poll
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -88,7 +89,19 @@ def _events(clone, out: str) -> None:
     assert endpoint["events"] == ["background_process.failed"] and endpoint["secret"].startswith("whsec_")
 
 
-CHECKS = {"presets": _presets, "wait": _wait, "outputs": _outputs, "events": _events}
+def _cli(clone, out: str) -> None:
+    """What the comments show, line by line (ids, times and sizes vary), then the job `watch` followed."""
+    printed, promised = out.splitlines(), readme.promised_output(_examples()["cli"])
+    assert len(promised) == 4 and len(printed) == 5, printed
+    for pattern, line in zip(promised, printed):
+        assert pattern.fullmatch(line), (pattern.pattern, line)
+    assert re.fullmatch(r"job [0-9a-f]{24}: succeeded in .* → local/tiny/a\.jpg \(image/jpeg, .*, 64×36\)", printed[4])
+    made = clone[0] / "var/destinations/default"
+    assert [_size(made / key) for key in ("small/a.webp", "thumbs/a.jpg", "large/photos/a.jpg", "tiny/a.jpg")] == [
+        (400, 225), (200, 200), (1600, 900), (64, 36)]
+
+
+CHECKS = {"presets": _presets, "wait": _wait, "outputs": _outputs, "events": _events, "cli": _cli}
 
 
 def test_every_marked_example_has_a_check():

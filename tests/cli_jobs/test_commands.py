@@ -13,7 +13,6 @@ import subprocess
 
 import pytest
 
-from tests.support import readme
 from tests.support.cli import IMS, run
 from tests.support.cli_service import ID, PHOTO, Service, size
 from tests.support.procs import BOOTSTRAP_KEY, ImsProcess, free_port, poll
@@ -291,32 +290,3 @@ def test_on_a_terminal_the_progress_is_a_live_bar_and_the_result_still_goes_to_s
     assert "succeeded" in screen
     assert stdout.startswith("job ") and "local/cli/tty.jpg" in stdout and "\x1b" not in stdout
 
-
-# -- the README -----------------------------------------------------------------------------------
-
-
-def test_the_readmes_submit_and_watch_example_runs_as_written_and_prints_what_it_shows(service, tmp_path):
-    """The first ```sh block of README "Command line", in a folder like the clone's (``var`` the
-    service's data dir, ``.venv`` this one)."""
-    block = readme.sh_blocks("### Command line")[0]
-    clone = service.data_dir.parent
-    if not (clone / ".venv").exists():
-        (clone / ".venv").symlink_to(IMS.parent.parent)
-
-    done = readme.run_block(block, clone, {k: v for k, v in service.client_env.items() if k not in
-                                           ("IMS_URL", "IMS_API_KEY")},
-                            {"IMS_URL=http://127.0.0.1:8080 IMS_API_KEY=ims_…":
-                             f"IMS_URL={service.server.url} IMS_API_KEY={BOOTSTRAP_KEY}",
-                             "/path/to/a/photo.jpg": str(PHOTO)})
-
-    assert done.returncode == 0, done
-    printed = done.stdout.splitlines()
-    promised = readme.promised_output(block)
-    assert len(promised) == 4 and len(printed) == 5, printed
-    for pattern, line in zip(promised, printed):
-        assert pattern.fullmatch(line), (pattern.pattern, line)
-    assert re.fullmatch(r"job [0-9a-f]{24}: succeeded in .* → local/tiny/a\.jpg \(image/jpeg, .*, 64×36\)", printed[4])
-    made = {key: size(service.made(key)) for key in ("small/a.webp", "thumbs/a.jpg", "large/photos/a.jpg",
-                                                       "tiny/a.jpg")}
-    assert made == {"small/a.webp": (400, 225), "thumbs/a.jpg": (200, 200), "large/photos/a.jpg": (1600, 900),
-                    "tiny/a.jpg": (64, 36)}
