@@ -101,7 +101,14 @@ def _cli(clone, out: str) -> None:
         (400, 225), (200, 200), (1600, 900), (64, 36)]
 
 
-CHECKS = {"presets": _presets, "wait": _wait, "outputs": _outputs, "events": _events, "cli": _cli}
+def _cli_bulk(clone, out: str) -> None:
+    [promised] = readme.promised_output(_examples()["cli-bulk"])
+    assert promised.fullmatch(out.strip()), (promised.pattern, out)
+    assert _size(clone[0] / "var/destinations/default/small/photos/a.webp") == (400, 225)
+
+
+CHECKS = {"presets": _presets, "wait": _wait, "outputs": _outputs, "events": _events, "cli": _cli,
+          "cli-bulk": _cli_bulk}
 
 
 def test_every_marked_example_has_a_check():
