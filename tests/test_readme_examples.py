@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import pyvips
 
+from tests.support import readme
 from tests.support.procs import BOOTSTRAP_KEY, Server, ims_env, poll
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -98,7 +99,26 @@ def _bulk(clone, out: str) -> None:
     assert [_size(made / f"photo-{i}.webp") for i in (1, 2, 3)] == [(400, 225)] * 3
 
 
-CHECKS = {"presets": _presets, "wait": _wait, "outputs": _outputs, "events": _events, "bulk": _bulk}
+def _cli(clone, out: str) -> None:
+    """What the comments show, line by line (ids, times and sizes vary), then the job `watch` followed."""
+    printed, promised = out.splitlines(), readme.promised_output(_examples()["cli"])
+    assert len(promised) == 4 and len(printed) == 5, printed
+    for pattern, line in zip(promised, printed):
+        assert pattern.fullmatch(line), (pattern.pattern, line)
+    assert re.fullmatch(r"job [0-9a-f]{24}: succeeded in .* → local/tiny/a\.jpg \(image/jpeg, .*, 64×36\)", printed[4])
+    made = clone[0] / "var/destinations/default"
+    assert [_size(made / key) for key in ("small/a.webp", "thumbs/a.jpg", "large/photos/a.jpg", "tiny/a.jpg")] == [
+        (400, 225), (200, 200), (1600, 900), (64, 36)]
+
+
+def _cli_bulk(clone, out: str) -> None:
+    [promised] = readme.promised_output(_examples()["cli-bulk"])
+    assert promised.fullmatch(out.strip()), (promised.pattern, out)
+    assert _size(clone[0] / "var/destinations/default/small/photos/a.webp") == (400, 225)
+
+
+CHECKS = {"presets": _presets, "wait": _wait, "outputs": _outputs, "events": _events, "bulk": _bulk, "cli": _cli,
+          "cli-bulk": _cli_bulk}
 
 
 def test_every_marked_example_has_a_check():
