@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from ims.jobs import bulk
+from ims.jobs import bulk, submit
 from ims.manage.common import page_from_query
 from ims.services import Services
 from ims.web.deps import Svc, Who, in_read, in_write
@@ -43,6 +43,7 @@ async def create(request: Request, who: Who, svc: Svc):
     """Start a bulk process: one job per object under ``prefix``, listed in the background."""
     body = await read_body(request)
     parsed = await run_in_threadpool(bulk.parse, body, svc.settings)
+    await submit.check_overlays(svc.renderer.overlays, who.project_id, parsed.sub)
     row = await run_in_threadpool(_create, svc, who.project_id, parsed)
     return reply(bulk.accepted_reply(row), 202)
 

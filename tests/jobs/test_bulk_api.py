@@ -89,6 +89,8 @@ def test_every_bad_field_is_refused_naming_itself(app):
         == ["outputs[0].destination_object_key"]
     assert _fields(app.api("POST", URL, json={"source_id": source, "destination_ids": ["a" * 24]})) == [
         "destination_ids"]
+    assert _fields(app.api("POST", URL, json={"source_id": source, "parameters": {"mark": "https://x.test/l.png"}})) \
+        == ["parameters.mark"]
     missing = app.api("POST", URL, json={"source_id": "b" * 24})
     assert missing.status_code == 404 and missing.json()["errors"][0]["field"] == "source_id"
     assert _fields(app.api("GET", f"{URL}?status=done")) == ["status"]
