@@ -43,7 +43,7 @@ def _claim_statement(skip_locked: bool):
     due = (
         select(jobs.c.id)
         .where(jobs.c.status == "queued", jobs.c.run_at <= bindparam("now", type_=UTCDateTime()))
-        .order_by(jobs.c.priority, jobs.c.run_at, jobs.c.id)  # ix_jobs_claim's order: no sort, no scan
+        .order_by(jobs.c.priority, jobs.c.run_at)  # ix_jobs_claim's order, nothing to sort: bulk jobs (> 0) yield
         .limit(bindparam("limit", type_=Integer()))
     )
     if skip_locked:
@@ -71,9 +71,9 @@ _CLAIM = {False: Prepared(_claim_statement(skip_locked=False)), True: Prepared(_
 
 
 def claim(db: Database, limit: int, lease_seconds: float) -> list[dict]:
-    """Take up to ``limit`` due queued jobs, lowest priority first and then oldest, and lease them to
-    the caller: their rows,
-    each with the ``config_version`` the claim saw."""
+    """Take up to ``limit`` due queued jobs, lowest priority first (direct jobs are 0; a bulk
+    process's are higher: they yield), then oldest first, and lease them to the caller: their
+    rows, each with the ``config_version`` the claim saw."""
     with db.write() as conn:
         return claim_in(conn, limit, lease_seconds)
 
