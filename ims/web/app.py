@@ -11,6 +11,7 @@ import ims
 from ims.services import Services
 from ims.web import console, deliveries, docs, errors, health, images, management, processes
 from ims.web.access import AccessLog
+from ims.web.hits import Hits
 
 
 def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
@@ -36,6 +37,8 @@ def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
     )
     app.state.services = svc
     errors.install(app)
+    # Cache hits are answered before FastAPI's routing (ims.web.hits), inside the access log.
+    app.add_middleware(Hits, svc=svc, route=images.image_route())
     app.add_middleware(AccessLog, metrics=svc.metrics)  # one log line and count per request
     app.include_router(images.router)  # first: its path refuses the other routes' first segments
     app.include_router(health.router)
