@@ -63,6 +63,7 @@ class CachedResult:
 class ResultCache:
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = Path(directory)
+        self._root = str(self.directory)
         self.max_bytes = max_bytes
         self._lock = threading.Lock()          # guards the counters below
         self._scanning = threading.Lock()      # one rescan at a time per instance
@@ -94,7 +95,7 @@ class ResultCache:
         is checked as ``get`` checks it, its size against the file's; the body is not read."""
         if not self.enabled:
             return None
-        path = self._path(key)
+        path = self._where(key)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:  # absent, or evicted between lookup and open
@@ -106,7 +107,7 @@ class ResultCache:
             raise
         if found is None:
             os.close(fd)
-            _unlink(path)
+            _unlink(Path(path))
             return None
         self._touch(fd)
         meta, offset, size = found
@@ -182,8 +183,12 @@ class ResultCache:
         return entries, total
 
     def _path(self, key: str) -> Path:
+        return Path(self._where(key))
+
+    def _where(self, key: str) -> str:
+        """The entry's file name, as a string (pathlib costs a hit more than the open it names)."""
         digest = hashlib.sha256(key.encode()).hexdigest()
-        return self.directory / digest[:2] / digest[2:4] / digest
+        return f"{self._root}/{digest[:2]}/{digest[2:4]}/{digest}"
 
     def _touch(self, path: Path | int) -> None:
         """(``path``: a path, or a file descriptor of the entry.)"""

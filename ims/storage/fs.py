@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import mimetypes
 import os
 import secrets
@@ -357,6 +358,7 @@ _IMAGE_TYPES = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def _content_type(name: str) -> str | None:
     suffix = os.path.splitext(name)[1].lower()
     return _IMAGE_TYPES.get(suffix) or mimetypes.guess_type(name, strict=False)[0]

@@ -49,8 +49,8 @@ class Hits:
         if match is None:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        if not self.svc.renderer.cache.local.enabled and "if-none-match" not in headers:
+        headers = _headers(scope)
+        if not self.svc.renderer.cache.local.enabled and headers.get("if-none-match") is None:
             await self.app(scope, receive, send)  # (nothing this layer could answer)
             return
         try:
@@ -70,7 +70,7 @@ class Hits:
             return None
         return self.route.path_regex.match(scope["path"])
 
-    async def _answer(self, path: str, scope, headers: Headers):
+    async def _answer(self, path: str, scope, headers):
         """The reply to send (an ASGI app), or None: not a hit on this disk — then what was
         prepared is handed on to the full path in the scope (``images.PREPARED``)."""
         prepared = await prepare(self.svc, path, headers, scope, variant=True)
@@ -84,6 +84,15 @@ class Hits:
         reply = image_headers(asked, mime=entry.meta["mime"], size=entry.size, etag=etag_of(variant), cached=True,
                               vary_accept=entry.meta["vary_accept"])
         return _FileReply(entry, reply)
+
+
+def _headers(scope):
+    """The request headers as ``request.headers`` reads them: a plain dict when no name repeats
+    (Starlette's ``Headers`` scans and decodes its list on every lookup), else ``Headers`` itself
+    (``get`` the first of a repeated name, ``items`` every one)."""
+    raw = scope["headers"]
+    plain = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
+    return plain if len(plain) == len(raw) else Headers(scope=scope)
 
 
 class _FileReply:

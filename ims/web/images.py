@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import URL
 
+from ims.config import Settings
 from ims.errors import NotFound, Unauthorized
 from ims.manage.keys import authenticate
 from ims.manage.sources import DEFAULT_CACHE_CONTROL, PRIVATE_CACHE_CONTROL, RESERVED, is_service_host, service_hosts
@@ -256,7 +257,24 @@ def matches(if_none_match: str, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-_own_hosts = functools.lru_cache(maxsize=4)(service_hosts)  # one set per Settings, built once
+_own: dict[int, tuple[Settings, frozenset[str]]] = {}
+
+
+def _own_hosts(settings: Settings) -> frozenset[str]:
+    """``service_hosts``, built once per Settings (kept by identity: hashing the settings costs
+    more than the lookup)."""
+    kept = _own.get(id(settings))
+    if kept is None or kept[0] is not settings:
+        if len(_own) >= 8:
+            _own.clear()
+        kept = _own[id(settings)] = (settings, service_hosts(settings))
+    return kept[1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _routable(host: str, own: frozenset[str]) -> bool:
+    """Whether a request for ``host`` may be routed by hostname (not one of the service's own)."""
+    return bool(host) and not is_service_host(host, own)
 
 
 async def _resolve(svc: Services, headers: Mapping[str, str], path: str, current: int | None = None):
@@ -265,7 +283,7 @@ async def _resolve(svc: Services, headers: Mapping[str, str], path: str, current
     The service's own hosts (IP literals, localhost, IMS_HOST, IMS_PUBLIC_HOSTS) are never
     routed by hostname, even if a row stored before they were refused claims one."""
     host = (headers.get("host") or "").rsplit(":", 1)[0].lower().rstrip(".")
-    routable = host and not is_service_host(host, _own_hosts(svc.settings))
+    routable = _routable(host, _own_hosts(svc.settings))
     name, _, key = path.partition("/")
     named = name if name and name not in RESERVED else None
     source, by_host = await svc.lookup.by_host_or_name(host if routable else None, named, current=current)
