@@ -33,6 +33,7 @@ Many threads and processes may share one directory:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -243,7 +244,7 @@ def _open_record(key: str, fd: int) -> tuple[dict[str, Any], int, int] | None:
     if len(raw) < header_len:  # a long header (a long key, many meta fields): read the rest
         raw += os.pread(fd, header_len - len(raw), start + len(raw))
     try:
-        header = json.loads(raw)
+        header = _header(raw)
     except ValueError:
         return None
     size = os.fstat(fd).st_size - start - header_len
@@ -255,6 +256,13 @@ def _open_record(key: str, fd: int) -> tuple[dict[str, Any], int, int] | None:
     ):
         return None
     return header["meta"], start + header_len, size
+
+
+@functools.lru_cache(maxsize=256)
+def _header(raw: bytes) -> Any:
+    """An entry's header parsed, remembered for the hottest entries (a hit reads it every time;
+    the dict is shared, so nobody edits a ``CachedFile.meta``)."""
+    return json.loads(raw)
 
 
 class CachedFile:

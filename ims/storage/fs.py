@@ -47,6 +47,7 @@ _NOT_AN_OBJECT = {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, 
 
 class FsStorage:
     blocking_put = True  # see Storage.blocking_put: ``put_blocking`` below
+    head_on_loop = True  # ``head`` never waits: a few system calls on the loop (``Renderer.head`` sets no timer)
 
     def __init__(self, root: Path | str, *, private: Sequence[Path] = ()) -> None:
         """``private``: ims's own files (resolved); a root that contains one, or lies inside

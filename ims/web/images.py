@@ -139,11 +139,17 @@ async def ask(svc: Services, path: str, headers: Mapping[str, str], scope) -> As
     source, key = await _resolve(svc, headers, path, current)
     check_key(key, field="object_key")
     await _authorize(svc, headers, scope, source)
-    pairs = await query_pairs(svc, source, parse_qsl(_query(scope), keep_blank_values=True), current=current)
+    pairs = await query_pairs(svc, source, _pairs(_query(scope)), current=current)
     params = parsed(pairs, svc.settings.ignored_params)
     params, hints = apply_client_hints(params, headers)   # ch=Width,DPR,Save-Data
     storage = svc.storages.get(StorageRef.of(source))
     return Asked(source, key, params, hints, storage, headers.get("accept", ""), mark_of(source, key))
+
+
+@functools.lru_cache(maxsize=256)
+def _pairs(query: str) -> tuple[tuple[str, str], ...]:
+    """``parse_qsl`` of a query string (blank values kept), remembered for the hottest ones."""
+    return tuple(parse_qsl(query, keep_blank_values=True))
 
 
 def _query(scope) -> str:
