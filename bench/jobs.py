@@ -7,7 +7,7 @@
 Flags: ``--engine sqlite|postgresql|both`` (both), ``--seconds`` of work per throughput
 phase (20), ``--workers`` `ims worker` processes (2), ``--per-worker`` jobs each runs at
 a time (IMS_WORKERS; default: CPU cores), ``--no-s3`` (fs destination only), ``--phases``
-(comma-separated subset of enqueue,standard,trivial,latency,outputs; all), ``--out``
+(comma-separated subset of enqueue,standard,trivial,latency,outputs,bulk; all), ``--out``
 (work dir, bench/out), ``--json FILE``. PostgreSQL must answer on 127.0.0.1:5432 with
 trust auth for ``postgres`` (``IMS_BENCH_PG`` points elsewhere); S3 is a SeaweedFS
 ``weed mini`` started for the run.
@@ -53,6 +53,12 @@ IMS_CACHE_SIZE_MB=0). Then, one after the other:
    run a few warm-up jobs (their pixel processes up: that start-up is the same for both and
    not what a job costs). Target ≤ 0.5×. Every webhook's sizes (the outputs' too) are checked.
 
+6. Bulk enqueue: 20,000 tiny PNGs under ``bulk/`` of an S3 (SeaweedFS) source, one
+   ``POST /api/processes/v1/bulk_processes`` for the prefix, the workers running (they list
+   and process at once, as in production); objects listed and queued per second =
+   listed / (``listed_at`` − ``created_at``), IMS_BULK_PAGE_KEYS at its default. The rest of
+   its jobs are canceled once it is listed.
+
 Timestamps from ims (``started_at``, ``finished_at``) and the receiver's arrival
 times are both this machine's wall clock. The throughput lines also note the CPU
 the worker processes spent per job, and raw pyvips its CPU per operation (user +
@@ -69,10 +75,13 @@ import json
 import math
 import os
 import platform
+import secrets
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pyvips
@@ -87,8 +96,11 @@ from jobs_support import (  # noqa: E402
     enqueue_batches,
     installation,
     job_times,
+    wait_until,
     webhooks_for,
 )
+
+BULKS = "/api/processes/v1/bulk_processes"
 
 BENCH = REPO / "bench"
 LARGE = "large-12mp.jpg"
@@ -98,7 +110,8 @@ STANDARD_RESULT = (1600, 1200, "image/jpeg")  # 4000×3000 fitted into the box
 TRIVIAL_RESULT = (16, 16, "image/png")
 ENQUEUE_RATE, ENQUEUE_THREADS, MAX_ENQUEUE_CLIENTS = 100, 8, 8
 TRIVIAL_TARGET, LATENCY_RATE = 300, 20
-PHASES = ("enqueue", "standard", "trivial", "latency", "outputs")
+PHASES = ("enqueue", "standard", "trivial", "latency", "outputs", "bulk")
+BULK_OBJECTS = 20_000
 OUTPUT_WIDTHS = (1600, 800, 400, 200)  # of the 4000×3000 JPEG: 4:3
 
 
@@ -151,7 +164,8 @@ def bench_engine(engine: str, args: argparse.Namespace, large: bytes, tiny: byte
                   "standard": lambda: measure_standard(inst, args, large),
                   "trivial": lambda: measure_trivial(inst, args),
                   "latency": lambda: measure_delivery_latency(inst, args),
-                  "outputs": lambda: measure_outputs(inst, args)}
+                  "outputs": lambda: measure_outputs(inst, args),
+                  "bulk": lambda: measure_bulk(inst, args, tiny)}
         return [line for name in args.phases for line in phases[name]()]
 
 
@@ -382,6 +396,47 @@ def run_jobs(inst: Installation, label: str, items: list[dict], args, *,
         or outputs is not None and [(o["width"], o["height"], o["mime"]) for o in hook.response["outputs"]] != outputs))
     return JobRun(len(ids), len(hooks), failed, last_hook - first_claim, enqueue_seconds, worker_cpu, wrong,
                   tree_cpu)
+
+
+# --- 6. bulk enqueue ---------------------------------------------------------------------
+
+def measure_bulk(inst: Installation, args, tiny: bytes) -> list[Line]:
+    """Objects listed from S3 and queued as jobs per second, by one bulk process."""
+    if inst.seaweed is None:
+        return [Line("bulk: objects listed and queued", None, "/s", note="needs S3 (without --no-s3)")]
+    bucket = inst.seaweed.create_bucket("ims-bench-bulk-" + secrets.token_hex(4))
+    client = inst.seaweed.client()
+    print(f"  bulk: putting {BULK_OBJECTS} objects into SeaweedFS …", flush=True)
+    with ThreadPoolExecutor(32) as pool:
+        list(pool.map(lambda i: client.put_object(Bucket=bucket, Key=f"bulk/{i // 1000:02}/{i:05}.png", Body=tiny,
+                                                  ContentType="image/png"), range(BULK_OBJECTS)))
+    status, made = inst.api.post("/api/v1/sources", {"name": "bulk-s3", "kind": "s3", "bucket": bucket,
+                                                     "endpoint_url": inst.seaweed.endpoint_url,
+                                                     "region": inst.seaweed.region, **inst.seaweed.credentials})
+    if status != 201:
+        raise RuntimeError(f"bulk source: HTTP {status} {made}")
+    inst.start_workers("bulk", args.workers, args.per_worker)
+    status, started = inst.api.post(BULKS, {"source_id": made["response"]["id"], "prefix": "bulk/",
+                                           "job_webhooks": False, "destination_ids": [inst.fs_destination]})
+    if status != 202:
+        raise RuntimeError(f"bulk: HTTP {status} {started}")
+    bulk_id = started["response"]["bulk_id"]
+    print(f"  bulk: listing {BULK_OBJECTS} objects …", flush=True)
+    seen: list[dict] = []
+    wait_until(lambda: seen.append(inst.api.get(f"{BULKS}/{bulk_id}")[1]["response"]) or seen[-1]["listed_at"],
+               600, "the bulk listed")
+    view = seen[-1]
+    inst.api.post(f"{BULKS}/{bulk_id}/cancel", {})
+    inst.stop_workers()
+    seconds = (_when(view["listed_at"]) - _when(view["created_at"])).total_seconds()
+    listed = view["counts"]["listed"]
+    return [Line("bulk: objects listed and queued from S3", listed / seconds if seconds else None, "/s",
+                 note=f"{listed} objects in {seconds:.1f} s, workers running"
+                      + ("" if listed == BULK_OBJECTS else f"; {BULK_OBJECTS - listed} MISSING"))]
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 # --- 4. finished → delivered --------------------------------------------------------------

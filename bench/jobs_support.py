@@ -102,6 +102,7 @@ class Installation:
     source_id: str = ""
     fs_destination: str = ""
     s3_destination: str | None = None
+    seaweed: object | None = None  # the run's SeaweedFS (None with --no-s3)
     workers: list[ImsProcess] = field(default_factory=list)
     _cpu_at_start: dict[int, float] = field(default_factory=dict)
     _tree_at_start: dict[int, float] = field(default_factory=dict)
@@ -189,7 +190,7 @@ def installation(engine: str, out: Path, use_s3: bool) -> Iterator[Installation]
         log.unlink(missing_ok=True)
         server = Server(ims_env(data_dir, database_url, IMS_WORKERS="0"), log)
         stack.callback(server.stop)
-        inst = Installation(engine, data_dir, database_url, out, receiver, server, Api(server.url))
+        inst = Installation(engine, data_dir, database_url, out, receiver, server, Api(server.url), seaweed=seaweed)
         stack.callback(inst.stop_workers)
         configure(inst, seaweed)
         yield inst

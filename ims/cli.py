@@ -1,4 +1,5 @@
-"""The `ims` command: serve | worker | migrate | project create | keys create | sign-url | webhooks listen."""
+"""The `ims` command: serve | worker | migrate | project create | keys create | sign-url | webhooks listen
+| jobs submit | jobs bulk | jobs watch (those three in ``ims.cli_jobs``: clients of a running service)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 from dataclasses import replace
 from importlib.metadata import version
 
-from ims import logs
+from ims import cli_jobs, logs
 from ims.config import Settings, SettingsError, documented
 from ims.errors import ImsError
 
@@ -21,6 +22,8 @@ from ims.errors import ImsError
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if getattr(args, "remote", None):  # `ims jobs …`: a client of a running service, no settings of its own
+        return cli_jobs.run(args)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
@@ -87,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     listen.add_argument("--port", type=int, default=9000)
     listen.add_argument("--secret", help="the endpoint's whsec_ secret (without it nothing is verified)")
     listen.set_defaults(run=webhooks_listen)
+
+    cli_jobs.add_commands(sub)
     return parser
 
 

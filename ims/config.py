@@ -65,6 +65,7 @@ class Settings:
     allow_loopback_webhooks: bool = False  # the development mode (`ims serve --dev`), not read from the env
     webhook_retry_schedule: tuple[int, ...] = DEFAULT_RETRY_SCHEDULE
     job_lease_seconds: int = 30
+    bulk_page_keys: int = 500  # object keys a bulk process lists and queues per transaction (ims.jobs.lister)
     cache_size_mb: int = 1024
     limits: Limits = field(default_factory=Limits)
     public_hosts: tuple[str, ...] = ()  # names this installation answers on: never a source's hostname
@@ -101,6 +102,7 @@ class Settings:
             allow_private_networks=_bool(env, "IMS_ALLOW_PRIVATE_NETWORKS"),
             webhook_retry_schedule=_schedule(env.get("IMS_WEBHOOK_RETRY_SCHEDULE")),
             job_lease_seconds=_int(env, "IMS_JOB_LEASE_SECONDS", cls.job_lease_seconds, low=1, high=86400),
+            bulk_page_keys=_int(env, "IMS_BULK_PAGE_KEYS", cls.bulk_page_keys, low=1, high=10_000),
             cache_size_mb=_int(env, "IMS_CACHE_SIZE_MB", cls.cache_size_mb, low=0, high=10**7),
             limits=Limits.from_env(env),
             public_hosts=_names(env.get("IMS_PUBLIC_HOSTS")),
@@ -199,6 +201,8 @@ def documented() -> tuple[tuple[str, str, str], ...]:
          "seconds between webhook delivery attempts"),
         ("IMS_JOB_LEASE_SECONDS", str(Settings.job_lease_seconds),
          "a claimed job without a heartbeat for this long runs again"),
+        ("IMS_BULK_PAGE_KEYS", str(Settings.bulk_page_keys),
+         "object keys a bulk process lists and queues per transaction"),
         ("IMS_CACHE_SIZE_MB", str(Settings.cache_size_mb), "on-disk cache of on-demand renders (0 = off)"),
         ("IMS_AUTO_FORMAT_DEFER_MS", str(Settings.auto_format_defer_ms),
          "auto=format: an uncached AVIF estimated to take longer is answered in WebP, made in the background"),

@@ -3,6 +3,7 @@
     Overlays.resolve(source_id, params)     the objects the overlay values name, each with
                                             its source's storage; a 400 naming the parameter
                                             for anything else (no I/O but the source rows)
+    Overlays.check(project, source, params) the same refusals before a job is queued
     locate(name, ref, main, sources, own)   pure: one reference → (source row, key)
 
 A reference (``params.Overlay.ref``; its own parameters are already parsed) is, in order:
@@ -70,6 +71,19 @@ class Overlays:
             row, key = locate(role, overlay.ref, main, rows, self._is_own_host)
             targets.append(Target(role, row["id"], key, self._storages.get(StorageRef.of(row)), overlay.params))
         return tuple(targets)
+
+    async def check(self, project_id: str, source_id: str, params: Params) -> None:
+        """What ``resolve`` would refuse, found before a job is queued (a 400 naming the parameter).
+        A source outside ``project_id`` is left to the caller's own check, its 404: nothing about
+        another project's sources may show in the message."""
+        wanted = image_overlays(params)
+        if not wanted:
+            return
+        main, rows = await self._sources_of(source_id)
+        if main is None or main["project_id"] != project_id:
+            return
+        for role, overlay in wanted.items():
+            locate(role, overlay.ref, main, rows, self._is_own_host)
 
 
 def locate(role: str, ref: str, main: dict, rows: list[dict], is_own_host: Callable[[str], bool]) -> tuple[dict, str]:

@@ -15,6 +15,7 @@ from ims.db.group import GroupCommit
 from ims.db.notify import Wakeups
 from ims.jobs import queue
 from ims.jobs.execute import JobTools
+from ims.jobs.lister import Lister
 from ims.jobs.worker import Background, JobWorker, Reaper
 from ims.manage.lookup import SourceLookup
 from ims.manage.sources import is_service_host, service_hosts
@@ -87,7 +88,7 @@ class Services:
         group = GroupCommit(self.db, on_loop=self.dedicated)
         deliverer = self.deliverer(group=group)
         jobs = self.job_worker(self.wakeups, concurrency=concurrency, deliverer=deliverer, group=group)
-        return Background(jobs, self.reaper(), deliverer, self.wakeups, self.db, group)
+        return Background(jobs, self.reaper(), deliverer, self.wakeups, self.db, group, self.lister())
 
     def job_tools(self) -> JobTools:
         return JobTools(lookup=self.lookup, storages=self.storages, renderer=self.renderer)
@@ -99,6 +100,10 @@ class Services:
 
     def reaper(self) -> Reaper:
         return Reaper(self.db, self.metrics, self.wakeups, lease_seconds=self.settings.job_lease_seconds)
+
+    def lister(self) -> Lister:
+        return Lister(self.db, self.storages, self.wakeups, page_keys=self.settings.bulk_page_keys,
+                      lease_seconds=self.settings.job_lease_seconds)
 
     def deliverer(self, **tuning) -> Deliverer:
         """``tuning``: ``Deliverer``'s keyword arguments (concurrency, lease_seconds, timeout, …)."""
@@ -116,4 +121,5 @@ class Services:
     def close(self) -> None:
         self.wakeups.stop()  # (its LISTEN threads, if any)
         self.pool.shutdown()
+        self.lookup.close()  # (its connection for the configuration version)
         self.db.dispose()

@@ -1,6 +1,6 @@
 """The packages of ``ims`` import one way: down the layers, never up, and never in a circle.
 
-    4  entry points    web, cli, services, bootstrap, paramdoc
+    4  entry points    web, cli, cli_jobs, services, bootstrap, paramdoc
                        (``services`` builds the long-lived parts and hands each component
                        the few it uses; nothing below imports it)
     3  use cases       jobs → webhooks → manage
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "ims"
 
 LAYERS = {
-    4: ("web", "cli", "services", "bootstrap", "paramdoc"),
+    4: ("web", "cli", "cli_jobs", "services", "bootstrap", "paramdoc"),
     3: ("jobs", "webhooks", "manage"),
     2: ("render", "overlays", "results", "pipeline", "storage", "storages", "db", "cache", "pool"),
     1: ("", "params", "errors", "config", "ids", "jsonsafe", "signing", "netguard", "crypto", "geometry",

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from ims.db.types import UTCDateTime
@@ -185,9 +186,12 @@ jobs = Table(
     Column("outputs", JSON, nullable=True),  # several outputs (SPEC §3); NULL = one (migration 0005)
     Column("bulk_id", Id(), nullable=True),  # the bulk process that made it
     Column("priority", Integer, nullable=False, default=0),  # claimed lowest first: bulk jobs yield
+    Column("webhooks", Boolean, nullable=False, default=True),  # false: its end writes no message (migration 0007)
     Index("ix_jobs_claim", "status", "priority", "run_at"),
     Index("ix_jobs_project", "project_id", "id"),
     Index("ix_jobs_bulk", "bulk_id", "object_key", unique=True),  # one job per object per bulk
+    Index("ix_jobs_bulk_status", "bulk_id", "status", postgresql_where=text("bulk_id IS NOT NULL"),
+          sqlite_where=text("bulk_id IS NOT NULL")),  # a bulk's counts (migration 0007)
 )
 
 # A bulk process (SPEC §3): the listing's progress, leased like a job so another process resumes it.

@@ -102,6 +102,8 @@ class ConfigVersion:
         """One read in flight at a time; whoever arrives meanwhile waits for the next and shares it."""
         loop = asyncio.get_running_loop()
         if self._pg_lock is None or self._pg_loop is not loop or self._pg_pid != os.getpid():
+            if self._pg_pid == os.getpid():
+                _finish(self._pg)  # made on another loop: of no use here
             self._pg_lock, self._pg_loop, self._pg_pid, self._pg, self._pg_next = (
                 asyncio.Lock(), loop, os.getpid(), None, None)
         if self._pg_next is not None:
@@ -124,6 +126,7 @@ class ConfigVersion:
                 future.set_exception(error if isinstance(error, Exception) else _Abandoned())
                 future.exception()  # retrieved: nobody else may be waiting on it
             if not isinstance(error, Exception):  # cancelled mid-query: the connection's state is unknown
+                _finish(self._pg)
                 self._pg = None
             raise
         return future.result()
@@ -134,7 +137,18 @@ class ConfigVersion:
                 if own is not None:
                     own[1].close()
             self._sqlite = self._pg_plain = None
-        self._pg = None  # dropped, not closed: closing an async connection needs its loop
+        if self._pg_pid == os.getpid():  # (a forked child leaves its parent's connection alone)
+            _finish(self._pg)
+        self._pg = None
+
+
+def _finish(conn: psycopg.AsyncConnection | None) -> None:
+    """Close an async connection from outside its loop. ``AsyncConnection.close`` does no more
+    than this (libpq's PQfinish) but must be awaited on the loop; a connection only dropped stays
+    open on the server until the garbage collector finds it — a test run opening hundreds of
+    processes' worth of them ran PostgreSQL out of connections."""
+    if conn is not None and not conn.closed:
+        conn.pgconn.finish()
 
 
 class _Abandoned(Exception):

@@ -5,7 +5,8 @@
       check         what is stored and sent must be JSON as it will be read back (SPEC §5);
                     an outcome that is not fails the job with a minimal record instead
       finish        the fenced UPDATE (``queue.FINISH``): nothing is written if the lease was lost
-      address       the project's enabled endpoints that take the event (or the job's own URL)
+      address       the project's enabled endpoints that take the event (or the job's own URL);
+                    none for a bulk's job made with ``job_webhooks: false`` (``jobs.webhooks``)
       write         one outbox row per address (``webhooks.outbox``), in the same transaction
       notify        deliverers of every process wake at commit (unless this one sends them now);
                     on PostgreSQL, requests long-polling the job (``ENDED``, in the same statement)
@@ -68,7 +69,9 @@ def end_job_in(conn: Connection, job: dict, token: str, outcome: Outcome, *, onl
         ending = _ending(job, unwritable(why, outcome))
     values = queue.finish_values(job["id"], token, status=ending.status, result=ending.result, error=ending.error,
                                  only_if_expired=only_if_expired)
-    if conn.dialect.name == "postgresql":  # finish, address and write in one statement: one round trip
+    if not job.get("webhooks", True):  # a bulk's job made with job_webhooks false: no message
+        messages = _finish_quietly(conn, job, values)
+    elif conn.dialect.name == "postgresql":  # finish, address and write in one statement: one round trip
         messages = _end_in_one(conn, job, values, ending, lease)
     else:  # SQLite has no UPDATE or INSERT inside WITH: statement by statement
         to = _finish(conn, job, values, ending.event)
@@ -101,6 +104,14 @@ def _finish(conn: Connection, job: dict, values: dict, event: str) -> list[tuple
     if conn.execute(queue.FINISH, values).rowcount != 1:
         return None
     return targets(conn, job, event)
+
+
+def _finish_quietly(conn: Connection, job: dict, values: dict) -> list[Message] | None:
+    """The fenced ``queue.FINISH`` alone (no messages): [] once ended, None if the fence failed."""
+    if conn.execute(queue.FINISH, values).rowcount != 1:
+        return None
+    notify(conn, ENDED, job["id"])  # (what ``_END`` sends for the others: requests long-polling it)
+    return []
 
 
 def _end_in_one(conn: Connection, job: dict, values: dict, ending: _Ending,

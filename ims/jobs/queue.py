@@ -42,7 +42,7 @@ def _claim_statement(skip_locked: bool):
     due = (
         select(jobs.c.id)
         .where(jobs.c.status == "queued", jobs.c.run_at <= bindparam("now", type_=UTCDateTime()))
-        .order_by(jobs.c.run_at, jobs.c.id)
+        .order_by(jobs.c.priority, jobs.c.run_at)  # ix_jobs_claim's order, nothing to sort: bulk jobs (> 0) yield
         .limit(bindparam("limit", type_=Integer()))
     )
     if skip_locked:
@@ -70,8 +70,9 @@ _CLAIM = {False: _claim_statement(skip_locked=False), True: _claim_statement(ski
 
 
 def claim(db: Database, limit: int, lease_seconds: float) -> list[dict]:
-    """Take up to ``limit`` due queued jobs, oldest first, and lease them to the caller: their rows,
-    each with the ``config_version`` the claim saw."""
+    """Take up to ``limit`` due queued jobs, lowest priority first (direct jobs are 0; a bulk
+    process's are higher: they yield), then oldest first, and lease them to the caller: their
+    rows, each with the ``config_version`` the claim saw."""
     with db.write() as conn:
         return claim_in(conn, limit, lease_seconds)
 
@@ -82,7 +83,7 @@ def claim_in(conn: Connection, limit: int, lease_seconds: float) -> list[dict]:
     values = {"now": now, "limit": limit, "token": secrets.token_hex(16),
               "until": now + timedelta(seconds=lease_seconds)}
     rows = conn.execute(_CLAIM[conn.dialect.name != "sqlite"], values).mappings().all()
-    return sorted((dict(r) for r in rows), key=lambda r: (r["run_at"], r["id"]))
+    return sorted((dict(r) for r in rows), key=lambda r: (r["priority"], r["run_at"], r["id"]))
 
 
 def heartbeat(db: Database, job_id: str, token: str, lease_seconds: float) -> bool:

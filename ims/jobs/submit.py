@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
 
@@ -23,6 +24,7 @@ from ims.ids import is_id, new_id
 from ims.jobs import outputs as several
 from ims.netguard import check_webhook_url
 from ims.manage.presets import preset_parameters
+from ims.overlays import Overlays
 from ims.params import EXTRAS, Params, parse, with_preset
 from ims.storage import check_key
 from ims.webhooks.outbox import targets
@@ -101,6 +103,22 @@ def parse_submission(body: object, settings: Settings) -> Submission:
 
 def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
     """Insert the job, queued, in the caller's transaction (nothing is lost between 202 and work)."""
+    sub, chosen, stored_outputs = checked(conn, project_id, sub)
+    row = job_row(project_id, sub, chosen, stored_outputs, utcnow())
+    if sub.webhook_url and not targets(conn, row):
+        raise ValidationFailed(
+            "webhook_url needs a webhook endpoint in the project (its secret signs the message): "
+            "create one with POST /api/v1/webhook_endpoints",
+            field="webhook_url",
+        )
+    conn.execute(insert(jobs).values(**row))
+    return row
+
+
+def checked(conn: Connection, project_id: str, sub: Submission) -> tuple[Submission, list[str], list[dict] | None]:
+    """The checks that read the project's rows: the source is the project's, presets expanded (the
+    job's and each output's), the destinations the project's. Returns the submission with its
+    presets expanded, the destination ids it goes to, and its ``jobs.outputs`` (None: one output)."""
     _check_source(conn, project_id, sub.source_id)
     sub = _expand_preset(conn, project_id, sub)
     chosen = _check_destinations(conn, project_id, sub.destination_ids)
@@ -116,8 +134,13 @@ def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
         several.check_keys_apart(sub.outputs, each)
         stored_outputs = several.stored(sub.outputs, each)
         chosen = list(dict.fromkeys(d for ids in each for d in ids))
-    now = utcnow()
-    row = {
+    return sub, chosen, stored_outputs
+
+
+def job_row(project_id: str, sub: Submission, chosen: list[str], stored_outputs: list[dict] | None,
+            now: datetime) -> dict:
+    """The ``jobs`` row of a checked submission (``checked``), queued and due ``now``."""
+    return {
         "id": new_id(),
         "project_id": project_id,
         "source_id": sub.source_id,
@@ -141,14 +164,19 @@ def enqueue(conn: Connection, project_id: str, sub: Submission) -> dict:
         "updated_at": now,
         "outputs": stored_outputs,
     }
-    if sub.webhook_url and not targets(conn, row):
-        raise ValidationFailed(
-            "webhook_url needs a webhook endpoint in the project (its secret signs the message): "
-            "create one with POST /api/v1/webhook_endpoints",
-            field="webhook_url",
-        )
-    conn.execute(insert(jobs).values(**row))
-    return row
+
+
+async def check_overlays(overlays: Overlays, project_id: str, sub: Submission) -> None:
+    """A ``mark``/``blend`` that names no image of the project is a 400 now, not a failed job later
+    (the worker resolves it again: a source may change in between). A preset's own are checked
+    where it is used, as on demand."""
+    renders = [(f"outputs[{i}].parameters", o.params) for i, o in enumerate(sub.outputs)] if sub.outputs \
+        else [("parameters", sub.params)]
+    for field, params in renders:
+        try:
+            await overlays.check(project_id, sub.source_id, params)
+        except InvalidParameter as error:
+            raise InvalidParameter(error.message, field=f"{field}.{error.field}") from None
 
 
 def accepted_reply(job: dict) -> dict:

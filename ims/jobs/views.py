@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy import Connection, select
 
-from ims.db.tables import JOB_STATUSES, jobs, webhook_deliveries
+from ims.db.tables import JOB_STATUSES, bulk_processes, jobs, webhook_deliveries
 from ims.jsonsafe import printable
 from ims.params import EXTRAS_KEY
 from ims.errors import ValidationFailed
@@ -28,11 +28,15 @@ def owned_job(conn: Connection, project_id: str, job_id: str):
     return get_owned(conn, jobs, project_id, job_id, "job", field="job_id")
 
 
-def list_jobs(conn: Connection, project_id: str, status: str | None, page: Page) -> dict:
-    """Newest first; ``next_cursor`` continues with older jobs."""
+def list_jobs(conn: Connection, project_id: str, status: str | None, page: Page, bulk_id: str | None = None) -> dict:
+    """Newest first; ``next_cursor`` continues with older jobs. ``bulk_id``: the jobs of that bulk
+    process only (another project's is a 404)."""
     if status not in (None, "") and status not in STATUSES:
         raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}", field="status")
     conditions = [jobs.c.project_id == project_id] + ([jobs.c.status == status] if status else [])
+    if bulk_id not in (None, ""):
+        get_owned(conn, bulk_processes, project_id, bulk_id, "bulk process", field="bulk_id")
+        conditions.append(jobs.c.bulk_id == bulk_id)
     rows, next_cursor = fetch_page(conn, jobs, page, *conditions, newest_first=True)
     return {"items": [job_view(r) for r in rows], "next_cursor": next_cursor}
 
@@ -52,6 +56,7 @@ def job_view(row) -> dict:
         "outputs": printable(outputs.view(row["outputs"])),
         "metadata": printable(row["metadata"]),
         "webhook_url": row["webhook_url"],
+        "bulk_id": row["bulk_id"],
         "attempts": row["attempts"],
         "created_at": iso(row["created_at"]),
         "started_at": iso(row["started_at"]),

@@ -3,7 +3,8 @@
     JobWorker     claim (queue) → execute (fetch → render → put) → end the job and write its
                   messages in one transaction (end.end_job_in) → hand them to the Deliverer
     Reaper        jobs whose worker vanished: back to the queue, or ended as failed
-    Background    the two and the webhook Deliverer, as one process runs them
+    Background    the two, the bulk Lister (ims.jobs.lister) and the webhook Deliverer, as one
+                  process runs them
 
 ``Background.run(stop)`` is what ``ims worker`` and ``ims serve`` (IMS_WORKERS > 0) run,
 woken by LISTEN/NOTIFY on PostgreSQL or by polling with a short backoff on SQLite.
@@ -28,6 +29,7 @@ from ims.errors import ImsError
 from ims.jobs import queue
 from ims.jobs.end import Unwritable, end_job, end_job_in, error_record, unwritable
 from ims.jobs.execute import JobTools, Outcome, execute
+from ims.jobs.lister import Lister
 from ims.logs import event
 from ims.metrics import Metrics
 from ims.webhooks.delivery import Deliverer
@@ -297,8 +299,8 @@ class Reaper:
 
 @dataclass
 class Background:
-    """Everything a worker process runs besides HTTP: the job loop, the reaper and the deliverer,
-    sharing one group commit and one set of wake-ups (``Services.background`` builds it)."""
+    """Everything a worker process runs besides HTTP: the job loop, the reaper, the bulk lister and
+    the deliverer, sharing one group commit and one set of wake-ups (``Services.background`` builds it)."""
 
     jobs: JobWorker
     reaper: Reaper
@@ -306,6 +308,7 @@ class Background:
     wakeups: Wakeups
     db: Database
     group: GroupCommit
+    lister: Lister | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
@@ -321,6 +324,7 @@ class Background:
                 self.jobs.run(stop),
                 self.reaper.run(stop),
                 self.deliverer.run(stop, self.wakeups.events[DELIVERIES]),
+                *([self.lister.run(stop)] if self.lister else []),
             )
         finally:
             self.wakeups.stop()

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from sqlalchemy import Connection, select, update
 
-from ims.db.tables import delivery_attempts, jobs, webhook_deliveries, webhook_endpoints
+from ims.db.tables import bulk_processes, delivery_attempts, jobs, webhook_deliveries, webhook_endpoints
 from ims.db.types import utcnow
 from ims.errors import Conflict, ValidationFailed
 from ims.db.notify import DELIVERIES, notify
@@ -34,8 +34,10 @@ def check_status(status: str | None) -> str | None:
 def list_deliveries(conn: Connection, project_id: str, page: Page, *,
                     job_id: str | None = None, status: str | None = None, endpoint_id: str | None = None) -> dict:
     conditions = [D.c.project_id == project_id]
-    if job_id:
-        get_owned(conn, jobs, project_id, job_id, "job", field="job_id")  # another project's: 404
+    if job_id:  # a job's, or a bulk process's (its background_bulk.completed): another project's is a 404
+        if not conn.execute(select(bulk_processes.c.id).where(bulk_processes.c.id == job_id,
+                                                              bulk_processes.c.project_id == project_id)).first():
+            get_owned(conn, jobs, project_id, job_id, "job", field="job_id")
         conditions.append(D.c.job_id == job_id)
     if endpoint_id:
         get_owned(conn, webhook_endpoints, project_id, endpoint_id, "webhook endpoint", field="endpoint_id")

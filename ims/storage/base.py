@@ -60,8 +60,10 @@ class Storage(Protocol):
     # the key a reader of the bucket finds the object at (an s3 prefix included), which is
     # what ``object_puts`` reports.
     # A storage that can list (fs, s3, memory; not http) also has
-    # ``async list_keys(prefix: str = "", limit: int) -> list[str]``: up to ``limit`` keys of objects
-    # under ``prefix``, in key order (the console's URL builder offers them).
+    # ``async list_keys(prefix: str = "", *, limit: int, start_after: str | None = None) -> list[str]``:
+    # up to ``limit`` keys of objects whose key starts with ``prefix`` (a string prefix, not only a
+    # folder) and comes after ``start_after``, in key order — the code points' order, which is S3's
+    # (the console's URL builder offers them; a bulk process lists page after page with them).
 
     async def delete(self, key: str) -> None: ...
 

@@ -84,39 +84,46 @@ class FsStorage:
     async def check(self) -> None:
         await asyncio.to_thread(self._check)
 
-    async def list_keys(self, prefix: str = "", *, limit: int) -> list[str]:
-        return await asyncio.to_thread(self._list_keys, prefix, limit)
+    async def list_keys(self, prefix: str = "", *, limit: int, start_after: str | None = None) -> list[str]:
+        return await asyncio.to_thread(self._list_keys, prefix, limit, start_after)
 
     async def aclose(self) -> None:
         return None
 
-    def _list_keys(self, prefix: str, limit: int) -> list[str]:
-        """Up to ``limit`` keys of regular files under ``prefix``, in key order; symlinks are not
-        followed (nor listed: they are not objects), hidden names (temp files of writes) skipped,
-        and at most ``LIST_SCAN_ENTRIES`` directory entries are looked at, so a huge tree answers
-        quickly with what it found."""
+    def _list_keys(self, prefix: str, limit: int, start_after: str | None = None) -> list[str]:
+        """Up to ``limit`` keys of regular files under ``prefix`` (and after ``start_after``), in key
+        order — the order of the strings, as S3 lists them, so a listing resumed after its last key
+        misses nothing: a directory ``a`` sorts as ``a/``, after ``a.jpg``. Symlinks are not followed
+        (nor listed: they are not objects), hidden names (temp files of writes) skipped, subtrees
+        wholly before ``start_after`` not entered, and at most ``LIST_SCAN_ENTRIES`` directory
+        entries past it are looked at, so a huge tree answers quickly with what it found."""
         keys: list[str] = []
         budget = [LIST_SCAN_ENTRIES]
+        after = start_after or ""
 
         def walk(directory: str, key_prefix: str) -> None:
             try:
                 with os.scandir(directory) as it:
-                    entries = sorted(it, key=lambda e: e.name)
+                    entries = sorted(((e.name + "/" if e.is_dir(follow_symlinks=False) else e.name), e) for e in it)
             except OSError:
                 return
-            for entry in entries:
+            for name, entry in entries:
                 if len(keys) >= limit or budget[0] <= 0:
                     return
-                budget[0] -= 1
-                if entry.name.startswith("."):
+                if name.startswith("."):
                     continue
-                key = key_prefix + entry.name
-                if not (key.startswith(prefix) or prefix.startswith(key + "/")):
+                key = key_prefix + name  # a directory's ends with "/"
+                if not (key.startswith(prefix) or prefix.startswith(key)):
                     continue
-                if entry.is_dir(follow_symlinks=False):
-                    walk(entry.path, key + "/")
-                elif entry.is_file(follow_symlinks=False) and key.startswith(prefix):
-                    keys.append(key)
+                if name.endswith("/"):
+                    if key <= after and not after.startswith(key):
+                        continue  # every key below it comes before start_after
+                    budget[0] -= 1
+                    walk(entry.path, key)
+                elif key > after:
+                    budget[0] -= 1
+                    if entry.is_file(follow_symlinks=False) and key.startswith(prefix):
+                        keys.append(key)
 
         walk(self._root(), "")
         return keys

@@ -38,8 +38,9 @@ class MemoryStorage:
     async def check(self) -> None:
         return None
 
-    async def list_keys(self, prefix: str = "", *, limit: int) -> list[str]:
-        return sorted(k for k in self.objects if k.startswith(prefix))[:limit]
+    async def list_keys(self, prefix: str = "", *, limit: int, start_after: str | None = None) -> list[str]:
+        after = start_after or ""
+        return sorted(k for k in self.objects if k.startswith(prefix) and k > after)[:limit]
 
     def full_key(self, key: str) -> str:
         check_key(key)

@@ -193,17 +193,34 @@ class S3Storage:
                 f"bucket {self.bucket!r} did not answer within {self.limits.fetch_seconds:g} s"
             ) from None
 
-    async def list_keys(self, prefix: str = "", *, limit: int) -> list[str]:
-        """Up to ``limit`` keys under ``prefix`` (within the storage's own prefix), in key order."""
+    async def list_keys(self, prefix: str = "", *, limit: int, start_after: str | None = None) -> list[str]:
+        """Up to ``limit`` keys starting with ``prefix`` (within the storage's own prefix) and after
+        ``start_after``, in the bucket's listing order: one ListObjectsV2 walk from ``StartAfter``
+        (obstore's ``offset``). AWS lists in string order; SeaweedFS folder by folder (``a/x.jpg``
+        before ``a.jpg``) — either way a walk resumed after the last key misses nothing. obstore's
+        ``prefix`` is a folder (it adds the ``/``), so the walk lists the folder ``prefix`` is in
+        from just before it, keeps the keys that start with it, and stops at the first key past
+        them (the keys sharing a prefix are together in either order)."""
         base = f"{self.prefix}/" if self.prefix else ""
+        folder = prefix.rpartition("/")[0]
+        inside = start_after is not None and start_after.startswith(prefix)
+        offset = start_after if inside else _before(prefix)
         keys: list[str] = []
         async with self._errors(None):
-            stream = obstore.list(await self._client(), prefix=(base + prefix) or None, chunk_size=limit)
+            stream = obstore.list(await self._client(), prefix=(base + folder) or None,
+                                  offset=(base + offset) if offset else None, chunk_size=min(max(limit, 1), 1000))
             async for chunk in stream:
-                keys += [meta["path"][len(base):] for meta in chunk]
-                if len(keys) >= limit:
-                    break
-        return sorted(keys)[:limit]
+                for meta in chunk:
+                    key = meta["path"][len(base):]
+                    if not key.startswith(prefix):
+                        if inside:
+                            return keys
+                        continue
+                    inside = True
+                    keys.append(key)
+                    if len(keys) >= limit:
+                        return keys
+        return keys
 
     async def aclose(self) -> None:
         return None
@@ -260,6 +277,12 @@ class S3Storage:
         if "connection refused" in text.lower() or "error sending request" in text.lower():
             return f"cannot connect to the S3 endpoint of {where}"
         return f"S3 error on {where}: {text.splitlines()[0][:200]}"
+
+
+def _before(prefix: str) -> str | None:
+    """A key just before every key that starts with ``prefix`` (None: from the start): ``prefix``
+    without its last character, so a listing from there, after it, reaches ``prefix`` itself."""
+    return prefix[:-1] or None
 
 
 def _etag(meta: Mapping) -> str:

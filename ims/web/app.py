@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 import ims
 from ims.services import Services
-from ims.web import console, deliveries, docs, errors, health, images, management, processes
+from ims.web import bulk, console, deliveries, docs, errors, health, images, management, processes
 from ims.web.access import AccessLog
 from ims.web.hits import Hits
 
@@ -62,6 +62,7 @@ def create_app(svc: Services, *, run_workers: bool = False) -> FastAPI:
     app.include_router(health.router)
     app.include_router(management.router)
     app.include_router(processes.router)
+    app.include_router(bulk.router)
     app.include_router(deliveries.router)
     app.include_router(console.router())
     docs.install(app)

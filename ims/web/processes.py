@@ -69,6 +69,7 @@ async def create(
             return reply(stored, status, headers={"Idempotent-Replayed": "true"})
     try:
         sub = await run_in_threadpool(submit.parse_submission, body, svc.settings)  # may resolve DNS
+        await submit.check_overlays(svc.renderer.overlays, who.project_id, sub)
         job = await run_in_threadpool(_enqueue, svc, who.project_id, [sub], claim)
     except ImsError:
         if claim is not None:
@@ -90,7 +91,9 @@ async def batch(request: Request, who: Who, svc: Svc):
     valid: list[tuple[int, submit.Submission]] = []
     for index, item in enumerate(items):
         try:
-            valid.append((index, await run_in_threadpool(submit.parse_submission, item, svc.settings)))
+            sub = await run_in_threadpool(submit.parse_submission, item, svc.settings)
+            await submit.check_overlays(svc.renderer.overlays, who.project_id, sub)
+            valid.append((index, sub))
             results.append({})
         except ImsError as error:
             results.append(_item_error(index, error))
@@ -120,10 +123,11 @@ async def list_(
     status: str | None = Query(None, description="queued, processing, succeeded, failed or canceled"),
     limit: str | None = Query(None),
     cursor: str | None = Query(None),
+    bulk_id: str | None = Query(None, description="the jobs of this bulk process only"),
 ):
     """The project's jobs, newest first."""
     page = page_from_query(limit, cursor)
-    return reply(await in_read(svc, views.list_jobs, who.project_id, status, page))
+    return reply(await in_read(svc, views.list_jobs, who.project_id, status, page, bulk_id))
 
 
 @router.post("/{job_id}/cancel")

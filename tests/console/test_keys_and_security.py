@@ -1,4 +1,4 @@
-"""API keys page, CSRF, revoked keys and the placeholder pages, in a real browser."""
+"""API keys page, CSRF and revoked keys, in a real browser."""
 
 from __future__ import annotations
 
@@ -66,10 +66,3 @@ def test_a_post_without_the_csrf_token_is_refused(signed_in, console):
     assert "http://127.0.0.1:9/forged" not in urls
     response = page.context.request.post(f"{console.url}/console/sign-out", form={})
     assert response.status == 403
-
-
-@pytest.mark.parametrize("name", ["bulk"])
-def test_placeholder_pages(signed_in, name):
-    signed_in.goto(f"/console/{name}")
-    assert signed_in.get_by_role("heading", name="Coming soon").is_visible()
-    screenshot(signed_in, name)

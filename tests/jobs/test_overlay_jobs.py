@@ -34,7 +34,8 @@ def app(tmp_path, database_url):
 
 
 def _submit(app, parameters: dict) -> dict:
-    source_id = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]["id"]
+    (source_id,) = [s["id"] for s in app.api("GET", "/api/v1/sources").json()["response"]["items"]
+                    if s["name"] == "default"]
     reply = app.api("POST", URL, json={"source_id": source_id, "object_key": "photo.png",
                                        "destination_object_key": "out/photo.png", "parameters": parameters})
     assert reply.status_code == 202, reply.text
@@ -55,10 +56,34 @@ async def test_a_job_with_mark_renders_it_like_on_demand(app, tmp_path):
     assert on_demand.content == stored
 
 
-async def test_a_job_whose_mark_is_elsewhere_fails_with_a_400_naming_it(app):
-    outcome = await execute(app.svc, _submit(app, {"mark": "https://example.com/logo.png"}))
+async def test_a_mark_elsewhere_is_refused_before_the_job_is_queued(app):
+    source_id = app.api("GET", "/api/v1/sources").json()["response"]["items"][0]["id"]
+    for body in ({"parameters": {"mark": "https://example.com/logo.png"}},
+                 {"outputs": [{"parameters": {"w": 10}}, {"parameters": {"mark": "http://127.0.0.1:1/x.png"}}]}):
+        reply = app.api("POST", URL, json={"source_id": source_id, "object_key": "photo.png", **body})
+        assert reply.status_code == 400, reply.text
+        field = "parameters.mark" if "parameters" in body else "outputs[1].parameters.mark"
+        assert [e["field"] for e in reply.json()["errors"]] == [field], reply.text
+        assert "this project" in reply.json()["message"]
+    batch = app.api("POST", URL + "/batch", json={"items": [
+        {"source_id": source_id, "object_key": "photo.png", "parameters": {"mark": "https://example.com/l.png"}}]})
+    (item,) = batch.json()["response"]["items"]
+    assert item["status_code"] == 400 and item["errors"][0]["field"] == "parameters.mark"
+    assert app.api("GET", URL).json()["response"]["items"] == []
+
+
+async def test_a_mark_whose_source_went_away_after_the_202_fails_the_job_with_a_400(app, tmp_path):
+    """The worker resolves the mark again: the source it named was deleted while the job waited."""
+    folder = tmp_path / "sources" / "brand"
+    folder.mkdir(parents=True)
+    (folder / "logo.png").write_bytes(_png(30, 10, [255, 0, 0, 255]))
+    brand = app.api("POST", "/api/v1/sources", json={"name": "brand", "kind": "fs", "path": str(folder)})
+    assert brand.status_code == 201, brand.text
+    job = _submit(app, {"mark": "http://localhost/brand/logo.png"})
+    assert app.api("DELETE", f"/api/v1/sources/{brand.json()['response']['id']}").status_code in (200, 204)
+    outcome = await execute(app.svc, job)
     assert outcome.error is not None and outcome.error.status == 400
-    assert outcome.error.field == "mark" and "this project" in outcome.error.message
+    assert outcome.error.field == "mark" and "not a source of this project" in outcome.error.message
 
 
 async def test_a_file_url_mark_is_refused_before_the_job_is_queued(app):

@@ -178,6 +178,32 @@ async def test_list_keys_in_key_order_under_a_prefix(writable):
     assert await writable.storage.list_keys("zzz/", limit=10) == []
 
 
+async def test_list_keys_pages_after_a_key_miss_nothing_and_repeat_nothing(writable):
+    """Pages resumed after their last key (as a bulk process lists) make the whole listing once, in
+    the storage's listing order (AWS and fs: the strings' order; SeaweedFS: folder by folder). A
+    prefix need not end at a folder."""
+    keys = ["a.jpg", "a/x.jpg", "a/y/z.jpg", "a0.jpg", "b-1.jpg", "b/1.jpg", "b/2.jpg", "b/sub/3.jpg", "ba.jpg",
+            "c.png"]
+    for key in reversed(keys):
+        await writable.storage.put(key, b"x", "image/jpeg")
+
+    async def pages(prefix: str, size: int) -> list[list[str]]:
+        out, after = [], None
+        while page := await writable.storage.list_keys(prefix, limit=size, start_after=after):
+            assert len(page) <= size
+            out.append(page)
+            after = page[-1]
+        return out
+
+    for prefix, expected in (("", keys), ("b", keys[4:9]), ("b/", keys[5:8]), ("a/y", ["a/y/z.jpg"]), ("d", [])):
+        for size in (1, 3, 100):
+            listed = [k for p in await pages(prefix, size) for k in p]
+            assert sorted(listed) == sorted(expected), (prefix, size)
+            assert len(set(listed)) == len(listed)
+    if writable.kind != "s3":
+        assert await writable.storage.list_keys(limit=3) == ["a.jpg", "a/x.jpg", "a/y/z.jpg"]
+
+
 async def test_put_refuses_unsafe_keys(writable):
     with pytest.raises(ValidationFailed, match=r"'\.\.'"):
         await writable.storage.put("a/../../etc/passwd", b"x", "text/plain")

@@ -73,9 +73,10 @@ class ImsProcess:
 
 
 class Server(ImsProcess):
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, args: tuple[str, ...] = ()) -> None:
+        """``args``: after ``serve`` (``("--dev",)``)."""
         self.port = free_port()
-        super().__init__("serve", {**env, "IMS_PORT": str(self.port)}, log)
+        super().__init__(("serve", *args), {**env, "IMS_PORT": str(self.port)}, log)
         self.url = f"http://127.0.0.1:{self.port}"
         self.http = httpx.Client(base_url=self.url, headers={"x-api-key": env["IMS_BOOTSTRAP_API_KEY"]},
                                  timeout=30)

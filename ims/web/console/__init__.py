@@ -13,12 +13,12 @@ from fastapi import APIRouter
 
 from ims.web.console import (
     auth,
+    bulk,
     destinations,
     fallback,
     jobs,
     keys,
     overview,
-    placeholders,
     presets,
     sources,
     static,
@@ -34,8 +34,8 @@ PAGES = (
     webhooks,
     jobs,
     presets,
+    bulk,
     keys,
-    placeholders,
 )
 
 
