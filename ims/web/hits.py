@@ -81,9 +81,13 @@ class Hits:
         if entry is None:
             scope[PREPARED] = prepared
             return None
-        reply = image_headers(asked, mime=entry.meta["mime"], size=entry.size, etag=etag_of(variant), cached=True,
-                              vary_accept=entry.meta["vary_accept"])
-        return _FileReply(entry, reply)
+        try:
+            reply = image_headers(asked, mime=entry.meta["mime"], size=entry.size, etag=etag_of(variant),
+                                  cached=True, vary_accept=entry.meta["vary_accept"])
+            return _FileReply(entry, reply)
+        except BaseException:  # (an entry whose meta lacks a field: the full path renders it again)
+            entry.close()
+            raise
 
 
 def _headers(scope):

@@ -8,6 +8,9 @@ signature or a cache file that disappears must be honoured exactly as the full p
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import pytest
 import pyvips
 
@@ -228,3 +231,26 @@ def _metric(app, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[-1])
     raise AssertionError(f"{name} not in /metrics:\n{text[:2000]}")
+
+
+def test_every_hit_closes_its_cache_file(app, photo):
+    url = "/default/noise.png?w=300&fm=png"
+    etag = app.client.get(url).headers["etag"]
+    for _ in range(3):  # (whatever the first hits open for good: connections, the version reader)
+        app.client.get(url)
+    cache_dir = str(app.svc.settings.data_dir / "cache")
+
+    def open_cache_files() -> int:
+        names = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                names.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return sum(name.startswith(cache_dir) for name in names)
+
+    before = os.listdir("/proc/self/fd")
+    for _ in range(10):
+        assert app.client.get(url).headers["x-ims-cache"] == "hit"
+        assert app.client.head(url).status_code == 200
+        assert app.client.get(url, headers={"if-none-match": etag}).status_code == 304
+    assert open_cache_files() == 0
+    assert len(os.listdir("/proc/self/fd")) <= len(before)
