@@ -94,8 +94,14 @@ TXT_QUERY = (QUERY + "&txt=%C2%A9%202026%20Example%20Photo%20Agency%20%E2%80%94%
              "&txt-size=48&txt-color=fff&txt-align=bottom,right&txt-pad=24")
 TXT_OVERHEAD = 0.15            # target: the caption costs at most 15 % over the plain render
 MARK_OVERHEAD = 0.15           # and so does the watermark
+CACHED_P50_MS = 2.0            # issue 15 item 4: a cache hit at 4 in flight, p50 …
+CACHED_RATE = 2000             # … and req/s, with 1 and with 2 server processes
 
 Runner = Callable[[float], Figures]   # measure for this many seconds
+# What the special case for hits buys (ims.web.hits, in front of FastAPI), measured against the
+# full path it replaced on the same machine, alternating runs (load average ~5 on 2 cores).
+HIT_NOTE = ("hits answered in front of FastAPI (ims.web.hits); the full path before it: 0.74 ms CPU per hit, "
+            "610–670 req/s, p50 4.1–5.0 ms at 4 in flight")
 
 
 @dataclass
@@ -248,7 +254,8 @@ def ims_line(servers: contextlib.ExitStack, args, image: Path, name: str, concur
     except RuntimeError as e:
         return Line(name, note=f"could not run: {e}")
     check = check_jpeg if expect[1] == "image/jpeg" else check_type(expect[1])
-    return Line(name, http_runner(server.proc.pid, urls, concurrency, check), len(body) / 1024)
+    note = HIT_NOTE if name == "ims cached" else ""
+    return Line(name, http_runner(server.proc.pid, urls, concurrency, check), len(body) / 1024, note=note)
 
 
 def shared_hit_line(servers: contextlib.ExitStack, args, image: Path, name: str, concurrency: int) -> Line:
@@ -581,7 +588,7 @@ def print_table(lines: list[Line]) -> None:
             continue
         vs_raw = f"{f.rate / raw.rate:.2f}×" if raw else "—"
         ims_vs = f"{ims.rate / f.rate:.2f}×" if ims else "—"
-        cpu = f"{f.cpu_ms_per_op:.0f}" if f.cpu_ms_per_op is not None else "—"
+        cpu = "—" if f.cpu_ms_per_op is None else f"{f.cpu_ms_per_op:.{2 if f.cpu_ms_per_op < 10 else 0}f}"
         print(f"{line.name:<27}{f.rate:>8.1f}{f.p50_ms:>9.1f}{f.p99_ms:>9.1f}{cpu:>11}"
               f"{f.peak_rss_mb or 0:>13.0f}{line.reply_kb or 0:>10.0f}{f.errors:>8}"
               f"{vs_raw:>13}{ims_vs:>12}")
@@ -617,8 +624,8 @@ def target_lines(lines: list[Line]) -> list[dict]:
          "≥ 1.0×", lambda v: v >= 1.0),
         ("ims uncached ÷ thumbor", ratio(ims, thumbor), cpu_ratio(ims, thumbor), "×",
          "≥ 1.6×", lambda v: v >= 1.6),
-        ("ims cached p50", cached.p50_ms if cached else None, None, " ms", "< 5 ms",
-         lambda v: v < 5),
+        *cached_targets("ims cached", cached, processes=1),
+        *cached_targets("ims cached, 2 processes", measured(lines, "ims cached, 2 processes"), processes=2),
         overhead_target("ims mark overhead over ims uncached", marked, ims, MARK_OVERHEAD),
         overhead_target("ims txt overhead over ims uncached", measured(lines, "ims txt overlay"), ims,
                         TXT_OVERHEAD),
@@ -626,6 +633,17 @@ def target_lines(lines: list[Line]) -> list[dict]:
     return [{"what": what, "value": value, "by_cpu": by_cpu, "unit": unit, "target": target,
              "met": value is not None and meets(value)}
             for what, value, by_cpu, unit, target, meets in targets]
+
+
+def cached_targets(name: str, cached: Figures | None, *, processes: int) -> list[tuple]:
+    """Issue 15 item 4 at 4 in flight: p50 ≤ 2 ms and ≥ 2,000 req/s. Beside the req/s, by CPU:
+    the req/s the server's CPU per hit would allow with a core per server process (what the
+    rate would be if the load driver and other work did not share the cores)."""
+    by_cpu = processes * 1000 / cached.cpu_ms_per_op if cached and cached.cpu_ms_per_op else None
+    return [
+        (f"{name}: p50", cached.p50_ms if cached else None, None, " ms", "≤ 2 ms", lambda v: v <= CACHED_P50_MS),
+        (f"{name}: req/s", cached.rate if cached else None, by_cpu, " req/s", "≥ 2000", lambda v: v >= CACHED_RATE),
+    ]
 
 
 def overhead_target(what: str, extra: Figures | None, plain: Figures | None, most: float) -> tuple:
@@ -642,10 +660,10 @@ def print_targets(targets: list[dict]) -> None:
     print("\ntargets (verdict on req/s; CPU-per-image ratio alongside)")
     for t in targets:
         value = "—" if t["value"] is None else f"{t['value']:.2f}{t['unit']}"
-        cpu_unit = " %" if t["unit"] == " %" else "×"
-        by_cpu = f"by CPU {t['by_cpu']:.2f}{cpu_unit}" if t["by_cpu"] is not None else ""
+        cpu_unit = t["unit"] if t["unit"] in (" %", " req/s") else "×"
+        by_cpu = f"by CPU {t['by_cpu']:.{0 if cpu_unit == ' req/s' else 2}f}{cpu_unit}" if t["by_cpu"] is not None else ""
         verdict = "not measured" if t["value"] is None else ("met" if t["met"] else "NOT met")
-        print(f"  {t['what']:<38}{value:>10}  {by_cpu:<14} target {t['target']:<8} {verdict}")
+        print(f"  {t['what']:<40}{value:>12}  {by_cpu:<20} target {t['target']:<8} {verdict}")
 
 
 def write_json(args, lines: list[Line], targets: list[dict], cores: int, concurrency: int) -> None:

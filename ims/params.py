@@ -245,8 +245,16 @@ class Params:
         Parameters sorted by external name, defaults dropped, numbers in a normal
         form (``w=300``, ``w=0.5``), colours as lowercase ``aarrggbb``, lists sorted
         or in their fixed order. ``parse(parse_qsl(p.canonical())) == p``.
+
+        Computed once per object (it is frozen; ``replace`` makes a new one): a hot URL's
+        ``Params`` is shared by its requests (``ims.web.images.parsed``), each of which needs
+        its cache key.
         """
-        return canonical(self)
+        known = self.__dict__.get("_canonical")
+        if known is None:
+            known = canonical(self)
+            object.__setattr__(self, "_canonical", known)
+        return known
 
     @classmethod
     def from_canonical(cls, query: str) -> Params:

@@ -200,6 +200,76 @@ def test_an_entry_removed_behind_the_cache_is_a_miss(tmp_path):
     cache.rescan()  # and the size bookkeeping copes
 
 
+# --- opened for sending (the hit path: ims.web.hits) ----------------------------------------
+
+
+def test_an_opened_entry_is_read_in_chunks_from_the_file(tmp_path):
+    cache = ResultCache(tmp_path, 10**7)
+    body = body_for("k", 3 * cache_module.CHUNK + 1234)
+    cache.put("k", body, META)
+    with cache.open("k") as entry:
+        assert (entry.meta, entry.size) == (META, len(body))
+        sizes = []
+        data = b""
+        for chunk in entry.chunks():
+            sizes.append(len(chunk))
+            data += chunk
+    assert data == body and sizes == [cache_module.CHUNK] * 3 + [1234]
+
+
+def test_an_opened_entry_is_whole_after_it_was_replaced_or_evicted(tmp_path):
+    cache = ResultCache(tmp_path, 10**7)
+    body = body_for("k", 200_000)
+    cache.put("k", body, META)
+    entry = cache.open("k")
+    cache.put("k", b"another body", META)      # replaced (os.replace) meanwhile …
+    entry_path(tmp_path, "k").unlink()           # … and evicted
+    with entry:
+        assert b"".join(entry.chunks()) == body
+    assert cache.open("k") is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: b"garbage",
+        lambda data: b"",
+        lambda data: data[:-1],  # truncated body
+        lambda data: data[:12],  # truncated header
+        lambda data: data + b"x",  # trailing bytes
+        lambda data: b"XXXXX" + data[5:],  # wrong magic
+        lambda data: data[:5] + b"\xff\xff\xff\xff" + data[9:],  # absurd header length
+    ],
+)
+def test_a_damaged_entry_is_not_opened_and_is_removed(tmp_path, damage):
+    cache = ResultCache(tmp_path, 10**6)
+    cache.put("k", b"body bytes", META)
+    path = entry_path(tmp_path, "k")
+    path.write_bytes(damage(path.read_bytes()))
+    assert cache.open("k") is None
+    assert not path.exists()
+
+
+def test_another_keys_entry_or_a_disabled_cache_opens_nothing(tmp_path):
+    cache = ResultCache(tmp_path, 10**6)
+    cache.put("a", b"body of a", META)
+    target = entry_path(tmp_path, "b")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(entry_path(tmp_path, "a").read_bytes())
+    assert cache.open("b") is None
+    assert ResultCache(tmp_path, 0).open("a") is None
+    with cache.open("a") as entry:
+        assert b"".join(entry.chunks()) == b"body of a"
+
+
+def test_opening_an_entry_makes_it_recent(tmp_path):
+    cache = ResultCache(tmp_path, 10**6)
+    cache.put("old", b"o" * 100, META)
+    cache.put("new", b"n" * 100, META)
+    cache.open("old").close()
+    assert entry_path(tmp_path, "old").stat().st_mtime_ns > entry_path(tmp_path, "new").stat().st_mtime_ns
+
+
 # --- sharing -----------------------------------------------------------------------------
 
 

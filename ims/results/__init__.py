@@ -2,6 +2,7 @@
 
     results = Results.open(settings, db, metrics)
     hit = await results.get(variant)                 # level 1: disk (ims.cache), level 2: shared S3
+    entry = results.open_hit(variant)                # level 1 only, opened for sending (ims.web.hits)
     async with results.turn(variant) as hit:         # shared store: one node renders a new variant
         if hit is None:
             ...render...
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from ims.cache import CachedResult, ResultCache, encode_record
+from ims.cache import CachedFile, CachedResult, ResultCache, encode_record
 from ims.config import Settings
 from ims.db import Database
 from ims.metrics import Metrics
@@ -68,6 +69,14 @@ class Results:
         if self.enabled:
             self._metrics.cache.labels("miss" if hit is None else "hit").inc()
         return hit
+
+    def open_hit(self, variant: str) -> CachedFile | None:
+        """``variant``'s entry in this node's disk cache, opened for sending and counted as a hit;
+        None (counted nowhere: the full path that follows counts it) if it is not there."""
+        entry = self.local.open(variant)
+        if entry is not None:
+            self._metrics.cache.labels("hit").inc()
+        return entry
 
     async def put(self, variant: str, body: bytes, meta: dict[str, Any]) -> None:
         if self.local.enabled:

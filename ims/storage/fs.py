@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import mimetypes
 import os
 import secrets
@@ -46,6 +47,7 @@ _NOT_AN_OBJECT = {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, 
 
 class FsStorage:
     blocking_put = True  # see Storage.blocking_put: ``put_blocking`` below
+    head_on_loop = True  # ``head`` never waits: a few system calls on the loop (``Renderer.head`` sets no timer)
 
     def __init__(self, root: Path | str, *, private: Sequence[Path] = ()) -> None:
         """``private``: ims's own files (resolved); a root that contains one, or lies inside
@@ -364,6 +366,7 @@ _IMAGE_TYPES = {
 }
 
 
+@functools.lru_cache(maxsize=1024)
 def _content_type(name: str) -> str | None:
     suffix = os.path.splitext(name)[1].lower()
     return _IMAGE_TYPES.get(suffix) or mimetypes.guess_type(name, strict=False)[0]

@@ -8,6 +8,8 @@ a key means the same object on fs, S3 and HTTP.
 
 from __future__ import annotations
 
+import functools
+
 from ims.errors import ValidationFailed
 
 MAX_KEY_BYTES = 1024
@@ -21,10 +23,16 @@ _ALLOWED = (
 
 def check_key(key: str, field: str = "object_key") -> str:
     """Return ``key`` unchanged if it is a safe object key, else raise ``ValidationFailed``."""
-    problem = _problem(key)
+    problem = _known_problem(key) if type(key) is str else _problem(key)
     if problem:
         raise ValidationFailed(f"{field} {problem}; {_ALLOWED}", field=field)
     return key
+
+
+@functools.lru_cache(maxsize=1024)
+def _known_problem(key: str) -> str | None:
+    """``_problem``, remembered: an image request checks its key twice (the route, the storage)."""
+    return _problem(key)
 
 
 def _problem(key: object) -> str | None:

@@ -49,7 +49,7 @@ class AccessLog:
 
         try:
             await self.app(scope, receive, watched)
-        finally:  # (an exception escaping here is answered 500 by the server-error layer outside)
+        finally:  # (an exception escaping the app was answered 500 by its server-error layer, inside)
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
             route = _LABELS.get(route, route)

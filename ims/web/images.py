@@ -8,23 +8,28 @@ from __future__ import annotations
 import functools
 import re
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.datastructures import URL
 
+from ims.config import Settings
 from ims.errors import NotFound, Unauthorized
 from ims.manage.keys import authenticate
 from ims.manage.sources import DEFAULT_CACHE_CONTROL, PRIVATE_CACHE_CONTROL, RESERVED, is_service_host, service_hosts
 from ims.manage.presets import pick, split_query
-from ims.params import PRESET, apply_client_hints, parse, with_preset
+from ims.params import PRESET, Params, apply_client_hints, parse, with_preset
 from ims.render import RenderResult, etag_of, variant_key
 from ims.results.purges import mark_of, tag_headers
 from ims.services import Services
 from ims.signing import check_url_signature
-from ims.storage import check_key
+from ims.storage import ObjectInfo, Storage, check_key
 from ims.storages import StorageRef
 from ims.web.deps import API_KEY_SCHEME, Svc
 from ims.web.docs import image_query_parameters
@@ -66,35 +71,125 @@ async def image(path: Annotated[str, Path(description=_PATH)], request: Request,
     return await _image(path, request, svc)
 
 
+def image_route() -> APIRoute:
+    """The image route (GET): its path pattern, and what the access log names a hit by."""
+    return next(r for r in router.routes if isinstance(r, APIRoute) and "GET" in r.methods)
+
+
 async def _image(path: str, request: Request, svc: Services) -> Response:
-    current = await svc.lookup.version()   # one configuration-version read for the source and its presets
-    source, key = await _resolve(svc, request, path, current)
-    check_key(key, field="object_key")
-    await _authorize(svc, request, source)
-    pairs = await query_pairs(svc, source, parse_qsl(request.url.query, keep_blank_values=True), current=current)
-    params = parse(pairs, ignored=svc.settings.ignored_params)
-    params, hints = apply_client_hints(params, request.headers)   # ch=Width,DPR,Save-Data
-    storage = svc.storages.get(StorageRef.of(source))
-    accept = request.headers.get("accept", "")
+    # (The cache-hit layer in front, ``ims.web.hits``, may have done the first half already.)
+    prepared = request.scope.pop(PREPARED, None) or await prepare(svc, path, request.headers, request.scope)
+    asked, info = prepared.asked, prepared.info
+    if prepared.fresh:
+        return not_modified(asked, etag_of(prepared.variant))
+    result = await svc.renderer.render(asked.source["id"], asked.storage, asked.key, asked.params, asked.accept,
+                                       info=info, purged=asked.purged)
+    return _image_response(result, asked, head=request.method == "HEAD")
+
+
+PREPARED = "ims.prepared"  # the scope key a ``Prepared`` is handed on under
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An image request up to its render: what it asks for, the object's version (when the cache
+    or ``If-None-Match`` needs it) and — when it was worth computing — the rendition's cache key,
+    and whether ``If-None-Match`` names it (then the answer is a 304)."""
+
+    asked: Asked
+    info: ObjectInfo | None
+    variant: str | None = None
+    fresh: bool = False
+
+
+async def prepare(svc: Services, path: str, headers: Mapping[str, str], scope, *, variant: bool = False) -> Prepared:
+    """``ask``, then the object's ``head`` if the result cache is on or the request is conditional,
+    then the cache key if it is conditional (or ``variant``): the same first half for the full
+    path and the cache-hit layer."""
+    asked = await ask(svc, path, headers, scope)
     renderer = svc.renderer
-    purged = mark_of(source, key)
+    conditional = headers.get("if-none-match")
+    if not (conditional or renderer.cache.enabled):
+        return Prepared(asked, None)
+    info = await renderer.head(asked.storage, asked.key)
+    if not (conditional or variant):
+        return Prepared(asked, info)
+    key = await variant_of(svc, asked, info)
+    return Prepared(asked, info, key, bool(conditional) and matches(conditional, etag_of(key)))
 
-    info = None
-    conditional = request.headers.get("if-none-match")
-    if conditional or renderer.cache.enabled:
-        info = await renderer.head(storage, key)
-    if conditional and info:
-        overlays = await renderer.overlay_versions(source["id"], params)   # (mark/blend images)
-        etag = etag_of(variant_key(source["id"], key, info.version, params, accept, overlays, purged))
-        if _matches(conditional, etag):
-            headers = {"ETag": etag, "Cache-Control": cache_control(source), **tag_headers(source["id"], key)}
-            vary = _vary("format" in params.auto and not params.fm, hints)
-            if vary:
-                headers["Vary"] = vary
-            return Response(status_code=304, headers=headers)
 
-    result = await renderer.render(source["id"], storage, key, params, accept, info=info, purged=purged)
-    return _image_response(result, source, key, params, hints, head=request.method == "HEAD")
+@dataclass(frozen=True)
+class Asked:
+    """An image request resolved and checked — everything before the render: its source and
+    object key (access and signature checked), its parameters (presets laid under them, client
+    hints applied), the storage, ``Accept`` and the object's purge marks."""
+
+    source: dict
+    key: str
+    params: Params
+    hints: tuple[str, ...]   # the client-hint headers the answer varies on
+    storage: Storage
+    accept: str
+    purged: str
+
+
+async def ask(svc: Services, path: str, headers: Mapping[str, str], scope) -> Asked:
+    """The first half of every image request (``_image``, and the cache-hit layer ``ims.web.hits``)."""
+    current = await svc.lookup.version()   # one configuration-version read for the source and its presets
+    source, key = await _resolve(svc, headers, path, current)
+    check_key(key, field="object_key")
+    await _authorize(svc, headers, scope, source)
+    pairs = await query_pairs(svc, source, _pairs(_query(scope)), current=current)
+    params = parsed(pairs, svc.settings.ignored_params)
+    params, hints = apply_client_hints(params, headers)   # ch=Width,DPR,Save-Data
+    storage = svc.storages.get(StorageRef.of(source))
+    return Asked(source, key, params, hints, storage, headers.get("accept", ""), mark_of(source, key))
+
+
+@functools.lru_cache(maxsize=256)
+def _pairs(query: str) -> tuple[tuple[str, str], ...]:
+    """``parse_qsl`` of a query string (blank values kept), remembered for the hottest ones."""
+    return tuple(parse_qsl(query, keep_blank_values=True))
+
+
+def _query(scope) -> str:
+    """The query string as Starlette's ``request.url.query`` reads it, without building the URL
+    when nothing in it would change (a ``#`` ends it there; tabs and line breaks are dropped)."""
+    query = scope.get("query_string", b"").decode()
+    if "#" in query or "\t" in query or "\r" in query or "\n" in query:
+        return URL(scope=scope).query
+    return query
+
+
+async def variant_of(svc: Services, asked: Asked, info: ObjectInfo) -> str:
+    """The rendition's cache key (``variant_key``) for the object version ``info``, with the
+    versions of the overlay images it draws: what ``Renderer.render`` looks up."""
+    overlays = await svc.renderer.overlay_versions(asked.source["id"], asked.params)   # (mark/blend images)
+    return variant_key(asked.source["id"], asked.key, info.version, asked.params, asked.accept, overlays,
+                       asked.purged)
+
+
+def not_modified(asked: Asked, etag: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": cache_control(asked.source), **tag_headers(asked.source["id"], asked.key)}
+    vary = _vary("format" in asked.params.auto and not asked.params.fm, asked.hints)
+    if vary:
+        headers["Vary"] = vary
+    return Response(status_code=304, headers=headers)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(pairs: tuple, ignored: tuple[str, ...]) -> Params:
+    return parse(pairs, ignored=ignored)
+
+
+def parsed(pairs: list, ignored: tuple[str, ...]) -> Params:
+    """``parse``, remembered for the last few hundred distinct queries (a hot URL is parsed once:
+    ``Params`` is frozen, so one object serves every request that asks the same). Only pairs of
+    strings, as a URL has: a preset's JSON values (1 and 1.0 and True are equal keys) are parsed
+    afresh."""
+    if all(type(name) is str and type(value) is str for name, value in pairs):
+        return _parsed(tuple(pairs), tuple(ignored))
+    return parse(pairs, ignored=ignored)
 
 
 async def query_pairs(svc: Services, source, pairs, *, current: int | None = None) -> list:
@@ -114,23 +209,30 @@ def _vary(accept: bool, hints: tuple[str, ...]) -> str:
     return ", ".join((("Accept",) if accept else ()) + hints)
 
 
-def _image_response(result: RenderResult, source, key: str, params, hints: tuple[str, ...] = (), *,
-                    head: bool) -> Response:
-    """The image, with the CDN tags of the object (``Surrogate-Key``/``Cache-Tag``: purge by them)."""
+def _image_response(result: RenderResult, asked: Asked, *, head: bool) -> Response:
+    headers = image_headers(asked, mime=result.mime, size=len(result.body), etag=result.etag,
+                            cached=result.cached, vary_accept=result.vary_accept, deferred=result.deferred)
+    return Response(content=b"" if head else result.body, headers=headers, media_type=None)
+
+
+def image_headers(asked: Asked, *, mime: str, size: int, etag: str, cached: bool, vary_accept: bool,
+                  deferred: bool = False) -> dict[str, str]:
+    """An image reply's headers, with the CDN tags of the object (``Surrogate-Key``/``Cache-Tag``:
+    purge by them) — one function for a render and for a hit sent from the cache file."""
     headers = {
-        "Content-Type": result.mime,
-        "Content-Length": str(len(result.body)),
-        "ETag": result.etag,
-        "Cache-Control": deferred_cache_control(source) if result.deferred else cache_control(source),
-        "X-Ims-Cache": "hit" if result.cached else "miss",
-        **tag_headers(source["id"], key),
+        "Content-Type": mime,
+        "Content-Length": str(size),
+        "ETag": etag,
+        "Cache-Control": deferred_cache_control(asked.source) if deferred else cache_control(asked.source),
+        "X-Ims-Cache": "hit" if cached else "miss",
+        **tag_headers(asked.source["id"], asked.key),
     }
-    vary = _vary(result.vary_accept, hints)
+    vary = _vary(vary_accept, asked.hints)
     if vary:
         headers["Vary"] = vary
-    if params.dl:
-        headers["Content-Disposition"] = content_disposition(params.dl)
-    return Response(content=b"" if head else result.body, headers=headers, media_type=None)
+    if asked.params.dl:
+        headers["Content-Disposition"] = content_disposition(asked.params.dl)
+    return headers
 
 
 def cache_control(source) -> str:
@@ -156,21 +258,38 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def _matches(if_none_match: str, etag: str) -> bool:
+def matches(if_none_match: str, etag: str) -> bool:
     candidates = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
     return "*" in candidates or etag in candidates
 
 
-_own_hosts = functools.lru_cache(maxsize=4)(service_hosts)  # one set per Settings, built once
+_own: dict[int, tuple[Settings, frozenset[str]]] = {}
 
 
-async def _resolve(svc: Services, request: Request, path: str, current: int | None = None):
+def _own_hosts(settings: Settings) -> frozenset[str]:
+    """``service_hosts``, built once per Settings (kept by identity: hashing the settings costs
+    more than the lookup)."""
+    kept = _own.get(id(settings))
+    if kept is None or kept[0] is not settings:
+        if len(_own) >= 8:
+            _own.clear()
+        kept = _own[id(settings)] = (settings, service_hosts(settings))
+    return kept[1]
+
+
+@functools.lru_cache(maxsize=1024)
+def _routable(host: str, own: frozenset[str]) -> bool:
+    """Whether a request for ``host`` may be routed by hostname (not one of the service's own)."""
+    return bool(host) and not is_service_host(host, own)
+
+
+async def _resolve(svc: Services, headers: Mapping[str, str], path: str, current: int | None = None):
     """(source row, object key): by the Host header if it is bound, else by the first segment.
 
     The service's own hosts (IP literals, localhost, IMS_HOST, IMS_PUBLIC_HOSTS) are never
     routed by hostname, even if a row stored before they were refused claims one."""
-    host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower().rstrip(".")
-    routable = host and not is_service_host(host, _own_hosts(svc.settings))
+    host = (headers.get("host") or "").rsplit(":", 1)[0].lower().rstrip(".")
+    routable = _routable(host, _own_hosts(svc.settings))
     name, _, key = path.partition("/")
     named = name if name and name not in RESERVED else None
     source, by_host = await svc.lookup.by_host_or_name(host if routable else None, named, current=current)
@@ -183,10 +302,10 @@ async def _resolve(svc: Services, request: Request, path: str, current: int | No
     return source, key
 
 
-async def _authorize(svc: Services, request: Request, source) -> None:
+async def _authorize(svc: Services, headers: Mapping[str, str], scope, source) -> None:
     """public: anyone · signed: a valid ``s`` · private: an API key of the owning project.
     A key of the owning project is always enough."""
-    api_key = request.headers.get("x-api-key")
+    api_key = headers.get("x-api-key")
     if api_key:
         who = await run_in_threadpool(authenticate, svc.db, api_key)
         if who.project_id == source["project_id"]:
@@ -194,10 +313,10 @@ async def _authorize(svc: Services, request: Request, source) -> None:
     if source["access"] == "public":
         return
     if source["access"] == "signed":
-        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        raw_path = scope.get("raw_path") or URL(scope=scope).path.encode()
         check_url_signature(
             raw_path.decode("latin-1"),
-            request.scope.get("query_string", b"").decode("latin-1"),
+            scope.get("query_string", b"").decode("latin-1"),
             svc.sealer.open(source["signing_key"]),
             source["signature"],
             time.time(),
