@@ -46,28 +46,27 @@ WINDOW_SECONDS = 0.001
 
 
 class GroupCommit:
-    """See the module docstring. With ``on_loop`` the transactions of a SQLite database run
-    on the event loop's own thread instead of a worker thread.
+    """See the module docstring. With ``on_loop`` the transactions run on the event loop's
+    own thread instead of a worker thread.
 
     That is for a process that does nothing but background work (``ims worker``): SQLAlchemy
     is Python, and Python in a second thread fights the event loop for the GIL; measured on
-    2 cores, trivial jobs went from 220 to 307/s on SQLite. The price is that the loop waits
-    while the database does (a write lock another process holds), so ``ims serve``, whose
-    loop also answers HTTP, keeps it off. How long it can wait is bounded by the database's
-    own bound (``Database.bound``); a batch that fails on the loop is retried in a thread,
-    and writes stay there until one commits, so an outage costs the loop one bounded wait,
-    not one per retry for as long as it lasts.
+    2 cores, trivial jobs went from 220 to 307/s on SQLite and from 206 to 244/s on
+    PostgreSQL. The price is that the loop waits while the database does (a SQLite write
+    lock another process holds, PostgreSQL round trips), so ``ims serve``, whose loop also
+    answers HTTP, keeps it off. How long it can wait is bounded by the database's own bound
+    (``Database.bound``: a stalled connection fails within it); a batch that fails on the
+    loop is retried in a thread, and writes stay there until one commits, so an outage
+    costs the loop one bounded wait, not one per retry for as long as it lasts.
 
-    PostgreSQL's batches are written in a thread whatever ``on_loop`` says. There the loop
-    would wait for a server in another process: three or four round trips per job, each
-    waiting for that process to be scheduled (milliseconds on a busy machine), and a COMMIT
-    that returns only once its WAL is on disk (``synchronous_commit``: 2–3 ms on this
-    machine's disk) — time in which a worker's loop renders nothing. Measured with trivial
-    jobs on 2 cores shared with other work (``bench/ab_jobs.py``, four rounds, load 3–4):
-    178/s with the batch on the loop, 190/s in a thread, at the same CPU per job (4.0 ms);
-    with only the COMMIT in a thread, 162/s. (An earlier measurement, before the claim's
-    index and ``ims.db.prepared`` took work out of the hot statements, had the loop ahead:
-    244 against 206/s.)
+    On PostgreSQL the loop also waits for the server process to be scheduled on every round
+    trip and for each COMMIT's WAL flush (2–3 ms on this machine's disk; ``synchronous_commit``
+    stays on). Writing its batches in a thread anyway was measured with trivial jobs
+    (``bench/ab_jobs.py``, four rounds, after ``ims.db.prepared``): on 2 cores at load 1.5–2,
+    on the loop 328/s at 3.7 ms of worker CPU per job against 312/s at 4.1 ms in a thread; at
+    load 5–7 (other work on the cores, the server slow to be scheduled) the thread won, 190
+    against 178/s. The loop stays: it costs less CPU per job, and that is what a machine
+    sized for its load has to spend. (Only the COMMIT in a thread: 162/s at load 5–7.)
     """
 
     def __init__(self, db: Database, *, on_loop: bool = False, window: float = WINDOW_SECONDS) -> None:
@@ -107,7 +106,7 @@ class GroupCommit:
             self._timer = None
         batch, self._queued, self._due = self._queued, [], math.inf
         fns = [fn for fn, _ in batch]
-        if self.on_loop and self.db.is_sqlite and not self._troubled:
+        if self.on_loop and not self._troubled:
             outcomes = self._write_once(fns)
             if not isinstance(outcomes, Exception):
                 self._answer(batch, outcomes)

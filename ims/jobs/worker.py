@@ -313,8 +313,8 @@ class Background:
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         # Jobs still wait on short blocking calls in threads (large files, the group commit in
-        # ``ims serve`` and on PostgreSQL, the reaper); the default executor (cores + 4 threads)
-        # would queue them behind each other.
+        # ``ims serve``, the reaper); the default executor (cores + 4 threads) would queue them
+        # behind each other.
         loop.set_default_executor(ThreadPoolExecutor(max(32, 4 * self.jobs.concurrency),
                                                      thread_name_prefix="ims-io"))
         self.wakeups.bind(loop)
