@@ -13,6 +13,9 @@ Measures, in one run and under the same bounded load (2 × CPU cores requests in
   ims cached              `ims serve` with a 256 MB result cache, warmed by one request
   ims cached, 1 in flight the same with one request at a time: latency without queueing
   thumbor                 thumbor 7 (PIL engine), one process per core, no storages
+  ipx                     ipx 3 (Node, sharp/libvips), `ipx serve --dir`, modifiers
+                          w_1600,h_1600,fit_inside,q_82,f_jpeg, a copy per thread (npm
+                          installs it into --out the first time)
   ims HEIC 12 MP → 1600 JPEG   the same photo as a HEIC (pillow-heif, made once in --out),
                           `w=1600&h=1600&fm=jpg`, uncached, a copy per thread
   ims PDF page 1 → 1600 PNG    an A4 vector page (shapes and text, written here) rendered
@@ -83,6 +86,8 @@ BENCH = REPO / "bench"
 IMAGE = "large-12mp.jpg"
 QUERY = "w=1600&h=1600&q=82"
 THUMBOR_PATH = "/unsafe/fit-in/1600x1600/"
+IPX_PATH = "/w_1600,h_1600,fit_inside,q_82,f_jpeg/"  # the same operation in ipx's modifiers
+IPX_PACKAGE = "ipx@3"
 BOX = 1600                     # w=1600&h=1600, fit-in/1600x1600
 EXPECTED = (1600, 1200)        # a 4000×3000 source fitted into the box
 QUALITY = 82
@@ -137,6 +142,7 @@ def main() -> int:
             ("ims cached", lambda name: ims_line(servers, args, image, name, concurrency, cache_mb=256)),
             ("ims cached, 1 in flight", lambda name: ims_line(servers, args, image, name, 1, cache_mb=256)),
             ("thumbor", lambda name: thumbor_line(servers, args, image, concurrency, cores)),
+            ("ipx", lambda name: ipx_line(servers, args, image, concurrency)),
             ("ims crop=faces 400×400", lambda name: ims_line(
                 servers, args, image, name, concurrency, cache_mb=0, distinct=True, query=FACES_QUERY,
                 expect=((400, 400), "image/jpeg"))),
@@ -189,6 +195,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--make-large", type=Path, default=REPO.parent / "shared/testdata/make_large.py",
                    help="the test image generator (../shared/testdata/make_large.py)")
     p.add_argument("--no-thumbor", action="store_true", help="skip the thumbor line")
+    p.add_argument("--no-ipx", action="store_true", help="skip the ipx line (npm install ipx@3 the first time)")
     p.add_argument("--formats-only", action="store_true", help="only the HEIC and PDF lines")
     p.add_argument("--thumbor-venv", type=Path, default=None,
                    help="thumbor's venv (OUT/thumbor-venv; made by bench/setup_thumbor.sh)")
@@ -488,6 +495,53 @@ def thumbor_line(servers: contextlib.ExitStack, args, image: Path, concurrency: 
     return Line(name, http_runner(server.proc.pid, urls, concurrency), len(body) / 1024, note)
 
 
+# --- ipx ---------------------------------------------------------------------------------
+
+def ipx_line(servers: contextlib.ExitStack, args, image: Path, concurrency: int) -> Line:
+    """ipx 3 (Node, sharp/libvips) as ``ipx serve --dir`` starts it: one Node process, sharp's
+    own thread pool; installed with npm into OUT/ipx the first time."""
+    name = "ipx"
+    if args.no_ipx:
+        return Line(name, note="skipped (--no-ipx)")
+    folder = args.out / "ipx"
+    problem = install_ipx(folder)
+    if problem:
+        print(f"ipx: not available: {problem}", flush=True)
+        return Line(name, note=f"not available: {problem}")
+    version = json.loads((folder / "node_modules/ipx/package.json").read_text())["version"]
+    print(f"{name}: starting ipx {version} …", flush=True)
+    root = Path(servers.enter_context(tempfile.TemporaryDirectory(prefix="ipx-", dir=args.out)))
+    keys = place_copies(image, root, concurrency)
+    port = free_port()
+    server = start_server(name, [str(folder / "node_modules/.bin/ipx"), "serve", "--dir", str(root),
+                                 "--host", "127.0.0.1", "--port", str(port)],
+                          f"http://127.0.0.1:{port}", args.out / "ipx.log")
+    servers.callback(server.stop)
+    try:
+        wait_http(server, IPX_PATH + keys[0])
+        urls = [f"{server.base_url}{IPX_PATH}{key}" for key in keys]
+        body = first_reply(urls[0])
+    except RuntimeError as e:
+        return Line(name, note=f"could not run: {e}")
+    note = f"ipx {version} serve --dir (sharp), modifiers {IPX_PATH.strip('/')}, no result cache"
+    return Line(name, http_runner(server.proc.pid, urls, concurrency), len(body) / 1024, note)
+
+
+def install_ipx(folder: Path) -> str | None:
+    """``npm install ipx@3`` into ``folder``; None when ipx is ready, else the reason it is not."""
+    if (folder / "node_modules/.bin/ipx").exists():
+        return None
+    if shutil.which("npm") is None:
+        return "npm not found (ipx is a Node package)"
+    print(f"ipx: npm install {IPX_PACKAGE} into {folder} …", flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(folder),
+                           IPX_PACKAGE], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        return "npm install failed: " + " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+    return None
+
+
 def install_thumbor(venv: Path) -> str | None:
     """Run bench/setup_thumbor.sh; None when thumbor is ready, else the reason it is not."""
     if (venv / "bin/thumbor").exists():
@@ -624,6 +678,8 @@ def target_lines(lines: list[Line]) -> list[dict]:
          "≥ 1.0×", lambda v: v >= 1.0),
         ("ims uncached ÷ thumbor", ratio(ims, thumbor), cpu_ratio(ims, thumbor), "×",
          "≥ 1.6×", lambda v: v >= 1.6),
+        ("ims uncached ÷ ipx", ratio(ims, measured(lines, "ipx")), cpu_ratio(ims, measured(lines, "ipx")), "×",
+         "> 1.0×", lambda v: v > 1.0),
         *cached_targets("ims cached", cached, processes=1),
         *cached_targets("ims cached, 2 processes", measured(lines, "ims cached, 2 processes"), processes=2),
         overhead_target("ims mark overhead over ims uncached", marked, ims, MARK_OVERHEAD),
