@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ims.db import Database
 from ims.db.notify import DELIVERIES, ENDED, notify
+from ims.db.prepared import Prepared
 from ims.db.tables import jobs, webhook_deliveries, webhook_endpoints
 from ims.db.types import UTCDateTime
 from ims.errors import ImsError, ValidationFailed
@@ -101,7 +102,7 @@ def _ending(job: dict, outcome: Outcome) -> _Ending:
 def _finish(conn: Connection, job: dict, values: dict, event: str) -> list[tuple[dict, str]] | None:
     """SQLite: the fenced ``queue.FINISH`` with ``values``, then where the ``event`` goes —
     (endpoint, url) pairs, or None if the fence failed and nothing was written."""
-    if conn.execute(queue.FINISH, values).rowcount != 1:
+    if queue.FINISHED.count(conn, values) != 1:
         return None
     return targets(conn, job, event)
 
@@ -120,12 +121,12 @@ def _end_in_one(conn: Connection, job: dict, values: dict, ending: _Ending,
     (``_END``); the messages written, or None if the fence failed and nothing was written."""
     body = serialise(ending.payload)
     token, until = lease if lease else (None, None)
-    rows = conn.execute(_END, values | {
+    rows = _END.rows(conn, values | {
         "of_project": job["project_id"], "own_url": job["webhook_url"], "only": 1 if job["webhook_url"] else None,
         "event": ending.event, "body": body,
         "id_prefix": new_id()[:8], "delivery_status": "delivering" if lease else "pending",
         "lease_token": token, "lease_until": until,
-    }).mappings().all()
+    })
     if not rows:
         return None
     return [Message(row["delivery_id"], job["id"], row["to_url"], ending.event, body,
@@ -190,7 +191,7 @@ def _end_statement():
     )
 
 
-_END = _end_statement()
+_END = Prepared(_end_statement())
 
 
 def error_record(error: ImsError) -> dict:

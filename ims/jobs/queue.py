@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import JSON, Connection, Integer, String, and_, bindparam, func, literal_column, select, update
 
 from ims.db import Database
+from ims.db.prepared import Prepared
 from ims.db.tables import config_version, jobs, webhook_deliveries
 from ims.db.types import UTCDateTime, utcnow
 
@@ -34,9 +35,9 @@ RETRY_BASE_SECONDS = 2.0
 RETRY_CAP_SECONDS = 300.0
 
 
-# The two statements every job runs are built once, with bound parameters: executing a
-# prebuilt statement with a dict skips SQLAlchemy's per-call construction and cache-key
-# work, most of what a small statement costs here. The rarer moves build theirs inline.
+# The two statements every job runs are built once, with bound parameters, and run as
+# ``Prepared`` (ims.db.prepared): compiled once, with little Python per call — most of
+# what a small statement costs here. The rarer moves build theirs inline.
 
 def _claim_statement(skip_locked: bool):
     due = (
@@ -66,7 +67,7 @@ def _claim_statement(skip_locked: bool):
 # rows (source, destinations) are looked up as of then (``SourceLookup.for_job``), with no read of
 # its own — on PostgreSQL a round trip per job saved (``ims.db.version``).
 _CONFIG_VERSION = select(config_version.c.version).where(config_version.c.id == 1).scalar_subquery()
-_CLAIM = {False: _claim_statement(skip_locked=False), True: _claim_statement(skip_locked=True)}
+_CLAIM = {False: Prepared(_claim_statement(skip_locked=False)), True: Prepared(_claim_statement(skip_locked=True))}
 
 
 def claim(db: Database, limit: int, lease_seconds: float) -> list[dict]:
@@ -82,8 +83,8 @@ def claim_in(conn: Connection, limit: int, lease_seconds: float) -> list[dict]:
     now = utcnow()
     values = {"now": now, "limit": limit, "token": secrets.token_hex(16),
               "until": now + timedelta(seconds=lease_seconds)}
-    rows = conn.execute(_CLAIM[conn.dialect.name != "sqlite"], values).mappings().all()
-    return sorted((dict(r) for r in rows), key=lambda r: (r["priority"], r["run_at"], r["id"]))
+    rows = _CLAIM[conn.dialect.name != "sqlite"].rows(conn, values)
+    return sorted(rows, key=lambda r: (r["priority"], r["run_at"], r["id"]))
 
 
 def heartbeat(db: Database, job_id: str, token: str, lease_seconds: float) -> bool:
@@ -115,8 +116,8 @@ def finish(conn: Connection, job_id: str, token: str, *, status: str, result: di
     The reaper passes ``only_if_expired`` so that a worker whose heartbeat got
     through after the reaper looked keeps its job.
     """
-    return conn.execute(FINISH, finish_values(job_id, token, status=status, result=result, error=error,
-                                              only_if_expired=only_if_expired)).rowcount == 1
+    return FINISHED.count(conn, finish_values(job_id, token, status=status, result=result, error=error,
+                                              only_if_expired=only_if_expired)) == 1
 
 
 def finish_values(job_id: str, token: str, *, status: str, result: dict | None, error: dict | None,
@@ -139,6 +140,7 @@ FINISH = (
             error=bindparam("problem", type_=JSON()), finished_at=bindparam("now", type_=UTCDateTime()),
             updated_at=bindparam("now", type_=UTCDateTime()), lease_token=None, lease_until=None)
 )
+FINISHED = Prepared(FINISH)  # FINISH as run alone (SQLite; PostgreSQL runs it inside ims.jobs.end's statement)
 
 
 def retry(conn: Connection, job_id: str, token: str, attempts: int, error: dict) -> bool:

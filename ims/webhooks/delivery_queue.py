@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Integer, String, Text, and_, bindparam, insert, or_, select, update
 
+from ims.db.prepared import Prepared
 from ims.db.tables import delivery_attempts, webhook_deliveries, webhook_endpoints
 from ims.db.types import UTCDateTime, utcnow
 
@@ -128,10 +129,10 @@ def record_outcome(conn: Connection, claim: Claim, outcome: Outcome, schedule: t
     attempt = {"attempt_at": at, "code": outcome.status_code, "latency": outcome.latency_ms,
                "failure": outcome.error, "excerpt": outcome.excerpt}
     if conn.dialect.name != "sqlite":  # one statement, one round trip (see ``_record_and_log_statement``)
-        return conn.execute(_RECORD_AND_LOG[move["status"]], values | attempt).rowcount == 1
-    if conn.execute(_RECORD[move["status"]], values).rowcount != 1:
+        return _RECORD_AND_LOG[move["status"]].count(conn, values | attempt) == 1
+    if _RECORD[move["status"]].count(conn, values) != 1:
         return False
-    conn.execute(_LOG, values | attempt)
+    _LOG.count(conn, values | attempt)
     return True
 
 
@@ -175,9 +176,11 @@ def _record_and_log_statement(status: str):
     return insert(A).from_select(list(_ATTEMPT), logged).add_cte(moved).execution_options(preserve_rowcount=True)
 
 
-_RECORD = {status: _record_statement(status) for status in ("delivered", "pending", "exhausted")}
-_RECORD_AND_LOG = {status: _record_and_log_statement(status) for status in _RECORD}
-_LOG = insert(A).values(_ATTEMPT)
+# Run as ``Prepared`` (ims.db.prepared): compiled once, little Python per call.
+_STATUSES = ("delivered", "pending", "exhausted")
+_RECORD = {status: Prepared(_record_statement(status)) for status in _STATUSES}
+_RECORD_AND_LOG = {status: Prepared(_record_and_log_statement(status)) for status in _STATUSES}
+_LOG = Prepared(insert(A).values(_ATTEMPT))
 
 
 def next_due_at(conn: Connection) -> datetime | None:
