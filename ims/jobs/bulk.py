@@ -148,14 +148,17 @@ def counts(conn: Connection, bulk_ids: list[str]) -> dict[str, dict[str, int]]:
 
 
 def bulk_view(row, by_status: dict[str, int]) -> dict:
-    """A bulk process as the API shows it: ``counts`` has ``listed`` (jobs made) and each job status."""
+    """A bulk process as the API shows it: ``counts`` has ``listed`` (jobs made) and each job status,
+    and the same numbers stand at the top level too (SPEC §3 names them as the bulk's fields)."""
     spec = row["spec"]
+    counted = {"listed": row["listed"], **by_status}
     return {
         "bulk_id": row["id"],
         "status": row["status"],
         "source_id": row["source_id"],
         "prefix": row["prefix"],
-        "counts": {"listed": row["listed"], **by_status},
+        "counts": counted,
+        **counted,
         "outputs": printable(several.view(spec["outputs"])),
         "parameters": None if spec["outputs"] else _parameters(spec["params"]),
         "destination_object_key": None if spec["outputs"] else spec["destination_object_key"],

@@ -270,8 +270,9 @@ def end_if_ended(conn: Connection, row: dict) -> int:
 
 def completed_payload(row: dict, status: str, counts: dict[str, int]) -> dict:
     """The ``background_bulk.completed`` message (SPEC §4's envelope)."""
+    counted = {"listed": row["listed"], **counts}
     response = {"bulk_id": row["id"], "source_id": row["source_id"], "prefix": row["prefix"], "status": status,
-                "counts": {"listed": row["listed"], **counts}}
+                "counts": counted, **counted}  # (flat too, as the bulk's view has them)
     if row["error"]:
         response["error"] = {"code": row["error"]["code"], "detail": row["error"]["detail"]}
     if row["metadata"] is not None:

@@ -152,6 +152,7 @@ async def test_one_job_per_object_counts_add_up_and_one_completed_message(app):
     view = _bulk(app, bulk_id)
     assert view["status"] == "succeeded"
     assert view["counts"] == {"listed": 21, "queued": 0, "processing": 0, "succeeded": 21, "failed": 0, "canceled": 0}
+    assert {name: view[name] for name in view["counts"]} == view["counts"]  # flat too
     assert view["listed_at"] and view["finished_at"] >= view["listed_at"] >= view["created_at"]
     made = app.svc.settings.data_dir / "destinations" / "default"
     assert sorted(p.relative_to(made).as_posix() for p in made.rglob("*.png")) == (
@@ -162,7 +163,8 @@ async def test_one_job_per_object_counts_add_up_and_one_completed_message(app):
     assert completed["_job_id"] == bulk_id
     assert completed["status_code"] == 200 and completed["message"] == "Bulk process succeeded"
     assert completed["response"] == {"bulk_id": bulk_id, "source_id": source, "prefix": "photos/",
-                                     "status": "succeeded", "counts": view["counts"], "metadata": {"batch": 7}}
+                                     "status": "succeeded", "counts": view["counts"], **view["counts"],
+                                     "metadata": {"batch": 7}}
     assert len(_messages(app, "background_process.succeeded")) == 42  # 21 jobs × 2 endpoints
     page = app.api("GET", f"{JOBS}?bulk_id={bulk_id}&limit=100").json()["response"]
     assert sorted(j["object_key"] for j in page["items"]) == [f"photos/{i:02}.jpg" for i in range(20)] + [
