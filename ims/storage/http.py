@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -24,6 +25,8 @@ from ims.errors import FetchTimeout, ObjectNotFound, PayloadTooLarge, StorageErr
 from ims.netguard import ForbiddenAddress, guarded_async_client
 from ims.storage.base import ObjectInfo, StoredObject, not_found, too_large
 from ims.storage.keys import check_key
+
+T = TypeVar("T")
 
 MAX_REDIRECTS = 3
 _CONTENT_RANGE_TOTAL = re.compile(r"/\s*(\d+)\s*$")
@@ -39,8 +42,11 @@ class HttpStorage:
         self._client: httpx.AsyncClient | None = None
 
     async def get(self, key: str, *, max_bytes: int) -> StoredObject:
-        url = self._url(key)
-        async with self._guard(key), self._http.stream("GET", url) as resp:
+        async with self._guard(key):
+            return await _again_if_stale(lambda: self._get(key, max_bytes))
+
+    async def _get(self, key: str, max_bytes: int) -> StoredObject:
+        async with self._http.stream("GET", self._url(key)) as resp:
             _raise_for_status(resp, key)
             declared = _content_length(resp)
             if declared is not None and declared > max_bytes:
@@ -55,20 +61,24 @@ class HttpStorage:
         return StoredObject(ObjectInfo(key, len(data), version, _content_type(resp)), data)
 
     async def head(self, key: str) -> ObjectInfo:
-        url = self._url(key)
         async with self._guard(key):
-            resp = await self._http.head(url)
-            if resp.status_code in (405, 501):
-                # No HEAD support: ask for one byte and read the size from Content-Range.
-                async with self._http.stream("GET", url, headers={"Range": "bytes=0-0"}) as resp:
-                    pass
-            _raise_for_status(resp, key)
+            resp = await _again_if_stale(lambda: self._head(key))
         size = _total_size(resp)
         version = _version(resp, size) if size is not None else None
         if version is None:
             # Nothing to tell versions apart without reading the object: hash it.
             return (await self.get(key, max_bytes=self.limits.source_bytes)).info
         return ObjectInfo(key, size, version, _content_type(resp))
+
+    async def _head(self, key: str) -> httpx.Response:
+        url = self._url(key)
+        resp = await self._http.head(url)
+        if resp.status_code in (405, 501):
+            # No HEAD support: ask for one byte and read the size from Content-Range.
+            async with self._http.stream("GET", url, headers={"Range": "bytes=0-0"}) as resp:
+                pass
+        _raise_for_status(resp, key)
+        return resp
 
     async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
         check_key(key)
@@ -132,6 +142,17 @@ class HttpStorage:
             raise StorageError(f"Too many redirects (more than {MAX_REDIRECTS}) {what}") from None
         except httpx.HTTPError as e:
             raise StorageError(f"Failed {what}: {_reason(e)}") from None
+
+
+async def _again_if_stale(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, once more if the origin dropped the connection before answering: a keep-alive
+    connection it closed while the connection sat idle in the pool fails the next request that way
+    (httpx does not retry it). GET and HEAD are idempotent; a second drop is the origin's error.
+    (The caller's guard bounds both tries by the one fetch deadline.)"""
+    try:
+        return await call()
+    except httpx.RemoteProtocolError:
+        return await call()
 
 
 def _raise_for_status(resp: httpx.Response, key: str) -> None:

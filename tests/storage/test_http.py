@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 import uuid
 
@@ -203,3 +205,72 @@ async def test_unsafe_keys_never_reach_the_origin(site, http_origin):
     with pytest.raises(ValidationFailed):
         await storage.get("../../etc/passwd", max_bytes=10)
     assert len(http_origin.requests) == before
+
+
+class _DropsReusedConnections:
+    """An origin that answers the first request of each connection with keep-alive, then closes the
+    connection when a second request arrives on it, answering nothing: what a client meets when
+    it reuses a pooled connection the origin closed in the meantime. ``drop_new`` drops every
+    request, fresh connections too."""
+
+    def __init__(self, drop_new: bool = False) -> None:
+        self.drop_new = drop_new
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    def _one(self, conn) -> None:
+        with conn:
+            answered = self.drop_new
+            buffer = b""
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buffer += data
+                while b"\r\n\r\n" in buffer:
+                    request, buffer = buffer.split(b"\r\n\r\n", 1)
+                    if answered:
+                        return  # close, answering nothing
+                    body = b"" if request.startswith(b"HEAD") else b"abc"
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 3\r\n"
+                                 b"ETag: \"v1\"\r\n\r\n" + body)
+                    answered = True
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+async def test_a_pooled_connection_the_origin_dropped_is_asked_again_on_a_new_one():
+    origin = _DropsReusedConnections()
+    storage = HttpStorage(origin.url, limits=Limits(fetch_seconds=2.0), allow_private=True)
+    try:
+        for _ in range(3):  # each request after the first meets the dropped connection first
+            assert (await storage.get("a.png", max_bytes=100)).data == b"abc"
+            assert (await storage.head("a.png")).version == '"v1"'
+        assert origin.connections == 6
+    finally:
+        await storage.aclose()
+        origin.close()
+
+
+async def test_an_origin_that_drops_every_request_is_a_storage_error_after_two_tries():
+    origin = _DropsReusedConnections(drop_new=True)
+    storage = HttpStorage(origin.url, limits=Limits(fetch_seconds=2.0), allow_private=True)
+    try:
+        with pytest.raises(StorageError, match="Server disconnected without sending a response"):
+            await storage.get("a.png", max_bytes=100)
+        assert origin.connections == 2
+    finally:
+        await storage.aclose()
+        origin.close()
