@@ -103,7 +103,7 @@ def test_kill_9_of_the_listing_process_mid_way_then_exactly_one_job_per_object(s
     assert message.headers["x-ims-event"] == COMPLETED
     assert json.loads(message.body) == {"status_code": 200, "message": "Bulk process succeeded", "response": {
         "bulk_id": bulk_id, "source_id": source_id, "prefix": "bulk/", "status": "succeeded",
-        "counts": view["counts"], "metadata": {"run": 1}}}
+        "counts": view["counts"], **view["counts"], "metadata": {"run": 1}}}
     deliveries = server.http.get(f"/api/v1/webhook_deliveries?job_id={bulk_id}").json()["response"]["items"]
     assert [d["event"] for d in deliveries] == [COMPLETED]
     assert len(_completed(stack)) == 1
