@@ -23,7 +23,8 @@ _ALLOWED = (
 
 def check_key(key: str, field: str = "object_key") -> str:
     """Return ``key`` unchanged if it is a safe object key, else raise ``ValidationFailed``."""
-    problem = _known_problem(key) if type(key) is str else _problem(key)
+    # (only keys that could be valid are remembered: a refused 1 MB one held 1024 times would be a GB)
+    problem = _known_problem(key) if type(key) is str and len(key) <= MAX_KEY_BYTES else _problem(key)
     if problem:
         raise ValidationFailed(f"{field} {problem}; {_ALLOWED}", field=field)
     return key

@@ -55,3 +55,16 @@ def test_accepted_keys_are_never_traversals(key):
     assert ".." not in key.split("/")
     assert "\x00" not in key
     assert 0 < len(key.encode()) <= 1024
+
+
+def test_only_keys_that_could_be_valid_are_remembered():
+    """The memo of ``check_key`` holds keys of at most MAX_KEY_BYTES characters: a refused 1 MB key
+    sent 1024 times (a job body each) must not stay in memory."""
+    from ims.storage.keys import MAX_KEY_BYTES, _known_problem
+
+    _known_problem.cache_clear()
+    with pytest.raises(ValidationFailed):
+        check_key("k" * (1 << 20))
+    check_key("a/b.jpg")
+    assert _known_problem.cache_info().currsize == 1
+    assert check_key("a" * MAX_KEY_BYTES)
